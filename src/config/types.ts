@@ -1,0 +1,77 @@
+/**
+ * The resolved configuration the daemon and the IKE engine consume. config/load.ts turns YAML
+ * into this shape (after validation), so nothing downstream re-parses strings.
+ */
+import type { Transform, TrafficSelector } from '../ike/codec/types.js';
+import type { Secret } from '../secret.js';
+
+/** One proposal's transforms (no SPI, no number): the codec adds those when it is sent. */
+export interface ProposalTemplate {
+  transforms: Transform[];
+}
+
+/** An identity as sent in IDi/IDr (RFC 7296 §3.5). display is the config spelling, for logs. */
+export interface Identity {
+  idType: number;
+  data: Uint8Array;
+  display: string;
+}
+
+export type PfsSetting = { kind: 'none' } | { kind: 'same' } | { kind: 'group'; group: number };
+
+export interface TunnelConfig {
+  name: string;
+  /** IPv4 address to send from; undefined means "let the kernel choose". */
+  localAddress?: string;
+  /** IPv4 address of the peer, or '%any' on a responder. */
+  remoteAddress: string;
+  localId: Identity;
+  /** null means "%any": accept whatever identity authenticates with the PSK. */
+  remoteId: Identity | null;
+  psk: Secret;
+  /** IKE proposals, most preferred first (strongSwan syntax or a profile, already expanded). */
+  ikeProposals: ProposalTemplate[];
+  /** ESP proposals, most preferred first; DH transforms in them apply to CREATE_CHILD_SA only. */
+  espProposals: ProposalTemplate[];
+  /** Seconds. */
+  ikeLifetime: number;
+  childLifetime: number;
+  pfs: PfsSetting;
+  natT: 'auto' | 'force';
+  /** Seconds; 0 disables liveness checks. */
+  dpd: number;
+  initiate: boolean;
+  localTs: TrafficSelector[];
+  remoteTs: TrafficSelector[];
+  interface: string;
+  mtu: number;
+  mssClamp: number;
+  /** CIDR strings steered into the tunnel. */
+  routes: string[];
+}
+
+export interface RoutingConfig {
+  failMode: 'open' | 'closed';
+  pinUnderlay: boolean;
+}
+
+export interface BgpNeighborConfig {
+  address: string;
+  asn: number;
+  tunnel: string;
+}
+
+export interface BgpConfig {
+  asn: number;
+  address: string;
+  advertise: string[];
+  neighbors: BgpNeighborConfig[];
+}
+
+export interface Config {
+  log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' };
+  control: { socket: string; metrics?: string };
+  tunnels: TunnelConfig[];
+  routing: RoutingConfig;
+  bgp?: BgpConfig;
+}

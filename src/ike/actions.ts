@@ -1,0 +1,92 @@
+/**
+ * What the sans-IO engine asks the daemon to do, and what it reports (architecture rule 1).
+ * The engine never opens a socket or reads a clock: it is driven by onDatagram/onTick/up/down
+ * with an explicit `now` (milliseconds) and returns a list of actions.
+ */
+
+/** An IPv4 address and UDP port. */
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+/** Negotiated algorithm names as in the status document (e.g. "AES_GCM_16_256", "PRF_HMAC_SHA2_384"). */
+export interface ChildSaInfo {
+  tunnel: string;
+  /** Our inbound SPI (the peer sends to it) and the peer's inbound SPI (we send to it). */
+  spiIn: number;
+  spiOut: number;
+  /** Protocol numbers: ENCR transform id and key length in bits; integ id (0 for AEAD). */
+  encrId: number;
+  encrKeyBits: number;
+  integId: number;
+  esn: boolean;
+  encr: string;
+  integ: string | null;
+  localTs: string[];
+  remoteTs: string[];
+  local: Endpoint;
+  remote: Endpoint;
+  /** ESP is sent in UDP (port 4500): NAT detected or natT: force. */
+  encap: boolean;
+  installedAt: number;
+  rekeyAt: number;
+}
+
+/** Keys for the datapath. Never logged; the Dataplane seam consumes them (issue 3). */
+export interface ChildSaKeys {
+  encrIn: Uint8Array;
+  integIn: Uint8Array;
+  encrOut: Uint8Array;
+  integOut: Uint8Array;
+}
+
+export type EngineEvent =
+  | { type: 'ike-up'; tunnel: string; spiI: string; spiR: string }
+  | { type: 'ike-down'; tunnel: string; reason: string }
+  | { type: 'child-up'; tunnel: string; spiIn: string; spiOut: string }
+  | { type: 'child-down'; tunnel: string; spiIn: string; reason: string };
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+
+export type Action =
+  /**
+   * Send one IKE message. `bytes` never contains the non-ESP marker: when natT is true the
+   * message goes out of the port-4500 socket and the daemon prefixes the marker (RFC 3948 §2.2).
+   */
+  | { kind: 'send'; from: Endpoint; to: Endpoint; natT: boolean; bytes: Uint8Array }
+  | { kind: 'install-child'; child: ChildSaInfo; keys: ChildSaKeys }
+  | { kind: 'remove-child'; tunnel: string; spiIn: number; spiOut: number }
+  | { kind: 'event'; event: EngineEvent }
+  | { kind: 'log'; level: LogLevel; tunnel?: string; msg: string; fields?: Record<string, string | number | boolean> };
+
+/** How a datagram reached us. natT is true when it arrived on port 4500 (marker already stripped). */
+export interface Arrival {
+  from: Endpoint;
+  to: Endpoint;
+  natT: boolean;
+}
+
+export type TunnelState = 'down' | 'connecting' | 'established' | 'rekeying' | 'deleting';
+
+export interface IkeSaStatus {
+  spiI: string;
+  spiR: string;
+  initiator: boolean;
+  encr: string;
+  integ: string | null;
+  prf: string;
+  dh: string;
+  establishedAt: number;
+  rekeyAt: number;
+}
+
+export interface TunnelStatus {
+  name: string;
+  state: TunnelState;
+  local: Endpoint | null;
+  remote: Endpoint | null;
+  natDetected: boolean;
+  ike: IkeSaStatus | null;
+  children: ChildSaInfo[];
+}
