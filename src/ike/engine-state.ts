@@ -1,0 +1,83 @@
+/**
+ * What the engine reports outward: install/remove actions and events when an SA comes or goes,
+ * and the per-tunnel status view (shared/design/contract.md "Status document").
+ */
+import type { TunnelState, TunnelStatus } from './actions.js';
+import type { TunnelConfig } from '../config/types.js';
+import { dhInfo, encrInfo, integInfo, prfInfo } from './crypto/transforms.js';
+import { hex, type ChildSa, type EngineContext, type IkeSa } from './sa.js';
+
+export function tunnelState(sa: IkeSa | null): TunnelState {
+  if (!sa) return 'down';
+  if (sa.state === 'deleting') return 'deleting';
+  if (sa.state === 'established' && sa.children.length > 0) return 'established';
+  return 'connecting';
+}
+
+/** The IKE SA is up: record it, install its first Child SA (if any) and tell the world. */
+export function establish(ctx: EngineContext, sa: IkeSa, child: ChildSa | null): void {
+  sa.state = 'established';
+  sa.establishedAt = ctx.now;
+  const name = sa.tunnel.name;
+  const s = sa.suite!;
+  ctx.actions.push({ kind: 'event', event: { type: 'ike-up', tunnel: name, spiI: hex(sa.spiI), spiR: hex(sa.spiR) } });
+  ctx.log('info', name, `IKE SA established with ${sa.peerId || sa.remote.address}`, {
+    spiI: hex(sa.spiI),
+    spiR: hex(sa.spiR),
+    encr: encrInfo(s.encrId, s.encrKeyBits)?.name ?? '?',
+    prf: prfInfo(s.prfId)?.name ?? '?',
+    dh: dhInfo(s.dhId)?.name ?? '?',
+    remote: `${sa.remote.address}:${sa.remote.port}`,
+    nat: sa.natDetected,
+  });
+  if (!child) return;
+  sa.children.push(child);
+  ctx.actions.push({ kind: 'install-child', child: child.info, keys: child.keys });
+  const spiIn = child.info.spiIn.toString(16).padStart(8, '0');
+  const spiOut = child.info.spiOut.toString(16).padStart(8, '0');
+  ctx.actions.push({ kind: 'event', event: { type: 'child-up', tunnel: name, spiIn, spiOut } });
+  ctx.log('info', name, `Child SA installed`, { spiIn, spiOut, encr: child.info.encr, encap: child.info.encap });
+}
+
+/** Tear an SA down locally: its Child SAs leave the datapath and the tunnel reports down. */
+export function removeSa(ctx: EngineContext, sa: IkeSa, reason: string): void {
+  const name = sa.tunnel.name;
+  for (const c of sa.children) {
+    ctx.actions.push({ kind: 'remove-child', tunnel: name, spiIn: c.info.spiIn, spiOut: c.info.spiOut });
+    ctx.actions.push({ kind: 'event', event: { type: 'child-down', tunnel: name, spiIn: c.info.spiIn.toString(16).padStart(8, '0'), reason } });
+  }
+  if (sa.state === 'established' || sa.state === 'deleting') {
+    ctx.actions.push({ kind: 'event', event: { type: 'ike-down', tunnel: name, reason } });
+    ctx.log('info', name, `IKE SA deleted: ${reason}`, { spiI: hex(sa.spiI), spiR: hex(sa.spiR) });
+  }
+  sa.wipe();
+  sa.children = [];
+  sa.outstanding = null;
+}
+
+export function saStatus(config: TunnelConfig, sa: IkeSa | null): TunnelStatus {
+  const s = sa?.suite;
+  const established = sa !== null && (sa.state === 'established' || sa.state === 'deleting') && s;
+  return {
+    name: config.name,
+    state: tunnelState(sa),
+    local: sa ? { ...sa.local } : null,
+    remote: sa ? { ...sa.remote } : null,
+    natDetected: sa?.natDetected ?? false,
+    ike:
+      established && s
+        ? {
+            spiI: hex(sa.spiI),
+            spiR: hex(sa.spiR),
+            initiator: sa.initiator,
+            encr: encrInfo(s.encrId, s.encrKeyBits)?.name ?? `ENCR_${s.encrId}`,
+            integ: s.integId ? (integInfo(s.integId)?.name ?? null) : null,
+            prf: prfInfo(s.prfId)?.name ?? `PRF_${s.prfId}`,
+            dh: dhInfo(s.dhId)?.name ?? `DH_${s.dhId}`,
+            establishedAt: sa.establishedAt,
+            rekeyAt: sa.establishedAt + config.ikeLifetime * 1000,
+          }
+        : null,
+    children: sa ? sa.children.map((c) => ({ ...c.info })) : [],
+  };
+}

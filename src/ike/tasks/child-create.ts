@@ -1,0 +1,158 @@
+/**
+ * The first Child SA, negotiated inside IKE_AUTH (RFC 7296 §1.2, §2.9, §2.17): ESP in tunnel
+ * mode, no KE (DH transforms are ignored there), traffic selectors narrowed by the responder.
+ */
+import { NotifyType, PayloadType, ProtocolId } from '../constants.js';
+import type { Payload, TrafficSelector } from '../codec/types.js';
+import { deriveChildKeys } from '../crypto/keymat.js';
+import { encrInfo, integInfo } from '../crypto/transforms.js';
+import { acceptResponseProposal, describeProposals, selectProposal, toProposals, type Selection } from '../proposals.js';
+import { isSubsetOf, narrow } from '../traffic-selectors.js';
+import { selectorToString } from '../../config/cidr.js';
+import { hex, type ChildSa, type EngineContext, type IkeSa } from '../sa.js';
+import { first, findNotify, notify } from './notify.js';
+
+/** ESP SPIs 1..255 are reserved by IANA (RFC 4303 §2.1); 0 is never valid. */
+export function randomEspSpi(ctx: EngineContext): Uint8Array {
+  for (;;) {
+    const spi = ctx.random(4);
+    if (Buffer.from(spi).readUInt32BE(0) >= 256) return spi;
+  }
+}
+
+/** Initiator: SA, TSi, TSr for IKE_AUTH (and remember what we asked for). */
+export function buildChildRequest(ctx: EngineContext, sa: IkeSa): Payload[] {
+  const spiIn = randomEspSpi(ctx);
+  const proposals = toProposals(sa.tunnel.espProposals, ProtocolId.ESP, spiIn, true);
+  sa.pendingChild = { spiIn, proposals, tsi: sa.tunnel.localTs, tsr: sa.tunnel.remoteTs };
+  return [
+    { type: PayloadType.SA, proposals },
+    { type: PayloadType.TSi, selectors: sa.tunnel.localTs },
+    { type: PayloadType.TSr, selectors: sa.tunnel.remoteTs },
+  ];
+}
+
+function makeChild(
+  ctx: EngineContext,
+  sa: IkeSa,
+  sel: Selection,
+  spiIn: Uint8Array,
+  spiOut: Uint8Array,
+  localTs: TrafficSelector[],
+  remoteTs: TrafficSelector[],
+): ChildSa {
+  const s = sel.suite;
+  const keys = deriveChildKeys({
+    prfId: sa.suite!.prfId,
+    skD: sa.keys!.skD,
+    ni: sa.nonceI,
+    nr: sa.nonceR,
+    encrId: s.encrId,
+    encrKeyBits: s.encrKeyBits,
+    integId: s.integId,
+  });
+  // "i" keys protect initiator→responder traffic (RFC 7296 §2.17).
+  const mine = sa.initiator
+    ? { encrOut: keys.encrI, integOut: keys.integI, encrIn: keys.encrR, integIn: keys.integR }
+    : { encrOut: keys.encrR, integOut: keys.integR, encrIn: keys.encrI, integIn: keys.integI };
+  const port = sa.natT ? 4500 : 500;
+  return {
+    keys: mine,
+    info: {
+      tunnel: sa.tunnel.name,
+      spiIn: Buffer.from(spiIn).readUInt32BE(0),
+      spiOut: Buffer.from(spiOut).readUInt32BE(0),
+      encrId: s.encrId,
+      encrKeyBits: s.encrKeyBits,
+      integId: s.integId,
+      esn: s.esn,
+      encr: encrInfo(s.encrId, s.encrKeyBits)!.name,
+      integ: s.integId ? (integInfo(s.integId)?.name ?? null) : null,
+      localTs: localTs.map(selectorToString),
+      remoteTs: remoteTs.map(selectorToString),
+      local: { address: sa.local.address, port },
+      remote: { address: sa.remote.address, port: sa.remote.port },
+      encap: sa.encap,
+      installedAt: ctx.now,
+      rekeyAt: ctx.now + sa.tunnel.childLifetime * 1000,
+    },
+  };
+}
+
+export type ChildAnswer = { payloads: Payload[]; child: ChildSa | null };
+
+/**
+ * Responder: choose an ESP proposal and narrow the selectors. A failure here does not fail the
+ * IKE SA: the response carries the error notify instead of SA/TS (RFC 7296 §2.21.3).
+ */
+export function answerChildRequest(ctx: EngineContext, sa: IkeSa, req: Payload[]): ChildAnswer {
+  const name = sa.tunnel.name;
+  const saP = first(req, PayloadType.SA);
+  const tsi = first(req, PayloadType.TSi);
+  const tsr = first(req, PayloadType.TSr);
+  if (!saP || !tsi || !tsr) {
+    // Childless request (RFC 6023) or a broken one: the IKE SA stands, no Child SA.
+    ctx.log('warn', name, 'IKE_AUTH carries no Child SA request (SA/TSi/TSr missing)');
+    return { payloads: [], child: null };
+  }
+  if (findNotify(req, NotifyType.USE_TRANSPORT_MODE)) {
+    ctx.log('error', name, 'peer asked for transport mode; only tunnel mode is supported');
+    return { payloads: [notify(NotifyType.NO_PROPOSAL_CHOSEN)], child: null };
+  }
+  const sel = selectProposal(sa.tunnel.espProposals, saP.proposals, { protocol: ProtocolId.ESP, skipDh: true });
+  if (!sel || sel.spi.length !== 4) {
+    ctx.log('error', name, `NO_PROPOSAL_CHOSEN for the Child SA: peer offered ${describeProposals(saP.proposals)}; we accept ${describeProposals(sa.tunnel.espProposals)}`);
+    return { payloads: [notify(NotifyType.NO_PROPOSAL_CHOSEN)], child: null };
+  }
+  // TSi is the initiator's side: our remote side as responder.
+  const remote = narrow(tsi.selectors, sa.tunnel.remoteTs);
+  const local = narrow(tsr.selectors, sa.tunnel.localTs);
+  if (remote.length === 0 || local.length === 0) {
+    ctx.log('error', name, `TS_UNACCEPTABLE: peer proposed TSi ${tsi.selectors.map(selectorToString).join(',')} TSr ${tsr.selectors.map(selectorToString).join(',')}; we allow local ${sa.tunnel.localTs.map(selectorToString).join(',')} remote ${sa.tunnel.remoteTs.map(selectorToString).join(',')}`);
+    return { payloads: [notify(NotifyType.TS_UNACCEPTABLE)], child: null };
+  }
+  const spiIn = randomEspSpi(ctx);
+  const child = makeChild(ctx, sa, sel, spiIn, sel.spi, local, remote);
+  return {
+    child,
+    payloads: [
+      { type: PayloadType.SA, proposals: [{ num: sel.num, protocol: ProtocolId.ESP, spi: spiIn, transforms: sel.transforms }] },
+      { type: PayloadType.TSi, selectors: remote },
+      { type: PayloadType.TSr, selectors: local },
+    ],
+  };
+}
+
+/** Initiator: the Child SA part of the IKE_AUTH response. Returns null (and logs why) on failure. */
+export function acceptChildResponse(ctx: EngineContext, sa: IkeSa, resp: Payload[]): ChildSa | null {
+  const name = sa.tunnel.name;
+  const pending = sa.pendingChild;
+  sa.pendingChild = null;
+  if (!pending) return null;
+  if (findNotify(resp, NotifyType.NO_PROPOSAL_CHOSEN)) {
+    ctx.log('error', name, `NO_PROPOSAL_CHOSEN for the Child SA: the peer accepted none of our ESP proposals; we offered: ${describeProposals(sa.tunnel.espProposals)}`);
+    return null;
+  }
+  if (findNotify(resp, NotifyType.TS_UNACCEPTABLE)) {
+    ctx.log('error', name, `TS_UNACCEPTABLE: the peer refused our traffic selectors local ${pending.tsi.map(selectorToString).join(',')} remote ${pending.tsr.map(selectorToString).join(',')}; make localTs/remoteTs match the peer's policy`);
+    return null;
+  }
+  const saP = first(resp, PayloadType.SA);
+  const tsi = first(resp, PayloadType.TSi);
+  const tsr = first(resp, PayloadType.TSr);
+  if (!saP || !tsi || !tsr) {
+    ctx.log('error', name, 'IKE_AUTH response has no Child SA (SA/TSi/TSr missing)');
+    return null;
+  }
+  const sel = acceptResponseProposal(sa.tunnel.espProposals, saP.proposals, { protocol: ProtocolId.ESP, skipDh: true });
+  if (!sel || sel.spi.length !== 4) {
+    ctx.log('error', name, 'the peer chose an ESP proposal we did not offer; not installing the Child SA');
+    return null;
+  }
+  if (!isSubsetOf(tsi.selectors, pending.tsi) || !isSubsetOf(tsr.selectors, pending.tsr)) {
+    ctx.log('error', name, 'the peer answered with traffic selectors wider than we proposed; not installing the Child SA');
+    return null;
+  }
+  ctx.log('debug', name, `child SA selected`, { spiIn: hex(pending.spiIn), spiOut: hex(sel.spi) });
+  return makeChild(ctx, sa, sel, pending.spiIn, sel.spi, tsi.selectors, tsr.selectors);
+}

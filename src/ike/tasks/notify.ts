@@ -1,0 +1,56 @@
+/**
+ * Small builders for Notify payloads (RFC 7296 §3.10) and the stateless error answers a
+ * responder sends to an IKE_SA_INIT it will not accept (RFC 7296 §1.2, §2.6: "HDR(A,0), N(...)").
+ */
+import { PayloadType } from '../constants.js';
+import type { IkeHeader, NotifyPayload, Payload } from '../codec/types.js';
+import { encodeMessage } from '../codec/message.js';
+import type { Arrival } from '../actions.js';
+import type { EngineContext } from '../sa.js';
+
+export function notify(notifyType: number, data: Uint8Array = new Uint8Array(0), protocol = 0, spi = new Uint8Array(0)): NotifyPayload {
+  return { type: PayloadType.NOTIFY, protocol, spi, notifyType, data };
+}
+
+export function u16(n: number): Uint8Array {
+  return Uint8Array.of((n >> 8) & 0xff, n & 0xff);
+}
+
+export function readU16(b: Uint8Array): number | null {
+  return b.length === 2 ? (b[0]! << 8) | b[1]! : null;
+}
+
+export function findNotify(payloads: Payload[], notifyType: number): NotifyPayload | undefined {
+  return payloads.find((p): p is NotifyPayload => p.type === PayloadType.NOTIFY && p.notifyType === notifyType);
+}
+
+export function notifies(payloads: Payload[]): NotifyPayload[] {
+  return payloads.filter((p): p is NotifyPayload => p.type === PayloadType.NOTIFY);
+}
+
+/** The member(s) of the Payload union whose `type` admits T (IDi/IDr and TSi/TSr share a module). */
+type Narrow<P, T> = P extends { type: infer U } ? (T extends U ? P : never) : never;
+export type PayloadOf<T> = Narrow<Payload, T>;
+
+export function first<T extends Payload['type']>(payloads: Payload[], type: T): PayloadOf<T> | undefined {
+  return payloads.find((p) => p.type === type) as PayloadOf<T> | undefined;
+}
+
+/** Answer a request without creating any state: same SPIi, SPIr zero, response flag set. */
+export function sendStatelessResponse(ctx: EngineContext, req: IkeHeader, arrival: Arrival, payloads: Payload[]): void {
+  const bytes = encodeMessage(
+    {
+      spiI: req.spiI,
+      spiR: new Uint8Array(8),
+      majorVersion: 2,
+      minorVersion: 0,
+      exchangeType: req.exchangeType,
+      initiator: false,
+      response: true,
+      version: false,
+      messageId: req.messageId,
+    },
+    payloads,
+  );
+  ctx.actions.push({ kind: 'send', from: { ...arrival.to }, to: { ...arrival.from }, natT: arrival.natT, bytes });
+}
