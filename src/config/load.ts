@@ -1,0 +1,258 @@
+/**
+ * YAML text → validated Config, with every problem reported as FILE:LINE:COL (eco.md §A1: parse
+ * with a LineCounter, map each validator path back through doc.getIn(path, true).range).
+ *
+ * Three kinds of problem, all collected before returning so one run shows them all:
+ *  - YAML syntax (the yaml library's own errors; then nothing else is checked, the tree is
+ *    unreliable),
+ *  - shape and values (schema.ts validateShape: zod strict schemas + the value parsers),
+ *  - rules across keys and the PSK sources (schema.ts checkRules, resolvePsk below).
+ *
+ * Everything here is synchronous, loadConfigFile included: configs and PSK files are a few KB,
+ * and one sync call is simpler to reason about on SIGHUP reload than a half-read config.
+ * PSKs are never put in a message; as a second line of defence any PSK text that was read is
+ * scrubbed from every message before it is returned.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { LineCounter, isMap, isNode, isScalar, parseDocument, visit, type Document } from 'yaml';
+import type { Config, PfsSetting, ProposalTemplate, TunnelConfig } from './types.js';
+import { Secret } from '../secret.js';
+import { ipv4Identity } from './identity.js';
+import { DEFAULT_PROFILE, expandProfile } from './profiles.js';
+import { checkRules, validateShape, type ConfigFile, type RawIssue } from './schema.js';
+
+export interface ConfigIssue {
+  file: string;
+  /** 1-based. */
+  line: number;
+  /** 1-based. */
+  col: number;
+  /** Dotted path of the offending key, e.g. "tunnels.0.psk"; "" for syntax errors. */
+  path: string;
+  message: string;
+}
+
+export type ParseConfigResult =
+  | { ok: true; config: Config; warnings: ConfigIssue[] }
+  | { ok: false; errors: ConfigIssue[] };
+
+/** "FILE:LINE:COL: path: message", the format `check-config` prints (contract.md). */
+export function formatIssue(i: ConfigIssue): string {
+  return `${i.file}:${i.line}:${i.col}: ${i.path ? `${i.path}: ` : ''}${i.message}`;
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Where an issue points: the node at its path, else the nearest ancestor that exists (a missing
+ * key points at the map that should hold it); for an unknown key, at the key itself.
+ */
+function locate(doc: Document, lc: LineCounter, issue: RawIssue): { line: number; col: number } {
+  for (let path = issue.path; ; path = path.slice(0, -1)) {
+    const node = path.length === 0 ? doc.contents : doc.getIn(path, true);
+    if (isNode(node) && node.range) {
+      if (issue.key !== undefined && isMap(node)) {
+        const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === issue.key);
+        if (pair && isNode(pair.key) && pair.key.range) return lc.linePos(pair.key.range[0]);
+      }
+      return lc.linePos(node.range[0]);
+    }
+    if (path.length === 0) return { line: 1, col: 1 };
+  }
+}
+
+/**
+ * Aliases are resolved only by toJS, which throws (unresolved "*a", or an alias bomb past
+ * maxAliasCount). Point at the alias that does not resolve, else the first alias.
+ */
+function aliasPosition(doc: Document, lc: LineCounter): { line: number; col: number } {
+  let first: number | undefined;
+  let bad: number | undefined;
+  visit(doc, {
+    Alias(_key, node) {
+      if (!node.range) return;
+      first ??= node.range[0];
+      if (bad === undefined && !node.resolve(doc)) bad = node.range[0];
+    },
+  });
+  const at = bad ?? first;
+  return at === undefined ? { line: 1, col: 1 } : lc.linePos(at);
+}
+
+const PSK_SOURCES = ['psk', 'pskFile', 'pskEnv'] as const;
+/** A PSK file is a few bytes; refusing large files also keeps /dev/zero-like paths out. */
+const MAX_PSK_FILE = 64 * 1024;
+
+interface PskContext {
+  baseDir: string;
+  env: NodeJS.ProcessEnv;
+  errors: RawIssue[];
+  warnings: RawIssue[];
+  /** PSK texts seen, to scrub from messages. */
+  seen: string[];
+}
+
+type Report = (message: string) => void;
+
+function readPskFile(ctx: PskContext, at: Report, warn: Report, name: string): Uint8Array | undefined {
+  const path = resolve(ctx.baseDir, name);
+  try {
+    // stat first: reading a FIFO or a device would block or never end.
+    const st = statSync(path);
+    if (!st.isFile()) return at(`${path} is not a regular file`), undefined;
+    if (st.size > MAX_PSK_FILE) return at(`${path} is larger than ${MAX_PSK_FILE} bytes; it holds one PSK`), undefined;
+    let buf = readFileSync(path);
+    // `echo KEY > file` adds a newline that is not part of the key.
+    let end = buf.length;
+    while (end > 0 && (buf[end - 1] === 0x0a || buf[end - 1] === 0x0d)) end--;
+    buf = buf.subarray(0, end);
+    ctx.seen.push(buf.toString('utf8'));
+    if (buf.length === 0) return at(`${path} is empty: put the pre-shared key in it`), undefined;
+    // Like wg(8): a key file others can read is worth a warning, not a refusal.
+    if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
+      const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+      warn(`${path} is readable by group or others (mode ${mode}); chmod 600 it`);
+    }
+    return new Uint8Array(buf);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? 'read error');
+    at(`cannot read ${path}: ${why} (pskFile is relative to the config file's directory)`);
+    return undefined;
+  }
+}
+
+/** Exactly one of psk / pskFile / pskEnv, read and non-empty. Errors point at the source key. */
+function resolvePsk(ctx: PskContext, t: unknown, i: number): Secret | undefined {
+  if (!isObj(t)) return undefined;
+  if (typeof t.psk === 'string') ctx.seen.push(t.psk);
+  const issue = (key: string): Report => (message) => ctx.errors.push({ path: ['tunnels', i, key], message });
+  const present = PSK_SOURCES.filter((k) => t[k] !== undefined);
+  if (present.length === 0) {
+    issue('psk')('no pre-shared key: set exactly one of psk, pskFile (a file holding the key) or pskEnv (an environment variable holding it)');
+    return undefined;
+  }
+  if (present.length > 1) {
+    for (const k of present.slice(1)) issue(k)(`${present[0]} and ${k} are both set: keep exactly one PSK source`);
+    return undefined;
+  }
+  const key = present[0]!;
+  const at = issue(key);
+  const v = t[key];
+  if (key === 'psk') {
+    if (v === null) return at('has no value: write the pre-shared key after psk:, in quotes'), undefined;
+    if (typeof v !== 'string') return at('expected text; quote the key ("...") so YAML keeps it as text'), undefined;
+    if (v.trim() === '') return at('the pre-shared key is empty'), undefined;
+    return Secret.fromString(v);
+  }
+  if (key === 'pskFile') {
+    if (typeof v !== 'string' || v === '') return at('expected the path of a file holding the pre-shared key'), undefined;
+    const warn: Report = (message) => ctx.warnings.push({ path: ['tunnels', i, key], message });
+    const bytes = readPskFile(ctx, at, warn, v);
+    return bytes && new Secret(bytes);
+  }
+  if (typeof v !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(v)) {
+    return at('expected the name of an environment variable, e.g. BRANCHGATE_PSK'), undefined;
+  }
+  const value = ctx.env[v];
+  if (value === undefined) return at(`environment variable ${v} is not set`), undefined;
+  ctx.seen.push(value);
+  if (value.trim() === '') return at(`environment variable ${v} is empty`), undefined;
+  return Secret.fromString(value);
+}
+
+/** Fill the defaults that depend on other keys and expand profiles. Input is already valid. */
+function buildConfig(file: ConfigFile, psks: Secret[]): Config {
+  const tunnels = file.tunnels.map((t, i): TunnelConfig => {
+    let prop: { ike: ProposalTemplate[]; esp: ProposalTemplate[]; pfs?: PfsSetting };
+    if (t.ike && t.esp) prop = { ike: t.ike, esp: t.esp };
+    else {
+      const r = expandProfile(t.profile ?? DEFAULT_PROFILE);
+      if (!r.ok) throw new Error(r.error); // the schema only lets known profile names through
+      prop = r.value;
+    }
+    return {
+      name: t.name,
+      localAddress: t.localAddress,
+      remoteAddress: t.remoteAddress,
+      // checkRules guarantees localId or localAddress.
+      localId: t.localId ?? ipv4Identity(t.localAddress!),
+      remoteId: t.remoteId !== undefined ? t.remoteId : t.remoteAddress === '%any' ? null : ipv4Identity(t.remoteAddress),
+      psk: psks[i]!,
+      ikeProposals: prop.ike,
+      espProposals: prop.esp,
+      ikeLifetime: t.ikeLifetime,
+      childLifetime: t.childLifetime,
+      pfs: t.pfs ?? prop.pfs ?? { kind: 'none' },
+      natT: t.natT,
+      dpd: t.dpd,
+      initiate: t.initiate,
+      localTs: t.localTs,
+      remoteTs: t.remoteTs,
+      interface: t.interface ?? `bg${i}`,
+      mtu: t.mtu,
+      mssClamp: t.mssClamp ?? t.mtu - 40,
+      routes: t.routes,
+    };
+  });
+  return { log: file.log, control: file.control, tunnels, routing: file.routing, ...(file.bgp && { bgp: file.bgp }) };
+}
+
+function scrub(message: string, secrets: string[]): string {
+  // Very short keys would match ordinary words; messages never echo a PSK in the first place.
+  for (const s of secrets) if (s.length >= 4) message = message.split(s).join('(hidden)');
+  return message;
+}
+
+/** Parse and validate config text. Never throws; fileName is used in messages and for pskFile. */
+export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessEnv = process.env): ParseConfigResult {
+  const seen: string[] = [];
+  const issueAt = (pos: { line: number; col: number }, path: string, message: string): ConfigIssue => ({
+    file: fileName, line: pos.line, col: pos.col, path, message: scrub(message, seen),
+  });
+  try {
+    const lc = new LineCounter();
+    // prettyErrors off: the pretty form quotes the source line, which may be the PSK line.
+    const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+    const yamlIssue = (e: { pos: [number, number]; message: string; code: string }) => {
+      const hint = e.code === 'BAD_SCALAR_START' && e.message.includes('%') ? ' (quote it: "%any")' : '';
+      return issueAt(lc.linePos(e.pos[0]), '', `YAML: ${e.message}${hint}`);
+    };
+    if (doc.errors.length > 0) return { ok: false, errors: doc.errors.map(yamlIssue) };
+    let raw: unknown;
+    try {
+      raw = doc.toJS({ maxAliasCount: 100 });
+    } catch (e) {
+      return { ok: false, errors: [issueAt(aliasPosition(doc, lc), '', `YAML: ${(e as Error).message}`)] };
+    }
+    const ctx: PskContext = { baseDir: dirname(fileName), env, errors: [], warnings: [], seen };
+    const psks = isObj(raw) && Array.isArray(raw.tunnels) ? raw.tunnels.map((t, i) => resolvePsk(ctx, t, i)) : [];
+    const shape = validateShape(raw);
+    const toIssue = (r: RawIssue) =>
+      issueAt(locate(doc, lc, r), [...r.path, ...(r.key !== undefined ? [r.key] : [])].join('.'), r.message);
+    const errors = [...shape.issues, ...checkRules(raw), ...ctx.errors].map(toIssue);
+    const byPos = (a: ConfigIssue, b: ConfigIssue) => a.line - b.line || a.col - b.col;
+    if (errors.length > 0 || !shape.data) return { ok: false, errors: errors.sort(byPos) };
+    const warnings = [...doc.warnings.map(yamlIssue), ...ctx.warnings.map(toIssue)];
+    if (shape.data.tunnels.length === 0) {
+      warnings.push(toIssue({ path: ['tunnels'], message: 'no tunnels configured: the daemon will start but do nothing' }));
+    }
+    return { ok: true, config: buildConfig(shape.data, psks as Secret[]), warnings: warnings.sort(byPos) };
+  } catch (e) {
+    // Only a bug gets here; it must not take down a daemon that is reloading its config.
+    return { ok: false, errors: [issueAt({ line: 1, col: 1 }, '', `cannot read this config: ${(e as Error).message}`)] };
+  }
+}
+
+/** Read and parse a config file (synchronously, see the header). Never throws. */
+export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): ParseConfigResult {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    return { ok: false, errors: [{ file: path, line: 1, col: 1, path: '', message: `cannot read the config file: ${code}` }] };
+  }
+  return parseConfig(text, path, env);
+}
