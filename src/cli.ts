@@ -1,0 +1,262 @@
+/**
+ * The `branchgate` command line (bin/branchgate.js imports dist/cli.js). node:util parseArgs plus
+ * a dispatcher; most commands are thin clients of the control socket.
+ *
+ * Exit status (shared/design/contract.md): 0 ok, 1 runtime failure, 2 usage or config error.
+ * Every error line says what to do next.
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigLoadError, loadConfig, startDaemon } from './daemon.js';
+import { ControlClientError, DEFAULT_SOCKET, request } from './control/client.js';
+import type { Command } from './control/protocol.js';
+import type { ListSasDocument, StatusDocument } from './control/status.js';
+import { nativeFastPath, packageVersion } from './version.js';
+
+export interface Out {
+  write(s: string): unknown;
+}
+export interface CliIo {
+  stdout: Out;
+  stderr: Out;
+  env?: NodeJS.ProcessEnv;
+}
+
+export const USAGE = `usage: branchgate <command> [options]
+
+commands:
+  run --config FILE [--socket PATH]   run the daemon in the foreground (SIGINT/SIGTERM stop it)
+  check-config FILE                   validate a config file
+  status [--json]                     one line per tunnel, or the status document
+  list-sas [--json]                   IKE and Child SAs: algorithms, SPIs, counters, rekey times
+  up NAME | down NAME                 bring one tunnel up or down
+  version [--json]                    version, and whether the native fast path is loaded
+  help                                this text
+
+Commands that talk to the daemon take --socket PATH (default ${DEFAULT_SOCKET},
+or $BRANCHGATE_SOCKET).
+Exit status: 0 ok, 1 runtime failure, 2 usage or config error.
+`;
+
+const NOT_YET: Record<string, string> = {
+  rekey: 'use `branchgate down NAME` then `branchgate up NAME`',
+  reload: 'restart `branchgate run` to apply a changed config',
+  monitor: 'follow the daemon log (JSON lines on its stdout) instead',
+  lab: 'see shared/reference/strongswan-lab.md for a manual lab',
+};
+
+type Opts = NonNullable<ParseArgsConfig['options']>;
+const help = { help: { type: 'boolean', short: 'h' } } as const;
+const socket = { socket: { type: 'string' } } as const;
+const json = { json: { type: 'boolean' } } as const;
+const SPECS: Record<string, { options: Opts; positionals: number; usage: string }> = {
+  run: { options: { ...help, ...socket, config: { type: 'string', short: 'c' } }, positionals: 0, usage: 'run --config FILE [--socket PATH]' },
+  'check-config': { options: { ...help }, positionals: 1, usage: 'check-config FILE' },
+  status: { options: { ...help, ...socket, ...json }, positionals: 0, usage: 'status [--json] [--socket PATH]' },
+  'list-sas': { options: { ...help, ...socket, ...json }, positionals: 0, usage: 'list-sas [--json] [--socket PATH]' },
+  up: { options: { ...help, ...socket }, positionals: 1, usage: 'up NAME [--socket PATH]' },
+  down: { options: { ...help, ...socket }, positionals: 1, usage: 'down NAME [--socket PATH]' },
+  version: { options: { ...help, ...json }, positionals: 0, usage: 'version [--json]' },
+  help: { options: { ...help }, positionals: 0, usage: 'help' },
+};
+
+type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+function usageError(io: CliIo, msg: string): number {
+  io.stderr.write(`branchgate: ${msg}\n\n${USAGE}`);
+  return 2;
+}
+
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined) return usageError(io, 'no command given');
+  if (cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  const hint = NOT_YET[cmd];
+  if (hint !== undefined) {
+    io.stderr.write(`branchgate: '${cmd}' is not available yet in this version — ${hint}\n`);
+    return 2;
+  }
+  const spec = SPECS[cmd];
+  if (spec === undefined) return usageError(io, `unknown command '${cmd}'`);
+  let values: Values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: rest, options: spec.options, allowPositionals: true, strict: true }));
+  } catch (err) {
+    return usageError(io, `${(err as Error).message} (usage: branchgate ${spec.usage})`);
+  }
+  if (values.help === true) {
+    io.stdout.write(`usage: branchgate ${spec.usage}\n`);
+    return 0;
+  }
+  if (positionals.length !== spec.positionals) {
+    return usageError(io, `'${cmd}' takes ${spec.positionals === 0 ? 'no arguments' : 'one argument'} (usage: branchgate ${spec.usage})`);
+  }
+  const env = io.env ?? process.env;
+  const sock = typeof values.socket === 'string' ? values.socket : env.BRANCHGATE_SOCKET || DEFAULT_SOCKET;
+  switch (cmd) {
+    case 'version': return version(io, values.json === true);
+    case 'check-config': return checkConfig(io, positionals[0] ?? '', env);
+    case 'run': return run(io, values);
+    case 'status': case 'list-sas': return query(io, cmd, sock, values.json === true);
+    default: return upDown(io, cmd === 'up' ? 'up' : 'down', positionals[0] ?? '', sock);
+  }
+}
+
+function version(io: CliIo, asJson: boolean): number {
+  const nf = nativeFastPath();
+  if (asJson) {
+    io.stdout.write(`${JSON.stringify({ version: packageVersion(), nativeFastPath: nf.loaded, nativeFastPathReason: nf.reason })}\n`);
+  } else {
+    io.stdout.write(`branchgate ${packageVersion()}\nnative fast path: ${nf.loaded ? 'loaded' : `not loaded (${nf.reason})`}\n`);
+  }
+  return 0;
+}
+
+function checkConfig(io: CliIo, file: string, env: NodeJS.ProcessEnv): number {
+  try {
+    const { config, warnings } = loadConfig(file, env);
+    const n = config.tunnels.length;
+    io.stdout.write(`${file}: ok (${n} tunnel${n === 1 ? '' : 's'})\n`);
+    for (const w of warnings) io.stderr.write(`warning: ${w}\n`);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof ConfigLoadError)) throw err;
+    for (const line of err.issues) io.stderr.write(`${line}\n`);
+    return 2;
+  }
+}
+
+async function run(io: CliIo, values: Values): Promise<number> {
+  if (typeof values.config !== 'string') return usageError(io, "'run' needs --config FILE");
+  try {
+    const d = await startDaemon({ configPath: values.config, ...(typeof values.socket === 'string' ? { socketPath: values.socket } : {}) });
+    await d.closed;
+    return 0;
+  } catch (err) {
+    if (err instanceof ConfigLoadError) {
+      for (const line of err.issues) io.stderr.write(`${line}\n`);
+      io.stderr.write(`branchgate: fix the config (check it with \`branchgate check-config ${values.config}\`)\n`);
+      return 2;
+    }
+    io.stderr.write(`branchgate: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+/** Send one request; print the daemon's error and map it to an exit status on failure. */
+async function call(io: CliIo, sock: string, cmd: Command, name?: string): Promise<{ result: unknown } | number> {
+  try {
+    const res = await request(sock, cmd, name === undefined ? undefined : { name });
+    if (res.ok) return { result: res.result };
+    io.stderr.write(`branchgate: ${res.error}\n`);
+    return res.code === 'failed' ? 1 : 2;
+  } catch (err) {
+    if (!(err instanceof ControlClientError)) throw err;
+    io.stderr.write(`branchgate: ${err.message}\n`);
+    return 1;
+  }
+}
+
+/**
+ * The daemon is our own code, same version, behind a 0600 socket: a shape check is enough
+ * before treating the result as the document type it declares.
+ */
+function hasTunnels(x: unknown): x is { tunnels: unknown[] } {
+  return typeof x === 'object' && x !== null && 'tunnels' in x && Array.isArray(x.tunnels);
+}
+
+async function query(io: CliIo, cmd: 'status' | 'list-sas', sock: string, asJson: boolean): Promise<number> {
+  const r = await call(io, sock, cmd);
+  if (typeof r === 'number') return r;
+  if (!hasTunnels(r.result)) {
+    io.stderr.write(`branchgate: the daemon at ${sock} sent an unexpected ${cmd} document — are CLI and daemon the same version?\n`);
+    return 1;
+  }
+  if (asJson) io.stdout.write(`${JSON.stringify(r.result, null, 2)}\n`);
+  else io.stdout.write(cmd === 'status' ? formatStatus(r.result as StatusDocument) : formatListSas(r.result as ListSasDocument, Date.now()));
+  return 0;
+}
+
+async function upDown(io: CliIo, cmd: 'up' | 'down', name: string, sock: string): Promise<number> {
+  const r = await call(io, sock, cmd, name);
+  if (typeof r === 'number') return r;
+  const state = typeof r.result === 'object' && r.result !== null && 'state' in r.result ? String(r.result.state) : 'unknown';
+  io.stdout.write(`${name}: ${cmd} requested (now ${state}; follow with \`branchgate status\`)\n`);
+  return 0;
+}
+
+function algs(ike: { encr: string; integ?: string; prf: string; dh: string } | null): string {
+  return ike === null ? '-' : [ike.encr, ike.integ, ike.prf, ike.dh].filter((x) => x !== undefined).join('/');
+}
+
+/** `gsa-primary  established  192.0.2.10:4500 -> 20.245.111.21:4500  AES_GCM_16_256/...  1 child` */
+export function formatStatus(doc: StatusDocument): string {
+  if (doc.tunnels.length === 0) return 'no tunnels configured\n';
+  const rows = doc.tunnels.map((t) => [t.name, t.state, `${t.local ?? '-'} -> ${t.remote ?? '-'}`, algs(t.ike),
+    `${t.children.length} ${t.children.length === 1 ? 'child' : 'children'}`]);
+  for (const n of doc.bgp?.neighbors ?? []) rows.push([`bgp ${n.address}`, n.state, `${n.received} received`, `${n.advertised} advertised`, '']);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd() + '\n').join('');
+}
+
+function rel(iso: string | null, now: number, past: string, future: string): string | null {
+  if (iso === null) return null;
+  const s = Math.round((Date.parse(iso) - now) / 1000);
+  return s <= 0 ? `${past} ${-s}s ago` : `${future} in ${s}s`;
+}
+
+/** Modelled on `swanctl --list-sas`; `_i*` marks our own side of the IKE SA. */
+export function formatListSas(doc: ListSasDocument, now: number): string {
+  const out: string[] = [];
+  for (const t of doc.tunnels) {
+    const ike = t.ike;
+    const spis = ike === null ? 'no IKE SA' : `${ike.spiI}_i${ike.initiator ? '*' : ''} ${ike.spiR}_r${ike.initiator ? '' : '*'}`;
+    out.push(`${t.name}: ${t.state.toUpperCase()}, IKEv2, ${spis}`);
+    out.push(`  local  ${t.local ?? '-'}`, `  remote ${t.remote ?? '-'}${t.natDetected ? ', NAT detected' : ''}`);
+    if (ike !== null) {
+      out.push(`  ${algs(ike)}`);
+      out.push(`  ${[rel(ike.establishedAt, now, 'established', 'established'), rel(ike.rekeyAt, now, 'rekey due', 'rekeying')].filter(Boolean).join(', ')}`);
+    }
+    for (const c of t.children) {
+      out.push(`  ${t.name}: INSTALLED, TUNNEL, ${c.encap ? 'ESP in UDP' : 'ESP'}: ${[c.encr, c.integ].filter(Boolean).join('/')}, ${c.esn ? 'ESN' : 'no ESN'}`);
+      out.push(`    ${[rel(c.installedAt, now, 'installed', 'installed'), rel(c.rekeyAt, now, 'rekey due', 'rekeying')].filter(Boolean).join(', ')}`);
+      out.push(`    in  ${c.spiIn}, ${c.bytesIn} bytes, ${c.packetsIn} packets, ${c.replayDrops} replay drops, ${c.authFailures} auth failures`);
+      out.push(`    out ${c.spiOut}, ${c.bytesOut} bytes, ${c.packetsOut} packets`);
+      out.push(`    local  ${c.localTs.join(' ')}`, `    remote ${c.remoteTs.join(' ')}`);
+    }
+  }
+  const u = doc.udp;
+  out.push(`udp: ${u.ikeIn500 + u.ikeIn4500} IKE in, ${u.ikeOut} out, ${u.natKeepalives} keepalives, ${u.espDropped} ESP dropped, ${u.malformed} malformed, ${u.handlerErrors} handler errors`);
+  return out.join('\n') + '\n';
+}
+
+/** Run only when executed as the program (bin/branchgate.js or dist/cli.js), not when imported by tests. */
+function isEntry(): boolean {
+  const a = process.argv[1];
+  if (a === undefined) return false;
+  try {
+    const real = realpathSync(a);
+    return real === fileURLToPath(import.meta.url) || /[\\/]bin[\\/]branchgate(\.js)?$/.test(real);
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) {
+  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }).then(
+    (code) => {
+      process.exitCode = code;
+      // Belt and braces: a forgotten handle must not keep a finished CLI (or daemon) alive.
+      setTimeout(() => process.exit(code), 2000).unref();
+    },
+    (err: unknown) => {
+      process.stderr.write(`branchgate: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\nplease report this\n`);
+      process.exitCode = 1;
+    },
+  );
+}

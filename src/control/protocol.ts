@@ -1,0 +1,127 @@
+/**
+ * The control protocol between `branchgate <command>` and the daemon: newline-delimited JSON over
+ * a unix stream socket. One request per line, one response line per request, matched by id.
+ *
+ *   → {"id":1,"cmd":"status"}
+ *   ← {"id":1,"ok":true,"result":{...}}
+ *   ← {"id":1,"ok":false,"error":"no tunnel named 'x'; configured: a, b","code":"unknown-tunnel"}
+ *
+ * JSON lines rather than vici's binary framing: it is debuggable with `socat - UNIX:PATH`, and
+ * the socket is only for our own CLI (speaking a vici subset is a possible later addition).
+ */
+import { StringDecoder } from 'node:string_decoder';
+import { z } from 'zod';
+
+/** A request line longer than this is refused and the connection closed (bounded memory). */
+export const MAX_LINE = 64 * 1024;
+
+export const COMMANDS = ['status', 'list-sas', 'up', 'down', 'version'] as const;
+export type Command = (typeof COMMANDS)[number];
+
+const requestSchema = z.object({
+  id: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  cmd: z.enum(COMMANDS),
+  args: z.object({ name: z.string().min(1).max(256).optional() }).strict().optional(),
+});
+
+export type ControlRequest = z.infer<typeof requestSchema>;
+
+/**
+ * Why a request failed; the CLI maps bad-request and unknown-tunnel to exit 2 (the user typed
+ * something wrong) and the rest to exit 1 (the daemon could not do it).
+ */
+export type ErrorCode = 'bad-request' | 'unknown-tunnel' | 'failed';
+
+export type ControlResponse =
+  | { id: number | null; ok: true; result: unknown }
+  | { id: number | null; ok: false; error: string; code: ErrorCode };
+
+export type ParsedRequest =
+  | { ok: true; request: ControlRequest }
+  | { ok: false; response: ControlResponse };
+
+function badRequest(id: number | null, error: string): ParsedRequest {
+  return { ok: false, response: { id, ok: false, error, code: 'bad-request' } };
+}
+
+/** Validate one line. Never throws; junk gets an error response with id null (or the id, if any). */
+export function parseRequest(line: string): ParsedRequest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return badRequest(null, 'request is not JSON; send one {"id":N,"cmd":"..."} object per line');
+  }
+  const r = requestSchema.safeParse(raw);
+  if (r.success) {
+    if ((r.data.cmd === 'up' || r.data.cmd === 'down') && r.data.args?.name === undefined) {
+      return badRequest(r.data.id, `'${r.data.cmd}' needs args.name (the tunnel name)`);
+    }
+    return { ok: true, request: r.data };
+  }
+  const id =
+    typeof raw === 'object' && raw !== null && 'id' in raw && typeof raw.id === 'number' && Number.isSafeInteger(raw.id)
+      ? raw.id
+      : null;
+  const cmd = typeof raw === 'object' && raw !== null && 'cmd' in raw ? raw.cmd : undefined;
+  if (typeof cmd === 'string' && !(COMMANDS as readonly string[]).includes(cmd)) {
+    return badRequest(id, `unknown command '${cmd.slice(0, 64)}'; known: ${COMMANDS.join(', ')}`);
+  }
+  const first = r.error.issues[0];
+  const where = first && first.path.length > 0 ? first.path.join('.') : 'request';
+  return badRequest(id, `invalid request: ${where}: ${first?.message ?? 'malformed'}`);
+}
+
+/** Parse a response line on the client side; anything that is not a response is an error. */
+export function parseResponse(line: string): ControlResponse | null {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  if (typeof raw !== 'object' || raw === null || !('ok' in raw) || !('id' in raw)) return null;
+  const id = typeof raw.id === 'number' ? raw.id : null;
+  if (raw.ok === true) return { id, ok: true, result: 'result' in raw ? raw.result : null };
+  if (raw.ok === false) {
+    const error = 'error' in raw && typeof raw.error === 'string' ? raw.error : 'unknown error';
+    const c = 'code' in raw ? raw.code : undefined;
+    const code: ErrorCode = c === 'bad-request' || c === 'unknown-tunnel' ? c : 'failed';
+    return { id, ok: false, error, code };
+  }
+  return null;
+}
+
+export function encodeLine(msg: ControlRequest | ControlResponse): string {
+  return `${JSON.stringify(msg)}\n`;
+}
+
+/**
+ * Splits a byte stream into lines with a hard cap: push() returns the complete lines so far, or
+ * 'overflow' once a line exceeds `max` bytes without a newline (the caller then drops the peer).
+ */
+export class LineSplitter {
+  #buf = '';
+  #bytes = 0;
+  // A multi-byte character may be split across chunks; the decoder carries the partial bytes.
+  #decoder = new StringDecoder('utf8');
+  constructor(readonly max: number = MAX_LINE) {}
+
+  push(chunk: Buffer): string[] | 'overflow' {
+    const lines: string[] = [];
+    let text = this.#decoder.write(chunk);
+    let nl: number;
+    while ((nl = text.indexOf('\n')) >= 0) {
+      const part = text.slice(0, nl);
+      if (this.#bytes + Buffer.byteLength(part) > this.max) return 'overflow';
+      lines.push(this.#buf + part);
+      this.#buf = '';
+      this.#bytes = 0;
+      text = text.slice(nl + 1);
+    }
+    this.#bytes += Buffer.byteLength(text);
+    if (this.#bytes > this.max) return 'overflow';
+    this.#buf += text;
+    return lines;
+  }
+}

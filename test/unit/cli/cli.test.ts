@@ -1,0 +1,195 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { formatStatus, main } from '../../../src/cli.js';
+import { startDaemon, type Daemon } from '../../../src/daemon.js';
+import type { StatusDocument } from '../../../src/control/status.js';
+import { CONFIG_YAML, FakeEngine, LineSink } from '../control/fake-engine.js';
+
+const ROOT = join(import.meta.dirname, '..', '..', '..');
+
+class Buf {
+  text = '';
+  write(s: string): void {
+    this.text += s;
+  }
+}
+
+async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new Buf();
+  const stderr = new Buf();
+  const code = await main(args, { stdout, stderr, env });
+  return { code, out: stdout.text, err: stderr.text };
+}
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'bg-cli-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const BAD_YAML = 'tunnels:\n  - name: t1\n    remoteAddress: 300.1.2.3\n    psk: "correct horse battery staple"\n    pks: x\n';
+
+describe('branchgate CLI (in process)', () => {
+  it('version prints the version and the native fast path state', async () => {
+    expect(await cli(['version'])).toEqual({ code: 0, err: '',
+      out: 'branchgate 0.1.0\nnative fast path: not loaded (native addon not built yet (ESP datapath issue))\n' });
+    const j = await cli(['version', '--json']);
+    expect(j.code).toBe(0);
+    expect(JSON.parse(j.out)).toEqual({ version: '0.1.0', nativeFastPath: false,
+      nativeFastPathReason: 'native addon not built yet (ESP datapath issue)' });
+  });
+
+  it('help goes to stdout with exit 0; no command is a usage error', async () => {
+    for (const a of [['help'], ['--help'], ['-h']]) {
+      const r = await cli(a);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/^usage: branchgate <command>/);
+    }
+    expect((await cli(['status', '--help'])).out).toBe('usage: branchgate status [--json] [--socket PATH]\n');
+    const none = await cli([]);
+    expect(none.code).toBe(2);
+    expect(none.err).toMatch(/^branchgate: no command given\n\nusage:/);
+  });
+
+  it('unknown commands, flags and argument counts exit 2 with usage on stderr', async () => {
+    const unk = await cli(['frobnicate']);
+    expect(unk).toMatchObject({ code: 2, out: '' });
+    expect(unk.err).toMatch(/^branchgate: unknown command 'frobnicate'\n\nusage: branchgate/);
+    const flag = await cli(['status', '--bogus']);
+    expect(flag.code).toBe(2);
+    expect(flag.err).toMatch(/--bogus.*\(usage: branchgate status/);
+    expect((await cli(['up'])).code).toBe(2);
+    expect((await cli(['version', 'extra'])).code).toBe(2);
+    expect((await cli(['run'])).err).toMatch(/'run' needs --config FILE/);
+  });
+
+  it('commands not built yet say so and exit 2', async () => {
+    for (const c of ['rekey', 'reload', 'monitor', 'lab']) {
+      const r = await cli([c, 'x']);
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(new RegExp(`^branchgate: '${c}' is not available yet in this version — `));
+    }
+  });
+
+  it('check-config: ok with the tunnel count, exit 0', async () => {
+    const f = join(dir, 'ok.yaml');
+    writeFileSync(f, CONFIG_YAML);
+    expect(await cli(['check-config', f])).toEqual({ code: 0, out: `${f}: ok (1 tunnel)\n`, err: '' });
+  });
+
+  it('check-config: one FILE:LINE:COL line per issue on stderr, exit 2, no PSK echoed', async () => {
+    const f = join(dir, 'bad.yaml');
+    writeFileSync(f, BAD_YAML);
+    const r = await cli(['check-config', f]);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    const lines = r.err.trimEnd().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    for (const l of lines) expect(l.startsWith(`${f}:`) && /^[^:]+:\d+:\d+: /.test(l)).toBe(true);
+    expect(r.err).toContain(`${f}:3:20: tunnels.0.remoteAddress:`);
+    expect(r.err).toContain(`${f}:5:5: tunnels.0.pks: unknown key`);
+    expect(r.err).not.toContain('correct horse');
+  });
+
+  it('check-config: a missing file is a config error with a hint', async () => {
+    const r = await cli(['check-config', join(dir, 'nope.yaml')]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/nope\.yaml: cannot read: no such file — check the path/);
+  });
+
+  it('status without a daemon exits 1 and says what to do', async () => {
+    const sock = join(dir, 'none.sock');
+    const r = await cli(['status', '--socket', sock]);
+    expect(r).toEqual({ code: 1, out: '',
+      err: `branchgate: cannot reach branchgate at ${sock}: no such file — is \`branchgate run\` running? (use --socket PATH)\n` });
+    // $BRANCHGATE_SOCKET is the fallback for --socket
+    expect((await cli(['list-sas'], { BRANCHGATE_SOCKET: sock })).err).toContain(sock);
+  });
+
+  it('formats the status line as in the contract example', () => {
+    const doc: StatusDocument = { version: '0.1.0', nativeFastPath: false, tunnels: [
+      { name: 'gsa-primary', state: 'established', local: '192.0.2.10:4500', remote: '20.245.111.21:4500', natDetected: false,
+        ike: { spiI: '0'.repeat(16), spiR: '1'.repeat(16), encr: 'AES_GCM_16_256', prf: 'PRF_HMAC_SHA2_384', dh: 'MODP_2048_256',
+          establishedAt: null, rekeyAt: null },
+        children: [{ spiIn: 'c1f2aa01', spiOut: '0000bb02', encr: 'AES_GCM_16_256', esn: false, bytesIn: 0, bytesOut: 0,
+          packetsIn: 0, packetsOut: 0, replayDrops: 0, authFailures: 0, rekeyAt: null }], routes: [] },
+      { name: 'backup', state: 'down', local: null, remote: null, natDetected: false, ike: null, children: [], routes: [] }] };
+    expect(formatStatus(doc)).toBe(
+      'gsa-primary  established  192.0.2.10:4500 -> 20.245.111.21:4500  AES_GCM_16_256/PRF_HMAC_SHA2_384/MODP_2048_256  1 child\n' +
+      `backup       down         ${'- -> -'.padEnd(37)}  ${'-'.padEnd(46)}  0 children\n`);
+  });
+});
+
+describe('branchgate CLI against a daemon with a fake engine', () => {
+  let d: Daemon | undefined;
+  afterEach(async () => {
+    await d?.stop();
+    d = undefined;
+  });
+
+  it('status, list-sas, up and down', async () => {
+    const cfg = join(dir, 'bg.yaml');
+    writeFileSync(cfg, CONFIG_YAML);
+    const sock = join(dir, 'c.sock');
+    d = await startDaemon({ configPath: cfg, socketPath: sock, logStream: new LineSink(), ports: { ike: 0, natT: 0 },
+      handleSignals: false, engineFactory: (t) => new FakeEngine(t) });
+    expect((await cli(['status', '--socket', sock])).out).toBe('t1  down  - -> -  -  0 children\n');
+    expect(await cli(['up', 't1', '--socket', sock])).toMatchObject({ code: 0,
+      out: 't1: up requested (now established; follow with `branchgate status`)\n' });
+    const s = await cli(['status', '--socket', sock]);
+    expect(s.out).toBe('t1  established  127.0.0.1:4500 -> 127.0.0.2:4500  AES_GCM_16_256/PRF_HMAC_SHA2_384/MODP_2048_256  1 child\n');
+    const j = await cli(['status', '--json', '--socket', sock]);
+    expect(JSON.parse(j.out)).toMatchObject({ version: '0.1.0', tunnels: [{ name: 't1', state: 'established' }] });
+    const l = await cli(['list-sas', '--socket', sock]);
+    expect(l.code).toBe(0);
+    expect(l.out).toMatch(/^t1: ESTABLISHED, IKEv2, 0123456789abcdef_i\* fedcba9876543210_r\n/);
+    expect(l.out).toContain('  t1: INSTALLED, TUNNEL, ESP in UDP: AES_GCM_16_256, no ESN\n');
+    expect(l.out).toContain('    in  c0ffee01, 0 bytes, 0 packets, 0 replay drops, 0 auth failures\n');
+    expect(l.out).toMatch(/rekeying in 3600s/);
+    const unk = await cli(['down', 'gsa', '--socket', sock]);
+    expect(unk.code).toBe(2);
+    expect(unk.err).toMatch(/^branchgate: no tunnel named 'gsa'; configured: t1/);
+    expect((await cli(['down', 't1', '--socket', sock])).code).toBe(0);
+  });
+});
+
+/** Newest mtime under a directory, to rebuild dist/ only when src/ changed. */
+function newest(path: string): number {
+  let m = 0;
+  for (const e of readdirSync(path, { withFileTypes: true })) {
+    const p = join(path, e.name);
+    m = Math.max(m, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return m;
+}
+
+describe('branchgate CLI as a subprocess (built dist/)', () => {
+  beforeAll(() => {
+    const cli = join(ROOT, 'dist', 'cli.js');
+    if (!existsSync(cli) || newest(join(ROOT, 'src')) > newest(join(ROOT, 'dist'))) {
+      try {
+        execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
+          { cwd: ROOT, stdio: 'pipe' });
+      } catch {
+        // Type errors elsewhere in the tree still emit JavaScript; the test below is the judge.
+      }
+    }
+  });
+
+  it('check-config exits 2 with FILE:LINE:COL lines, and version works', () => {
+    const f = join(dir, 'bad.yaml');
+    writeFileSync(f, BAD_YAML);
+    const bin = join(ROOT, 'bin', 'branchgate.js');
+    const bad = spawnSync(process.execPath, [bin, 'check-config', f], { encoding: 'utf8' });
+    expect(bad.stderr).toContain(`${f}:3:20: tunnels.0.remoteAddress:`);
+    expect(bad.status).toBe(2);
+    const v = spawnSync(process.execPath, [bin, 'version'], { encoding: 'utf8' });
+    expect(v.status).toBe(0);
+    expect(v.stdout).toMatch(/^branchgate 0\.1\.0\nnative fast path: not loaded/);
+    const u = spawnSync(process.execPath, [bin, 'nope'], { encoding: 'utf8' });
+    expect(u.status).toBe(2);
+  });
+});

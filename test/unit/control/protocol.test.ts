@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { LineSplitter, MAX_LINE, parseRequest, parseResponse } from '../../../src/control/protocol.js';
+
+describe('control protocol', () => {
+  it('accepts well-formed requests', () => {
+    expect(parseRequest('{"id":7,"cmd":"status"}')).toEqual({ ok: true, request: { id: 7, cmd: 'status' } });
+    expect(parseRequest('{"id":1,"cmd":"up","args":{"name":"gsa"}}')).toEqual({
+      ok: true, request: { id: 1, cmd: 'up', args: { name: 'gsa' } },
+    });
+  });
+
+  it('answers junk with an error that says what to send', () => {
+    const r = parseRequest('hello');
+    expect(r).toMatchObject({ ok: false, response: { id: null, ok: false, code: 'bad-request' } });
+    if (!r.ok && !r.response.ok) expect(r.response.error).toMatch(/one \{"id":N,"cmd":"\.\.\."\} object per line/);
+  });
+
+  it('names unknown commands and keeps the id', () => {
+    const r = parseRequest('{"id":3,"cmd":"reboot"}');
+    expect(r).toMatchObject({ ok: false, response: { id: 3, code: 'bad-request' } });
+    if (!r.ok && !r.response.ok) expect(r.response.error).toContain("unknown command 'reboot'; known: status, list-sas");
+  });
+
+  it('requires a tunnel name for up/down and rejects unknown args', () => {
+    expect(parseRequest('{"id":1,"cmd":"down"}')).toMatchObject({ ok: false, response: { id: 1 } });
+    expect(parseRequest('{"id":1,"cmd":"status","args":{"x":1}}')).toMatchObject({ ok: false });
+    expect(parseRequest('{"id":-1,"cmd":"status"}')).toMatchObject({ ok: false, response: { id: -1 } }); // echoed so the client can match it
+    expect(parseRequest('{"id":1.5,"cmd":"status"}')).toMatchObject({ ok: false, response: { id: null } });
+  });
+
+  it('never throws on arbitrary input', () => {
+    fc.assert(fc.property(fc.string(), (s) => {
+      const r = parseRequest(s);
+      expect(typeof r.ok).toBe('boolean');
+    }));
+    fc.assert(fc.property(fc.json(), (s) => {
+      parseRequest(s);
+      parseResponse(s);
+    }));
+  });
+
+  it('parses responses and maps unknown codes to failed', () => {
+    expect(parseResponse('{"id":1,"ok":true,"result":{"a":1}}')).toEqual({ id: 1, ok: true, result: { a: 1 } });
+    expect(parseResponse('{"id":1,"ok":false,"error":"x","code":"weird"}')).toEqual({ id: 1, ok: false, error: 'x', code: 'failed' });
+    expect(parseResponse('[1]')).toBeNull();
+  });
+
+  it('splits lines across chunks, including a split multi-byte character', () => {
+    const s = new LineSplitter();
+    const bytes = Buffer.from('{"a":"é"}\n{"b":2}\n');
+    const cut = bytes.indexOf(0xa9); // second byte of é
+    expect(s.push(bytes.subarray(0, cut))).toEqual([]);
+    expect(s.push(bytes.subarray(cut))).toEqual(['{"a":"é"}', '{"b":2}']);
+  });
+
+  it('reports overflow once a line exceeds the cap', () => {
+    const s = new LineSplitter(16);
+    expect(s.push(Buffer.from('0123456789'))).toEqual([]);
+    expect(s.push(Buffer.from('0123456789'))).toBe('overflow');
+    expect(new LineSplitter().max).toBe(MAX_LINE);
+    expect(new LineSplitter(4).push(Buffer.from('123456\n'))).toBe('overflow');
+  });
+});
