@@ -232,8 +232,10 @@ export class IkeEngine {
       if (!h.response) sa.sendResponse(ctx, h.exchangeType, h.messageId, [notify(NotifyType.INVALID_SYNTAX)], true);
       return;
     }
-    // Only authenticated messages move the peer's address (RFC 7296 §2.23).
+    // Only authenticated messages move the SA's addresses (RFC 7296 §2.23); a responder
+    // follows the initiator's float to port 4500 here.
     sa.remote = { ...arrival.from };
+    sa.local = { ...arrival.to };
     if (arrival.natT) sa.natT = true;
     const critical = this.criticalUnknown(inner);
     if (critical !== null) {

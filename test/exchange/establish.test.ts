@@ -69,8 +69,11 @@ describe('NAT traversal', () => {
     const auth = net.wire.filter((p) => decodeOrFail(p.bytes).header.exchangeType === 35);
     expect(auth.length).toBe(2);
     for (const p of auth) expect([p.natT, p.from.port, p.to.port]).toEqual([true, 4500, 4500]);
-    // The responder saw the forced (fake) source hash and reports a NAT.
-    expect(net.nodes.get(R)!.engine.status(net.now)[0]!.natDetected).toBe(true);
+    // The responder saw the forced (fake) source hash and reports a NAT, and it followed the
+    // initiator's float: both ends of its SA are on 4500 now.
+    const rs = net.nodes.get(R)!.engine.status(net.now)[0]!;
+    expect(rs.natDetected).toBe(true);
+    expect([rs.local, rs.remote]).toEqual([{ address: R, port: 4500 }, { address: I, port: 4500 }]);
   });
 
   it('a NAT rewriting the initiator address is detected on both sides', () => {
