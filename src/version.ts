@@ -3,6 +3,7 @@
  * status document both read from here, so they can never disagree.
  */
 import { readFileSync } from 'node:fs';
+import { loadNative } from './net/tun.js';
 
 let cached: string | undefined;
 
@@ -31,7 +32,12 @@ export interface NativeFastPathStatus {
   reason: string;
 }
 
-/** The native addon (TUN, batched UDP/ESP) is a later issue; report honestly until it exists. */
+/**
+ * Whether the native addon (native/, loaded by net/tun.ts) is usable. The reason names the file
+ * when it is loaded and the remedy when it is not (not built, built for another Node,
+ * BRANCHGATE_NO_NATIVE=1).
+ */
 export function nativeFastPath(): NativeFastPathStatus {
-  return { loaded: false, reason: 'native addon not built yet (ESP datapath issue)' };
+  const { api, reason } = loadNative();
+  return { loaded: api !== null, reason };
 }

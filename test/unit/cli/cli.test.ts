@@ -34,12 +34,13 @@ const BAD_YAML = 'tunnels:\n  - name: t1\n    remoteAddress: 300.1.2.3\n    psk:
 
 describe('branchgate CLI (in process)', () => {
   it('version prints the version and the native fast path state', async () => {
-    expect(await cli(['version'])).toEqual({ code: 0, err: '',
-      out: 'branchgate 0.1.0\nnative fast path: not loaded (native addon not built yet (ESP datapath issue))\n' });
+    // npm ci builds native/ (scripts/build-native.mjs), so the addon must be loaded here.
+    expect(await cli(['version'])).toEqual({ code: 0, err: '', out: 'branchgate 0.1.0\nnative fast path: loaded\n' });
     const j = await cli(['version', '--json']);
     expect(j.code).toBe(0);
-    expect(JSON.parse(j.out)).toEqual({ version: '0.1.0', nativeFastPath: false,
-      nativeFastPathReason: 'native addon not built yet (ESP datapath issue)' });
+    const doc = JSON.parse(j.out) as { version: string; nativeFastPath: boolean; nativeFastPathReason: string };
+    expect(doc).toMatchObject({ version: '0.1.0', nativeFastPath: true });
+    expect(doc.nativeFastPathReason).toMatch(/native TUN addon loaded \(.*branchgate_native\.node\)/);
   });
 
   it('help goes to stdout with exit 0; no command is a usage error', async () => {
@@ -188,7 +189,9 @@ describe('branchgate CLI as a subprocess (built dist/)', () => {
     expect(bad.status).toBe(2);
     const v = spawnSync(process.execPath, [bin, 'version'], { encoding: 'utf8' });
     expect(v.status).toBe(0);
-    expect(v.stdout).toMatch(/^branchgate 0\.1\.0\nnative fast path: not loaded/);
+    expect(v.stdout).toMatch(/^branchgate 0\.1\.0\nnative fast path: loaded/);
+    const off = spawnSync(process.execPath, [bin, 'version'], { encoding: 'utf8', env: { ...process.env, BRANCHGATE_NO_NATIVE: '1' } });
+    expect(off.stdout).toMatch(/^branchgate 0\.1\.0\nnative fast path: not loaded \(.*BRANCHGATE_NO_NATIVE/);
     const u = spawnSync(process.execPath, [bin, 'nope'], { encoding: 'utf8' });
     expect(u.status).toBe(2);
   });

@@ -47,7 +47,7 @@ describe('daemon with a fake engine', () => {
     const { e, sock } = await start();
     expect(e.calls).toEqual(['start']);
     const s0 = (await ok(sock, 'status')) as StatusDocument;
-    expect(s0).toEqual({ version: '0.1.0', nativeFastPath: false, tunnels: [
+    expect(s0).toEqual({ version: '0.1.0', nativeFastPath: true, tunnels: [
       { name: 't1', state: 'down', local: null, remote: null, natDetected: false, ike: null, children: [], routes: ['10.0.0.0/8'] }] });
 
     expect(await ok(sock, 'up', 't1')).toEqual({ tunnel: 't1', requested: 'up', state: 'established' });
@@ -72,7 +72,7 @@ describe('daemon with a fake engine', () => {
     const r = await request(sock, 'up', { name: 'gsa' });
     expect(r).toMatchObject({ ok: false, code: 'unknown-tunnel' });
     if (!r.ok) expect(r.error).toMatch(/no tunnel named 'gsa'; configured: t1 — see `branchgate status`/);
-    expect(await ok(sock, 'version')).toMatchObject({ version: '0.1.0', nativeFastPath: false });
+    expect(await ok(sock, 'version')).toMatchObject({ version: '0.1.0', nativeFastPath: true });
   });
 
   it('feeds datagrams to the engine and sends its answers; engine exceptions are contained', async () => {
