@@ -1,0 +1,68 @@
+/**
+ * The one seam between control and data (architecture rule 2). The IKE side installs and
+ * removes Child SAs only through a Dataplane; implementations: the pure TypeScript path (the
+ * reference), an in-memory twin for tests, and later the native fast path.
+ */
+import type { Endpoint } from '../ike/actions.js';
+import type { TrafficSelector } from '../ike/codec/types.js';
+
+/** One direction of a Child SA as the datapath needs it (keys include the GCM salt). */
+export interface EspSaParams {
+  spi: number;
+  encrId: number;
+  encrKeyBits: number;
+  integId: number;
+  encrKey: Uint8Array;
+  integKey: Uint8Array;
+  esn: boolean;
+}
+
+export interface ChildSaSpec {
+  tunnel: string;
+  inbound: EspSaParams;
+  outbound: EspSaParams;
+  /** Inbound inner packets must have src in remoteTs and dst in localTs (RFC 4301 §5.2). */
+  localTs: TrafficSelector[];
+  remoteTs: TrafficSelector[];
+  /** Where ESP-in-UDP goes (RFC 3948), from our port-4500 socket. */
+  local: Endpoint;
+  remote: Endpoint;
+}
+
+export interface SaCounters {
+  bytesIn: number;
+  bytesOut: number;
+  packetsIn: number;
+  packetsOut: number;
+  replayDrops: number;
+  authFailures: number;
+  /** Inner packets that did not match the SA's traffic selectors. */
+  policyDrops: number;
+}
+
+export interface TunnelInterface {
+  name: string;
+  mtu: number;
+  /** 0 disables MSS clamping. */
+  mssClamp: number;
+}
+
+/** Reasons the datapath asks the IKE side for something (sequence numbers near exhaustion). */
+export type DataplaneEvent = { type: 'rekey-needed'; tunnel: string; spiIn: number; reason: 'seq-exhausted' };
+
+export interface Dataplane {
+  /** Create or attach the tunnel's interface. */
+  attachTunnel(tunnel: string, iface: TunnelInterface): Promise<void>;
+  detachTunnel(tunnel: string): Promise<void>;
+  /** Install a Child SA: the inbound SA first, then the outbound one becomes the tunnel's sender. */
+  addChildSa(spec: ChildSaSpec): void;
+  /** Remove a Child SA by our inbound SPI. */
+  deleteChildSa(spiIn: number): void;
+  /** The peer's NAT mapping moved (authenticated IKE or ESP from a new address/port). */
+  updateRemote(tunnel: string, remote: Endpoint): void;
+  counters(spiIn: number): SaCounters | null;
+  /** An ESP datagram that arrived on our port-4500 socket (non-ESP marker already ruled out). */
+  receiveEsp(datagram: Uint8Array, from: Endpoint): void;
+  onEvent(fn: (e: DataplaneEvent) => void): void;
+  close(): Promise<void>;
+}
