@@ -18,6 +18,7 @@ import { ControlError, ControlServer } from './control/server.js';
 import type { ControlRequest } from './control/protocol.js';
 import { buildListSas, buildStatus, type ChildRuntime, type ListSasDocument, type StatusDocument } from './control/status.js';
 import { nativeFastPath, packageVersion } from './version.js';
+import { Datapath, kernelDatapath, type DatapathOptions } from './datapath.js';
 
 /** The engine surface the daemon uses; tests substitute a fake. */
 export type EngineLike = Pick<IkeEngine, 'start' | 'onDatagram' | 'onTick' | 'nextWakeup' | 'up' | 'down' | 'status' | 'tunnelNames'>;
@@ -51,6 +52,8 @@ export interface DaemonOptions {
   logStream?: DestinationStream;
   ports?: UdpPorts;
   engineFactory?: (tunnels: TunnelConfig[]) => EngineLike;
+  /** TUN devices + kernel routes by default; tests pass the in-memory twins. */
+  datapath?: DatapathOptions;
   /** Install SIGINT/SIGTERM/SIGHUP handlers (default true; tests turn it off). */
   handleSignals?: boolean;
   env?: NodeJS.ProcessEnv;
@@ -80,6 +83,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 class DaemonImpl implements Daemon {
   transport!: UdpTransport;
+  datapath!: Datapath;
   control: ControlServer | undefined;
   readonly closed: Promise<void>;
   #resolveClosed!: () => void;
@@ -131,12 +135,14 @@ class DaemonImpl implements Daemon {
         return;
       }
       case 'install-child':
-        // Keys are dropped here on purpose: the Dataplane seam (next issue) is their only consumer.
+        // The keys go to the Dataplane seam and nowhere else; the table keeps only the info.
+        this.datapath.install(a);
         this.#children.set(`${a.child.tunnel}/${a.child.spiIn}`, { info: a.child, runtime: {
           bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, replayDrops: 0, authFailures: 0, installedAt: now } });
         return;
       case 'remove-child':
         this.#children.delete(`${a.tunnel}/${a.spiIn}`);
+        this.datapath.remove(a.tunnel, a.spiIn);
         return;
       case 'event': {
         const { type, tunnel, ...rest } = a.event;
@@ -181,10 +187,24 @@ class DaemonImpl implements Daemon {
       version: packageVersion(),
       nativeFastPath: nativeFastPath().loaded,
       tunnels: this.engine.status(Date.now()),
-      routes: this.#routes,
+      routes: this.#routesNow(),
       ...(this.config.bgp !== undefined ? { bgp: this.config.bgp } : {}),
-      installed: (tunnel: string, spiIn: number) => this.#children.get(`${tunnel}/${spiIn}`)?.runtime,
+      installed: (tunnel: string, spiIn: number) => {
+        const c = this.#children.get(`${tunnel}/${spiIn}`);
+        if (!c) return undefined;
+        const n = this.datapath.counters(spiIn);
+        return n ? { ...c.runtime, ...n } : c.runtime;
+      },
     };
+  }
+
+  /** Routes as installed in the kernel when we manage them, else as configured. */
+  #routesNow(): Map<string, string[]> {
+    const routes = new Map<string, string[]>();
+    for (const [name, configured] of this.#routes) {
+      routes.set(name, this.datapath.managesRoutes ? this.datapath.installedRoutes(name) : configured);
+    }
+    return routes;
   }
 
   status(): StatusDocument {
@@ -262,6 +282,7 @@ class DaemonImpl implements Daemon {
       }
       // Let the DELETE messages reach the kernel, but never hang shutdown on them.
       await Promise.race([Promise.all(this.#pending), new Promise((r) => setTimeout(r, 1000).unref())]);
+      await this.datapath?.stop().catch((err: unknown) => this.logger.error({ err }, 'datapath shutdown failed'));
       await this.transport?.close();
       await this.control?.close();
       this.logger.info('stopped');
@@ -276,14 +297,18 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const logger = createLogger({ level: config.log.level, ...(opts.logStream ? { stream: opts.logStream } : {}) });
   for (const w of warnings) logger.warn(`config: ${w}`);
   const { tunnels, bind } = await resolveLocal(config.tunnels, logger);
-  const engine = opts.engineFactory ? opts.engineFactory(tunnels) : new IkeEngine({ tunnels });
+  // The datapath carries ESP only in UDP 4500, so the engine always asks peers to encapsulate.
+  const engine = opts.engineFactory ? opts.engineFactory(tunnels) : new IkeEngine({ tunnels, udpEncapsulationOnly: true });
   const socketPath = opts.socketPath ?? config.control.socket;
   const d = new DaemonImpl(config, socketPath, logger, engine);
   d.transport = await UdpTransport.open({
     addresses: bind, logger, ...(opts.ports ? { ports: opts.ports } : {}),
     onIke: (bytes, arrival) => d.run((now) => engine.onDatagram(bytes, arrival, now)),
+    onEsp: (bytes, arrival) => d.datapath?.receiveEsp(bytes, arrival.from),
   });
   try {
+    d.datapath = new Datapath({ ...config, tunnels }, opts.datapath ?? kernelDatapath(), d.transport, logger);
+    await d.datapath.start();
     d.control = await ControlServer.listen({ path: socketPath, handle: (req) => d.handle(req), logger });
     d.run((now) => engine.start(now));
   } catch (err) {

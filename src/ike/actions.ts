@@ -3,6 +3,7 @@
  * The engine never opens a socket or reads a clock: it is driven by onDatagram/onTick/up/down
  * with an explicit `now` (milliseconds) and returns a list of actions.
  */
+import type { TrafficSelector } from './codec/types.js';
 
 /** An IPv4 address and UDP port. */
 export interface Endpoint {
@@ -55,7 +56,7 @@ export type Action =
    * message goes out of the port-4500 socket and the daemon prefixes the marker (RFC 3948 §2.2).
    */
   | { kind: 'send'; from: Endpoint; to: Endpoint; natT: boolean; bytes: Uint8Array }
-  | { kind: 'install-child'; child: ChildSaInfo; keys: ChildSaKeys }
+  | { kind: 'install-child'; child: ChildSaInfo; keys: ChildSaKeys; selectors: { local: TrafficSelector[]; remote: TrafficSelector[] } }
   | { kind: 'remove-child'; tunnel: string; spiIn: number; spiOut: number }
   | { kind: 'event'; event: EngineEvent }
   | { kind: 'log'; level: LogLevel; tunnel?: string; msg: string; fields?: Record<string, string | number | boolean> };

@@ -32,7 +32,7 @@ export function establish(ctx: EngineContext, sa: IkeSa, child: ChildSa | null):
   });
   if (!child) return;
   sa.children.push(child);
-  ctx.actions.push({ kind: 'install-child', child: child.info, keys: child.keys });
+  ctx.actions.push({ kind: 'install-child', child: child.info, keys: child.keys, selectors: { local: child.localTs, remote: child.remoteTs } });
   const spiIn = child.info.spiIn.toString(16).padStart(8, '0');
   const spiOut = child.info.spiOut.toString(16).padStart(8, '0');
   ctx.actions.push({ kind: 'event', event: { type: 'child-up', tunnel: name, spiIn, spiOut } });

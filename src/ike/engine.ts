@@ -22,6 +22,11 @@ export interface EngineOptions {
   tunnels: TunnelConfig[];
   /** Randomness for SPIs and nonces; tests inject a seeded source. */
   random?: (n: number) => Uint8Array;
+  /**
+   * The datapath has no raw ESP (protocol 50) path, only ESP-in-UDP: fake NAT detection so every
+   * peer encapsulates, as strongSwan's kernel-libipsec does. The daemon sets this.
+   */
+  udpEncapsulationOnly?: boolean;
 }
 
 /** Counters of what the engine dropped, by reason (hostile input is counted, never fatal). */
@@ -35,10 +40,12 @@ export class IkeEngine {
   private readonly halfOpen = new Map<string, IkeSa>();
   readonly drops: Record<DropReason, number> = { malformed: 0, 'no-sa': 0, integrity: 0, unexpected: 0, 'critical-payload': 0, 'no-tunnel': 0 };
   private readonly random: (n: number) => Uint8Array;
+  private readonly udpEncapsulationOnly: boolean;
 
   constructor(opts: EngineOptions) {
     for (const t of opts.tunnels) this.tunnels.set(t.name, { config: t, sa: null });
     this.random = opts.random ?? ((n) => new Uint8Array(randomBytes(n)));
+    this.udpEncapsulationOnly = opts.udpEncapsulationOnly ?? false;
   }
 
   private ctx(now: number): EngineContext {
@@ -47,6 +54,7 @@ export class IkeEngine {
       now,
       actions,
       random: this.random,
+      udpEncapsulationOnly: this.udpEncapsulationOnly,
       log: (level, tunnel, msg, fields) => actions.push({ kind: 'log', level, msg, ...(tunnel ? { tunnel } : {}), ...(fields ? { fields } : {}) }),
     };
   }

@@ -26,6 +26,8 @@ export type IkeSaState = 'init-sent' | 'auth-sent' | 'half-open' | 'established'
 /** Everything the engine hands to a task: randomness, the clock, and where actions go. */
 export interface EngineContext {
   now: number;
+  /** The datapath carries ESP only in UDP 4500: always ask the peer to encapsulate. */
+  udpEncapsulationOnly: boolean;
   random(n: number): Uint8Array;
   actions: Action[];
   log(level: LogLevel, tunnel: string | undefined, msg: string, fields?: Record<string, string | number | boolean>): void;
@@ -34,6 +36,9 @@ export interface EngineContext {
 export interface ChildSa {
   info: ChildSaInfo;
   keys: ChildSaKeys;
+  /** The negotiated selectors: the datapath enforces them on inbound packets. */
+  localTs: TrafficSelector[];
+  remoteTs: TrafficSelector[];
 }
 
 /** The Child SA the initiator asked for in IKE_AUTH, kept until the response arrives. */

@@ -12,7 +12,7 @@
  * process down; failures are counted and logged.
  */
 import dgram from 'node:dgram';
-import type { Action, Arrival } from '../ike/actions.js';
+import type { Action, Arrival, Endpoint } from '../ike/actions.js';
 import type { TunnelConfig } from '../config/types.js';
 import { tunnelLogger, type Logger } from '../log.js';
 
@@ -42,6 +42,8 @@ export interface UdpTransportOptions {
   addresses: string[];
   ports?: UdpPorts;
   onIke: IkeHandler;
+  /** ESP-in-UDP (RFC 3948) from port 4500; without it ESP is counted in espDropped. */
+  onEsp?: (datagram: Uint8Array, arrival: Arrival) => void;
   logger?: Logger;
 }
 
@@ -169,7 +171,9 @@ export class UdpTransport {
         return;
       }
       if (!zeroPrefix(msg)) {
-        this.counters.espDropped++;
+        // RFC 3948 §2.2: a non-zero first word is an ESP SPI.
+        if (this.#opts.onEsp) this.#opts.onEsp(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), arrival);
+        else this.counters.espDropped++;
         return;
       }
       ike = msg.subarray(4);
@@ -227,6 +231,17 @@ export class UdpTransport {
         resolve();
       });
     });
+  }
+
+  /**
+   * Send one ESP-in-UDP datagram from our port-4500 socket without copying: `buf` must stay
+   * untouched until `done` runs (the datapath's send ring guarantees that). False if no socket.
+   */
+  sendEsp(from: string, buf: Uint8Array, offset: number, length: number, to: Endpoint, done: (err: Error | null) => void): boolean {
+    const sock = this.#closed ? undefined : this.#socketFor(from, true);
+    if (sock === undefined) return false;
+    sock.send(buf, offset, length, to.port, to.address, done);
+    return true;
   }
 
   async close(): Promise<void> {

@@ -96,6 +96,16 @@ describe('NAT traversal', () => {
     expect(rs.remote).toEqual({ address: PUBLIC, port: 14500 });
   });
 
+  it('a UDP-only datapath (udpEncapsulationOnly) makes a NAT-less peer encapsulate too', () => {
+    const net = new Net();
+    net.add(I, [initiatorTunnel({ ike: ['aes256gcm16-prfsha384-ecp256'], esp: ['aes256gcm16'] })], { udpEncapsulationOnly: true });
+    net.add(R, [responderTunnel({ ike: ['aes256gcm16-prfsha384-ecp256'], esp: ['aes256gcm16'] })]);
+    net.start(I);
+    const { ia, ib } = expectEstablishedPair(net);
+    expect(ia.encap && ib.encap).toBe(true);
+    expect(net.nodes.get(R)!.engine.status(net.now)[0]!.remote).toEqual({ address: I, port: 4500 });
+  });
+
   it('without a NAT the SA stays on port 500 and ESP is not encapsulated', () => {
     const net = new Net();
     net.add(I, [initiatorTunnel({ ike: ['aes256gcm16-prfsha384-ecp384'], esp: ['aes256gcm16'] })]);

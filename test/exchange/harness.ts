@@ -43,8 +43,8 @@ export class Net {
   /** Decide the fate of each packet (loss, duplication, NAT rewriting). */
   filter: (p: Packet) => Verdict = () => 'deliver';
 
-  add(address: string, tunnels: TunnelConfig[]): Node {
-    const node: Node = { address, engine: new IkeEngine({ tunnels }), logs: [], events: [], installed: new Map() };
+  add(address: string, tunnels: TunnelConfig[], opts: { udpEncapsulationOnly?: boolean } = {}): Node {
+    const node: Node = { address, engine: new IkeEngine({ tunnels, ...opts }), logs: [], events: [], installed: new Map() };
     this.nodes.set(address, node);
     return node;
   }

@@ -26,7 +26,7 @@ function sendRaw(net: Net, address: string, exchange: number, payloads: Paramete
   const node = net.nodes.get(address)!;
   const sa = node.engine.tunnels.values().next().value!.sa!;
   const actions: Action[] = [];
-  const ctx: EngineContext = { now: net.now, actions, random: (n) => new Uint8Array(n).fill(7), log: () => {} };
+  const ctx: EngineContext = { now: net.now, udpEncapsulationOnly: false, actions, random: (n) => new Uint8Array(n).fill(7), log: () => {} };
   sa.sendRequest(ctx, exchange, payloads, true);
   net.perform(node, actions);
   return sa;

@@ -140,10 +140,12 @@ describe('branchgate ↔ strongSwan interop', () => {
       expect([theirs.localPort, theirs.remotePort]).toEqual([4500, 4500]);
       expect(ours.local).toBe(`${pair.addrA}:4500`);
       expect(theirs.children[0]?.encap).toBe(true);
-      // strongSwan's nat-remote means "the peer's NAT_DETECTION_SOURCE_IP did not match":
-      // set exactly when branchgate fakes it (natT: force), clear with natT: auto
-      expect(theirs.natRemote, 'strongSwan nat-remote (branchgate faked NAT-D)').toBe(c.natT === 'force');
-      if (c.natT === 'force') expect(ours.children[0]?.encap).toBe(true);
+      // strongSwan's nat-remote means "the peer's NAT_DETECTION_SOURCE_IP did not match". The
+      // daemon's datapath carries ESP only in UDP 4500 (like libipsec), so it always fakes its
+      // NAT-D and asks every peer to encapsulate, with natT auto as with force. (The engine alone
+      // keeps auto and force apart: test/exchange/establish.test.ts.)
+      expect(theirs.natRemote, 'strongSwan nat-remote (branchgate faked NAT-D)').toBe(true);
+      expect(ours.children[0]?.encap).toBe(true);
       if (c.fqdn) expect([theirs.localId, theirs.remoteId]).toEqual([swId, bgId]);
     }, 30_000);
   });

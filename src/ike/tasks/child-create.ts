@@ -58,6 +58,8 @@ function makeChild(
   const port = sa.natT ? 4500 : 500;
   return {
     keys: mine,
+    localTs,
+    remoteTs,
     info: {
       tunnel: sa.tunnel.name,
       spiIn: Buffer.from(spiIn).readUInt32BE(0),

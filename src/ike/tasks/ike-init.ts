@@ -18,6 +18,14 @@ import { first, findNotify, notifies, notify, readU16, sendStatelessResponse, u1
 /** RFC 7296 §2.10: at least 128 bits and at least half the PRF key size; 32 octets covers SHA2-512. */
 export const NONCE_LENGTH = 32;
 
+/**
+ * Whether we make the peer encapsulate ESP in UDP even without a NAT: `natT: force`, or a
+ * datapath that can only carry ESP-in-UDP (ours, like strongSwan's kernel-libipsec).
+ */
+function forcesEncap(ctx: EngineContext, tunnel: TunnelConfig): boolean {
+  return tunnel.natT === 'force' || ctx.udpEncapsulationOnly;
+}
+
 function natdPayloads(sa: IkeSa, forceEncap: boolean): Payload[] {
   const spiR = sa.initiator ? new Uint8Array(8) : sa.spiR;
   return [
@@ -37,7 +45,7 @@ export function sendInitRequest(ctx: EngineContext, sa: IkeSa, group: number): v
     { type: PayloadType.SA, proposals: toProposals(sa.tunnel.ikeProposals, ProtocolId.IKE, new Uint8Array(0)) },
     { type: PayloadType.KE, group, data: sa.ke.publicValue },
     { type: PayloadType.NONCE, data: sa.nonceI },
-    ...natdPayloads(sa, sa.tunnel.natT === 'force'),
+    ...natdPayloads(sa, forcesEncap(ctx, sa.tunnel)),
   );
   sa.nextRequestId = 0;
   sa.initRequest = sa.sendRequest(ctx, ExchangeType.IKE_SA_INIT, payloads, false);
@@ -84,7 +92,7 @@ function applyNat(ctx: EngineContext, sa: IkeSa, payloads: Payload[], arrival: A
   const spiR = sa.initiator ? sa.spiR : new Uint8Array(8);
   const nat = checkNat(sa.spiI, spiR, arrival.from, arrival.to, src, dst);
   sa.natDetected = nat !== null && (nat.peerBehindNat || nat.selfBehindNat);
-  const forced = sa.tunnel.natT === 'force';
+  const forced = forcesEncap(ctx, sa.tunnel);
   sa.encap = sa.natDetected || forced;
   if (nat) {
     ctx.log('debug', sa.tunnel.name, 'NAT detection', { peerBehindNat: nat.peerBehindNat, selfBehindNat: nat.selfBehindNat, forced });
@@ -223,7 +231,7 @@ export function processInitRequest(
     { type: PayloadType.SA, proposals: [{ num: chosen.num, protocol: ProtocolId.IKE, spi: new Uint8Array(0), transforms: chosen.transforms }] },
     { type: PayloadType.KE, group: chosen.suite.dhId, data: kex.publicValue },
     { type: PayloadType.NONCE, data: sa.nonceR },
-    ...natdPayloads(sa, chosenTunnel.natT === 'force'),
+    ...natdPayloads(sa, forcesEncap(ctx, chosenTunnel)),
   ];
   sa.initResponse = sa.sendResponse(ctx, ExchangeType.IKE_SA_INIT, msg.header.messageId, response, false);
   deriveKeys(sa, shared);

@@ -6,7 +6,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { formatStatus, main } from '../../../src/cli.js';
 import { startDaemon, type Daemon } from '../../../src/daemon.js';
 import type { StatusDocument } from '../../../src/control/status.js';
-import { CONFIG_YAML, FakeEngine, LineSink } from '../control/fake-engine.js';
+import { CONFIG_YAML, FakeEngine, LineSink, memoryDatapath } from '../control/fake-engine.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 
@@ -136,7 +136,7 @@ describe('branchgate CLI against a daemon with a fake engine', () => {
     writeFileSync(cfg, CONFIG_YAML);
     const sock = join(dir, 'c.sock');
     d = await startDaemon({ configPath: cfg, socketPath: sock, logStream: new LineSink(), ports: { ike: 0, natT: 0 },
-      handleSignals: false, engineFactory: (t) => new FakeEngine(t) });
+      handleSignals: false, engineFactory: (t) => new FakeEngine(t), datapath: memoryDatapath() });
     expect((await cli(['status', '--socket', sock])).out).toBe('t1  down  - -> -  -  0 children\n');
     expect(await cli(['up', 't1', '--socket', sock])).toMatchObject({ code: 0,
       out: 't1: up requested (now established; follow with `branchgate status`)\n' });

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigLoadError, startDaemon, type Daemon } from '../../../src/daemon.js';
 import { request } from '../../../src/control/client.js';
 import type { StatusDocument, ListSasDocument } from '../../../src/control/status.js';
-import { CONFIG_YAML, FakeEngine, LineSink } from './fake-engine.js';
+import { CONFIG_YAML, FakeEngine, LineSink, memoryDatapath } from './fake-engine.js';
 
 let dir: string;
 let daemon: Daemon | undefined;
@@ -29,7 +29,7 @@ async function start(yaml = CONFIG_YAML): Promise<{ d: Daemon; e: FakeEngine; so
   const sock = join(dir, 'control.sock');
   daemon = await startDaemon({
     configPath, socketPath: sock, logStream: sink, ports: { ike: 0, natT: 0 }, handleSignals: false,
-    engineFactory: (tunnels) => (engine = new FakeEngine(tunnels)),
+    engineFactory: (tunnels) => (engine = new FakeEngine(tunnels)), datapath: memoryDatapath(),
   });
   return { d: daemon, e: engine!, sock };
 }

@@ -2,6 +2,9 @@
  * A scripted stand-in for IkeEngine implementing the daemon's EngineLike surface, so the
  * daemon's wiring (actions, timer, control socket) is what gets tested, not the IKE core.
  */
+import type { DatapathOptions } from '../../../src/datapath.js';
+import { TsDataplane } from '../../../src/dataplane/ts-dataplane.js';
+import { MemoryTun } from '../../../src/dataplane/memory.js';
 import type { Action, Arrival, ChildSaInfo, TunnelState, TunnelStatus } from '../../../src/ike/actions.js';
 import type { TunnelConfig } from '../../../src/config/types.js';
 import type { EngineLike } from '../../../src/daemon.js';
@@ -53,9 +56,12 @@ export class FakeEngine implements EngineLike {
       encap: true, installedAt: now, rekeyAt: now + 3_600_000,
     };
     this.children.set(name, child);
-    const key = new Uint8Array(32).fill(0x5a);
+    // AES-GCM-256 key plus the 4-octet salt (RFC 4106 §8.1).
+    const key = new Uint8Array(36).fill(0x5a);
+    const any = { tsType: 7, ipProtocol: 0, startPort: 0, endPort: 65535, startAddr: new Uint8Array(4), endAddr: new Uint8Array(4).fill(255) };
     return [
-      { kind: 'install-child', child, keys: { encrIn: key, encrOut: key, integIn: new Uint8Array(), integOut: new Uint8Array() } },
+      { kind: 'install-child', child, keys: { encrIn: key, encrOut: key, integIn: new Uint8Array(), integOut: new Uint8Array() },
+        selectors: { local: [any], remote: [any] } },
       { kind: 'event', event: { type: 'child-up', tunnel: name, spiIn: 'c0ffee01', spiOut: 'beef0002' } },
     ];
   }
@@ -110,4 +116,14 @@ export class LineSink {
   records(): Record<string, unknown>[] {
     return this.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
   }
+}
+
+/** The datapath twins: MemoryTun devices and no kernel routes, so unit tests touch no host state. */
+export function memoryDatapath(): DatapathOptions & { tuns: Map<string, MemoryTun> } {
+  const tuns = new Map<string, MemoryTun>();
+  return {
+    tuns,
+    routes: null,
+    dataplane: (sender) => new TsDataplane({ openTun: (name, mtu) => { const t = new MemoryTun(name, mtu); tuns.set(name, t); return t; }, sender }),
+  };
 }

@@ -1,0 +1,139 @@
+/**
+ * The daemon's datapath side: one TUN per tunnel through the Dataplane seam, Child SAs installed
+ * and removed as the engine says, and the tunnel's routes following its state (up: prefixes on
+ * the TUN; down: withdrawn or blackholed per failMode; pins always). Route changes are async and
+ * serialized per tunnel so a fast up/down/up never applies out of order.
+ */
+import type { Action, Endpoint } from './ike/actions.js';
+import type { Config, TunnelConfig } from './config/types.js';
+import type { Dataplane, SaCounters } from './dataplane/types.js';
+import type { EspSender } from './dataplane/ts-dataplane.js';
+import { TsDataplane } from './dataplane/ts-dataplane.js';
+import { childSpec } from './dataplane/spec.js';
+import type { TunnelRouting } from './routing/plan.js';
+import { RouteManager } from './routing/routes.js';
+import { TunDevice } from './net/tun.js';
+import type { Logger } from './log.js';
+
+/** The part of RouteManager the daemon uses (tests pass null: no kernel routes at all). */
+export interface RouteLike {
+  setTunnel(t: TunnelRouting, state: 'up' | 'down'): Promise<unknown>;
+  cleanup(): Promise<unknown>;
+  installed(name: string): string[];
+}
+
+export interface DatapathOptions {
+  dataplane(sender: EspSender): Dataplane;
+  routes: RouteLike | null;
+}
+
+/** Production: the TypeScript dataplane on real TUN devices, and kernel routes. */
+export function kernelDatapath(): DatapathOptions {
+  return {
+    dataplane: (sender) => new TsDataplane({ openTun: (name, mtu) => TunDevice.open(name, mtu), sender }),
+    routes: new RouteManager(),
+  };
+}
+
+export class Datapath {
+  readonly dataplane: Dataplane;
+  private readonly routes: RouteLike | null;
+  private readonly children = new Map<string, Set<number>>();
+  private readonly peers = new Map<string, string>();
+  private readonly chains = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly config: Config,
+    opts: DatapathOptions,
+    sender: EspSender,
+    private readonly logger: Logger,
+  ) {
+    this.dataplane = opts.dataplane(sender);
+    this.routes = opts.routes;
+    this.dataplane.onEvent((e) => this.logger.warn({ tunnel: e.tunnel, spiIn: e.spiIn }, `datapath: ${e.reason}; the Child SA needs a rekey`));
+  }
+
+  /** Open every tunnel's TUN and put its routes in the "down" state (pins, blackholes). */
+  async start(): Promise<void> {
+    if (this.routes) await this.routes.cleanup(); // routes left behind by a crashed run
+    for (const t of this.config.tunnels) {
+      await this.dataplane.attachTunnel(t.name, { name: t.interface, mtu: t.mtu, mssClamp: t.mssClamp });
+      this.applyRoutes(t, 'down');
+    }
+  }
+
+  private routing(t: TunnelConfig): TunnelRouting {
+    return {
+      name: t.name,
+      interface: t.interface,
+      routes: t.routes,
+      remote: t.remoteAddress === '%any' ? (this.peers.get(t.name) ?? '%any') : t.remoteAddress,
+      failMode: this.config.routing.failMode,
+      pinUnderlay: this.config.routing.pinUnderlay,
+    };
+  }
+
+  private applyRoutes(t: TunnelConfig, state: 'up' | 'down'): void {
+    const routes = this.routes;
+    if (!routes) return;
+    const prev = this.chains.get(t.name) ?? Promise.resolve();
+    const next = prev.then(() => routes.setTunnel(this.routing(t), state)).then(
+      () => undefined,
+      (err: unknown) => this.logger.error({ err, tunnel: t.name }, `routes for ${t.name} (${state}) not fully applied`),
+    );
+    this.chains.set(t.name, next);
+  }
+
+  install(a: Extract<Action, { kind: 'install-child' }>): void {
+    const spec = childSpec(a);
+    this.dataplane.addChildSa(spec);
+    const set = this.children.get(spec.tunnel) ?? new Set<number>();
+    const first = set.size === 0;
+    set.add(spec.inbound.spi);
+    this.children.set(spec.tunnel, set);
+    this.peers.set(spec.tunnel, spec.remote.address);
+    const t = this.config.tunnels.find((x) => x.name === spec.tunnel);
+    if (first && t) this.applyRoutes(t, 'up');
+  }
+
+  remove(tunnel: string, spiIn: number): void {
+    this.dataplane.deleteChildSa(spiIn);
+    const set = this.children.get(tunnel);
+    if (!set || !set.delete(spiIn) || set.size > 0) return;
+    const t = this.config.tunnels.find((x) => x.name === tunnel);
+    if (t) this.applyRoutes(t, 'down');
+  }
+
+  receiveEsp(datagram: Uint8Array, from: Endpoint): void {
+    this.dataplane.receiveEsp(datagram, from);
+  }
+
+  counters(spiIn: number): SaCounters | null {
+    return this.dataplane.counters(spiIn);
+  }
+
+  get managesRoutes(): boolean {
+    return this.routes !== null;
+  }
+
+  installedRoutes(tunnel: string): string[] {
+    return this.routes ? this.routes.installed(tunnel) : [];
+  }
+
+  /** Wait for queued route changes (tests, shutdown). */
+  async settle(): Promise<void> {
+    await Promise.all(this.chains.values());
+  }
+
+  async stop(): Promise<void> {
+    await this.settle();
+    if (this.routes) {
+      try {
+        await this.routes.cleanup();
+      } catch (err) {
+        this.logger.error({ err }, 'could not remove every branchgate route; check `ip route show proto 249`');
+      }
+    }
+    await this.dataplane.close();
+  }
+}
