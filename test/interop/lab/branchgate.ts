@@ -66,6 +66,34 @@ export interface BgTunnel {
   children: BgChild[];
 }
 
+/** `status --json` shapes (contract.md "Status document"). */
+export interface BgStatusChild {
+  spiIn: string;
+  spiOut: string;
+  encr: string;
+  esn: boolean;
+  bytesIn: number;
+  bytesOut: number;
+  packetsIn: number;
+  packetsOut: number;
+  replayDrops: number;
+  authFailures: number;
+}
+export interface BgStatusTunnel {
+  name: string;
+  state: string;
+  local: string | null;
+  remote: string | null;
+  natDetected: boolean;
+  children: BgStatusChild[];
+  routes: string[];
+}
+
+/** Sum of one counter over a tunnel's children (0 without a tunnel). */
+export function childSum(t: BgStatusTunnel | undefined, k: 'bytesIn' | 'bytesOut' | 'packetsIn' | 'packetsOut'): number {
+  return (t?.children ?? []).reduce((a, c) => a + (Number(c[k]) || 0), 0);
+}
+
 /** Fails with a clear message when the build output the launcher needs is missing. */
 export function requireBuild(): void {
   if (!existsSync(join(REPO_ROOT, 'dist', 'cli.js'))) {
@@ -139,6 +167,14 @@ export class Branchgate {
 
   async tunnel(name: string): Promise<BgTunnel | undefined> {
     return (await this.listSas()).find((t) => t.name === name);
+  }
+
+  /** `status --json`: the tunnel named `name` (undefined when the daemon does not list it). */
+  async status(name: string): Promise<BgStatusTunnel | undefined> {
+    const { stdout } = await this.cli(['status', '--json']);
+    const doc = JSON.parse(stdout) as { tunnels?: BgStatusTunnel[] };
+    if (!Array.isArray(doc.tunnels)) throw new Error(`status --json: no "tunnels" array in ${stdout}`);
+    return doc.tunnels.find((t) => t.name === name);
   }
 
   /** Waits until tunnel `name` is established with at least one child. */

@@ -126,6 +126,8 @@ export interface SwanChildSa {
   encap: boolean; spiIn: string; spiOut: string;
   encrAlg: string; encrKeysize?: number; integAlg?: string; esn: boolean;
   localTs: string[]; remoteTs: string[];
+  /** vici bytes-in/bytes-out/packets-in/packets-out (0 when absent). */
+  bytesIn: number; bytesOut: number; packetsIn: number; packetsOut: number;
   raw: ViciSection;
 }
 
@@ -152,7 +154,9 @@ function toChild(c: ViciSection): SwanChildSa {
     name: str(c, 'name'), uniqueId: str(c, 'uniqueid'), state: str(c, 'state'), mode: str(c, 'mode'),
     protocol: str(c, 'protocol'), encap: yes(c, 'encap'), spiIn: str(c, 'spi-in'), spiOut: str(c, 'spi-out'),
     encrAlg: str(c, 'encr-alg'), encrKeysize: num(c, 'encr-keysize'), integAlg: opt(c, 'integ-alg'),
-    esn: yes(c, 'esn'), localTs: list(c, 'local-ts'), remoteTs: list(c, 'remote-ts'), raw: c,
+    esn: yes(c, 'esn'), localTs: list(c, 'local-ts'), remoteTs: list(c, 'remote-ts'),
+    bytesIn: num(c, 'bytes-in') ?? 0, bytesOut: num(c, 'bytes-out') ?? 0,
+    packetsIn: num(c, 'packets-in') ?? 0, packetsOut: num(c, 'packets-out') ?? 0, raw: c,
   };
 }
 

@@ -1,0 +1,148 @@
+/**
+ * The four-namespace datapath lab (issue acceptance 2 and 3):
+ *
+ *   branch ──lan0── cpe ──wan0══wan0── gw ──lan0── svc
+ *   100.64.10.2   100.64.10.1  192.0.2.1   192.0.2.254  100.64.20.1   100.64.20.2
+ *                                          lo: 198.51.100.2 (IKE/ESP endpoint)
+ *                                          lo: 203.0.113.10 ("internet", never selected)
+ *
+ * - branch: LAN host, default via the CPE.
+ * - cpe: the CPE under test (branchgate, or strongSwan for the reference run). ip_forward=1, default
+ *   route via 192.0.2.254. With `natLan` (default on) it masquerades LAN sources that leave by wan0,
+ *   as a real CPE does for its internet breakout, so unselected traffic from the branch gets its
+ *   replies back over the underlay even though gw routes 100.64.10.0/24 into its own tunnel.
+ * - gw: the strongSwan endpoint and the underlay router. Its IKE address 198.51.100.2 sits on `lo`
+ *   behind 192.0.2.254, NOT on the CPE's connected /24: in full-tunnel mode (0.0.0.0/1 +
+ *   128.0.0.0/1 into the TUN) the outer packets to it would be captured by 128.0.0.0/1 unless the
+ *   underlay pin (/32 via 192.0.2.254 dev wan0) exists, so the full-tunnel test really tests the pin.
+ * - svc: service host behind the endpoint, default via gw.
+ *
+ * Only 100.64.0.0/10, 192.0.2.0/24, 198.51.100.0/24 and 203.0.113.0/24 are used. No dummy links
+ * (extra addresses on lo). Namespaces come from netns.ts (unique names, cleanup registered).
+ */
+import { addAddress, addVeth, createNamespace, deleteNamespace, exec, sweepStale, uniqueName, waitFor } from './netns.js';
+
+export const ADDR = {
+  branch: '100.64.10.2',
+  cpeLan: '100.64.10.1',
+  lanPrefix: '100.64.10.0/24',
+  cpeWan: '192.0.2.1',
+  /** gw's wan0 address: the CPE's default gateway (underlay router). */
+  router: '192.0.2.254',
+  /** gw's IKE/ESP address (on lo, reached via the router). */
+  gwIke: '198.51.100.2',
+  gwLan: '100.64.20.1',
+  svc: '100.64.20.2',
+  svcPrefix: '100.64.20.0/24',
+  /** Reachable over the underlay, never in any tunnel's routes (on gw's lo). */
+  internet: '203.0.113.10',
+} as const;
+
+/** Interface names (the same in every namespace that has them). */
+export const IF = { lan: 'lan0', wan: 'wan0' } as const;
+
+export interface Topology {
+  branch: string;
+  cpe: string;
+  gw: string;
+  svc: string;
+  destroy(): Promise<void>;
+}
+
+export interface TopologyOptions {
+  /** Lowercase letters, part of the namespace names (default 't'). */
+  tag?: string;
+  /** Masquerade 100.64.10.0/24 leaving cpe's wan0 (default true). */
+  natLan?: boolean;
+}
+
+async function sysctl(ns: string, kv: string): Promise<void> {
+  await exec(ns, ['sysctl', '-q', '-w', kv]);
+}
+
+export async function createTopology(opts: TopologyOptions = {}): Promise<Topology> {
+  sweepStale();
+  const tag = opts.tag ?? 't';
+  const made: string[] = [];
+  const ns = async (role: string): Promise<string> => {
+    const n = await createNamespace(uniqueName(`${tag}${role}`));
+    made.push(n);
+    return n;
+  };
+  try {
+    const branch = await ns('br');
+    const cpe = await ns('cpe');
+    const gw = await ns('gw');
+    const svc = await ns('svc');
+
+    await addVeth(branch, IF.lan, cpe, IF.lan);
+    await addVeth(cpe, IF.wan, gw, IF.wan);
+    await addVeth(gw, IF.lan, svc, IF.lan);
+
+    await addAddress(branch, IF.lan, `${ADDR.branch}/24`);
+    await exec(branch, ['ip', 'route', 'add', 'default', 'via', ADDR.cpeLan]);
+
+    await addAddress(cpe, IF.lan, `${ADDR.cpeLan}/24`);
+    await addAddress(cpe, IF.wan, `${ADDR.cpeWan}/24`);
+    await exec(cpe, ['ip', 'route', 'add', 'default', 'via', ADDR.router, 'dev', IF.wan]);
+    await sysctl(cpe, 'net.ipv4.ip_forward=1');
+    if (opts.natLan !== false) {
+      await exec(cpe, ['nft', 'add', 'table', 'ip', 'bgtnat']);
+      await exec(cpe, ['nft', 'add', 'chain', 'ip', 'bgtnat', 'post', '{', 'type', 'nat', 'hook', 'postrouting', 'priority', '100', ';', '}']);
+      await exec(cpe, ['nft', 'add', 'rule', 'ip', 'bgtnat', 'post', 'oifname', IF.wan, 'ip', 'saddr', ADDR.lanPrefix, 'masquerade']);
+    }
+
+    await addAddress(gw, IF.wan, `${ADDR.router}/24`);
+    await addAddress(gw, 'lo', `${ADDR.gwIke}/32`);
+    await addAddress(gw, 'lo', `${ADDR.internet}/32`);
+    await addAddress(gw, IF.lan, `${ADDR.gwLan}/24`);
+    await sysctl(gw, 'net.ipv4.ip_forward=1');
+
+    await addAddress(svc, IF.lan, `${ADDR.svc}/24`);
+    await exec(svc, ['ip', 'route', 'add', 'default', 'via', ADDR.gwLan]);
+
+    // The underlay must work before any tunnel exists: cpe reaches the endpoint and the "internet".
+    for (const dst of [ADDR.gwIke, ADDR.internet]) {
+      const r = await exec(cpe, ['ping', '-c', '1', '-W', '2', dst], { allowFail: true, timeoutMs: 5000 });
+      if (r.code !== 0) throw new Error(`topology: cpe cannot ping ${dst} over the underlay:\n${r.stdout}${r.stderr}`);
+    }
+    return {
+      branch, cpe, gw, svc,
+      async destroy() {
+        for (const n of made.reverse()) await deleteNamespace(n);
+      },
+    };
+  } catch (err) {
+    for (const n of made.reverse()) await deleteNamespace(n);
+    throw err;
+  }
+}
+
+/** `ip route get DST` in ns, as { dev, via, src, raw }. */
+export async function routeGet(ns: string, dst: string, from?: string): Promise<{ dev?: string; via?: string; src?: string; raw: string }> {
+  const args = ['ip', 'route', 'get', dst, ...(from ? ['from', from, 'iif', IF.lan] : [])];
+  const raw = (await exec(ns, args, { allowFail: true })).stdout.trim() || '(no route)';
+  return { dev: /\bdev (\S+)/.exec(raw)?.[1], via: /\bvia (\S+)/.exec(raw)?.[1], src: /\bsrc (\S+)/.exec(raw)?.[1], raw };
+}
+
+/** Waits until ns routes dst out of `dev` (e.g. the tunnel's TUN once the routes are installed). */
+export function waitRouteDev(ns: string, dst: string, dev: string, timeoutMs = 10_000): Promise<string> {
+  let last = '';
+  return waitFor(`route to ${dst} in ${ns} via dev ${dev}`, async () => {
+    last = (await routeGet(ns, dst)).raw;
+    return new RegExp(`\\bdev ${dev}\\b`).test(last) ? last : undefined;
+  }, timeoutMs).catch((err: Error) => {
+    throw new Error(`${err.message}; \`ip route get ${dst}\` there says: ${last}`);
+  });
+}
+
+/** Everything an operator would look at when a datapath test fails. */
+export async function dumpRouting(ns: string, label: string): Promise<string> {
+  const cmds = [['ip', '-br', 'addr'], ['ip', 'route'], ['ip', 'route', 'show', 'table', '220'], ['ip', 'rule'], ['ip', '-s', 'link']];
+  const out: string[] = [`--- ${label} (${ns}) ---`];
+  for (const c of cmds) {
+    const r = await exec(ns, c, { allowFail: true, timeoutMs: 5000 });
+    out.push(`$ ${c.join(' ')}\n${(r.stdout + r.stderr).replace(/^Error: ipv4: FIB table does not exist\.$/m, '(no table 220)').trim()}`);
+  }
+  return out.join('\n');
+}
