@@ -13,6 +13,7 @@
  * - `bgp` appears only when configured; until the BIRD supervisor exists every configured
  *   neighbor is reported with state "Idle" and zero counts.
  */
+import type { SaCounters } from '../dataplane/types.js';
 import type { ChildSaInfo, Endpoint, IkeSaStatus, TunnelState, TunnelStatus } from '../ike/actions.js';
 import type { BgpConfig } from '../config/types.js';
 import type { UdpCounters } from '../net/udp.js';
@@ -90,15 +91,10 @@ export interface ListSasDocument {
 }
 
 /** What the datapath knows about one installed Child SA (all zero until it exists). */
-export interface ChildRuntime {
-  bytesIn: number;
-  bytesOut: number;
-  packetsIn: number;
-  packetsOut: number;
-  replayDrops: number;
-  authFailures: number;
+/** The datapath's counters for one Child SA (the seam's SaCounters), plus when it was installed. */
+export type ChildRuntime = Pick<SaCounters, 'bytesIn' | 'bytesOut' | 'packetsIn' | 'packetsOut' | 'replayDrops' | 'authFailures'> & {
   installedAt: number;
-}
+};
 
 export interface StatusInput {
   version: string;

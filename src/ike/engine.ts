@@ -9,9 +9,9 @@ import type { TunnelConfig } from '../config/types.js';
 import type { IkeMessage, Payload } from './codec/types.js';
 import { decodeMessage, openMessage } from './codec/message.js';
 import { BadVersionError } from './codec/header.js';
-import { verifyPayload } from './codec/payload-chain.js';
+import { criticalUnknown, invalidPayload } from './payload-checks.js';
 import { ExchangeType, NotifyType, exchangeName } from './constants.js';
-import { IkeSa, hex, type EngineContext } from './sa.js';
+import { HALF_OPEN_TIMEOUT_MS, IkeSa, hex, type EngineContext } from './sa.js';
 import { processInitRequest, processInitResponse, startInitiator } from './tasks/ike-init.js';
 import { processAuthRequest, processAuthResponse, sendAuthRequest } from './tasks/ike-auth.js';
 import { answerRequest, sendIkeDelete } from './tasks/informational.js';
@@ -125,7 +125,7 @@ export class IkeEngine {
     }
     const msg = decoded.value;
     const h = msg.header;
-    const bad = this.invalidPayload(msg.payloads);
+    const bad = invalidPayload(msg.payloads);
     if (bad) {
       this.drops.malformed++;
       ctx.log('debug', undefined, `dropped ${exchangeName(h.exchangeType)} from ${arrival.from.address}: ${bad}`);
@@ -149,20 +149,6 @@ export class IkeEngine {
     return ctx.actions;
   }
 
-  /** Semantic checks the decoder leaves to verify() (nonce sizes, SPI sizes, ...). */
-  private invalidPayload(payloads: Payload[]): string | null {
-    for (const p of payloads) {
-      const why = verifyPayload(p);
-      if (why) return why;
-    }
-    return null;
-  }
-
-  private criticalUnknown(payloads: Payload[]): number | null {
-    const p = payloads.find((x) => x.type === 'unknown' && x.critical);
-    return p && p.type === 'unknown' ? p.rawType : null;
-  }
-
   private onInitRequest(ctx: EngineContext, msg: IkeMessage, bytes: Uint8Array, arrival: Arrival): void {
     const key = `${hex(msg.header.spiI)}|${arrival.from.address}:${arrival.from.port}`;
     const known = this.halfOpen.get(key);
@@ -172,7 +158,7 @@ export class IkeEngine {
       else this.drops.unexpected++;
       return;
     }
-    const critical = this.criticalUnknown(msg.payloads);
+    const critical = criticalUnknown(msg.payloads);
     if (critical !== null) {
       this.drops['critical-payload']++;
       ctx.log('warn', undefined, `IKE_SA_INIT from ${arrival.from.address} has unsupported critical payload ${critical}; answering UNSUPPORTED_CRITICAL_PAYLOAD`);
@@ -198,7 +184,7 @@ export class IkeEngine {
       this.drops.unexpected++;
       return;
     }
-    if (this.criticalUnknown(msg.payloads) !== null) {
+    if (criticalUnknown(msg.payloads) !== null) {
       this.drops['critical-payload']++;
       ctx.log('error', sa.tunnel.name, 'IKE_SA_INIT response carries an unsupported critical payload; aborting (RFC 7296 §2.5)');
       this.remove(ctx, sa, 'unsupported critical payload');
@@ -232,7 +218,7 @@ export class IkeEngine {
       return;
     }
     const inner = opened.value;
-    const bad = this.invalidPayload(inner);
+    const bad = invalidPayload(inner);
     if (bad) {
       // RFC 7296 §2.21.2: a protected request that does not parse is answered INVALID_SYNTAX.
       this.drops.malformed++;
@@ -245,7 +231,7 @@ export class IkeEngine {
     sa.remote = { ...arrival.from };
     sa.local = { ...arrival.to };
     if (arrival.natT) sa.natT = true;
-    const critical = this.criticalUnknown(inner);
+    const critical = criticalUnknown(inner);
     if (critical !== null) {
       this.drops['critical-payload']++;
       if (!h.response) sa.sendResponse(ctx, h.exchangeType, h.messageId, [notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, Uint8Array.of(critical))], true);
@@ -307,7 +293,7 @@ export class IkeEngine {
       if (!sa.retransmitIfDue(ctx)) {
         ctx.log('error', sa.tunnel.name, `peer ${sa.remote.address} did not answer ${exchangeName(sa.outstanding!.exchange)} after retransmits; IKE SA deleted`);
         this.remove(ctx, sa, 'peer not responding');
-      } else if (sa.state === 'half-open' && now >= sa.createdAt + 30_000) {
+      } else if (sa.state === 'half-open' && now >= sa.createdAt + HALF_OPEN_TIMEOUT_MS) {
         this.remove(ctx, sa, 'half-open SA expired');
       }
     }
