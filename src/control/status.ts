@@ -29,20 +29,15 @@ export interface IkeDoc {
   rekeyAt: string | null;
 }
 
-export interface ChildDoc {
+/** One Child SA in the status document: its identity and algorithms plus the datapath counters. */
+export type ChildDoc = {
   spiIn: string;
   spiOut: string;
   encr: string;
   integ?: string;
   esn: boolean;
-  bytesIn: number;
-  bytesOut: number;
-  packetsIn: number;
-  packetsOut: number;
-  replayDrops: number;
-  authFailures: number;
   rekeyAt: string | null;
-}
+} & Omit<ChildRuntime, 'installedAt'>;
 
 export interface TunnelDoc {
   name: string;
