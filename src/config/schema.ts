@@ -92,9 +92,15 @@ const TunnelShape = {
   esp: proposals(parseEspProposal).optional(),
   ikeLifetime: lifetime.default(8 * 3600),
   childLifetime: lifetime.default(3600),
+  // RFC 4301 §4.4.2.1 soft lifetimes by volume; 0 means "by time only".
+  childLifetimeBytes: int(0, Number.MAX_SAFE_INTEGER).default(0),
+  childLifetimePackets: int(0, Number.MAX_SAFE_INTEGER).default(0),
   pfs: pfs.optional(),
   natT: z.enum(['auto', 'force']).default('auto'),
   dpd: parsed(parseDuration).default(10),
+  // RFC 7383: offer IKE fragmentation and split messages larger than fragmentSize.
+  fragmentation: z.enum(['auto', 'off']).default('auto'),
+  fragmentSize: int(576, 9000).default(1280),
   initiate: z.boolean().default(true),
   localTs: selectors.default(() => [cidrToSelector({ address: new Uint8Array(4), prefix: 0 })]),
   remoteTs: selectors.default(() => [cidrToSelector({ address: new Uint8Array(4), prefix: 0 })]),

@@ -36,10 +36,16 @@ export interface TunnelConfig {
   /** Seconds. */
   ikeLifetime: number;
   childLifetime: number;
+  /** Rekey the Child SA after this many bytes / packets in either direction; 0: by time only. */
+  childLifetimeBytes: number;
+  childLifetimePackets: number;
   pfs: PfsSetting;
   natT: 'auto' | 'force';
   /** Seconds; 0 disables liveness checks. */
   dpd: number;
+  /** RFC 7383: offer fragmentation, and fragment protected messages larger than fragmentSize bytes. */
+  fragmentation: 'auto' | 'off';
+  fragmentSize: number;
   initiate: boolean;
   localTs: TrafficSelector[];
   remoteTs: TrafficSelector[];

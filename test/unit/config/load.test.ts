@@ -79,7 +79,7 @@ describe('the contract example', () => {
   it('resolves the tunnel', () => {
     expect(t).toMatchObject({
       name: 'gsa-primary', localAddress: '192.0.2.10', remoteAddress: '20.245.111.21',
-      ikeLifetime: 28800, childLifetime: 3600, pfs: { kind: 'none' }, natT: 'auto', dpd: 10,
+      ikeLifetime: 28800, childLifetime: 3600, childLifetimeBytes: 0, childLifetimePackets: 0, pfs: { kind: 'none' }, natT: 'auto', dpd: 10, fragmentation: 'auto', fragmentSize: 1280,
       initiate: true, interface: 'bg0', mtu: 1380, mssClamp: 1340,
       routes: ['13.107.6.152/31', '40.96.0.0/13'],
     });
@@ -129,7 +129,7 @@ describe('defaults', () => {
     expect(config.routing).toEqual({ failMode: 'open', pinUnderlay: true });
     expect(config.bgp).toBeUndefined();
     expect(a).toMatchObject({
-      ikeLifetime: 8 * 3600, childLifetime: 3600, pfs: { kind: 'none' }, natT: 'auto', dpd: 10,
+      ikeLifetime: 8 * 3600, childLifetime: 3600, childLifetimeBytes: 0, childLifetimePackets: 0, pfs: { kind: 'none' }, natT: 'auto', dpd: 10, fragmentation: 'auto', fragmentSize: 1280,
       initiate: true, interface: 'bg0', mtu: 1380, mssClamp: 1340, routes: [],
     });
     expect(a!.localId.display).toBe('192.0.2.10');
