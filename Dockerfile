@@ -1,0 +1,49 @@
+# syntax=docker/dockerfile:1
+# branchgate as a container sidecar at an edge site: Debian 12 with Node 20, BIRD 2 for BGP.
+# Every build step is a script CI also runs on the host (test/unit/packaging.test.ts), because
+# no Docker engine exists where this project is developed:
+#   scripts/docker/build.sh      npm ci, TypeScript build, native TUN addon, npm prune --omit=dev
+#   scripts/docker/runtime-deps.sh  bird2, iproute2, tini, the `branchgate` user, directories
+#
+# Run (host networking, or the pod's network namespace as a sidecar):
+#   docker build -t branchgate .
+#   docker run -d --name branchgate --network host \
+#     --cap-add NET_ADMIN --device /dev/net/tun \
+#     -v /etc/branchgate:/etc/branchgate:ro branchgate
+# NET_ADMIN is required (TUN, routes, BIRD): the node binary carries file capabilities for the
+# non-root user, and without NET_ADMIN in the container's bounding set it will not start at all
+# ("operation not permitted"). NET_BIND_SERVICE (UDP 500/4500) is in Docker's default set.
+# Do not add --security-opt no-new-privileges: it voids file capabilities (TUN then fails EPERM).
+# Metrics (control.metrics) listen on 127.0.0.1 by default; set 0.0.0.0:9477 to scrape from outside.
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY scripts/docker/build.sh scripts/docker/build.sh
+RUN scripts/docker/build.sh --deps
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY bin/ bin/
+COPY config/ config/
+COPY native/binding.gyp native/binding.gyp
+COPY native/src/ native/src/
+COPY scripts/build-native.mjs scripts/build-native.mjs
+COPY src/ src/
+RUN scripts/docker/build.sh /opt/branchgate
+
+FROM ${NODE_IMAGE} AS runtime
+ENV BRANCHGATE_CONTAINER=1
+COPY scripts/docker/runtime-deps.sh /usr/local/lib/branchgate/runtime-deps.sh
+RUN /usr/local/lib/branchgate/runtime-deps.sh && rm -rf /var/lib/apt/lists/*
+COPY --from=build /opt/branchgate /opt/branchgate
+# Smoke test, then the file capabilities: after this step node needs NET_ADMIN to start.
+RUN node /opt/branchgate/bin/branchgate.js version \
+ && /usr/local/lib/branchgate/runtime-deps.sh --node-caps
+USER branchgate
+WORKDIR /var/lib/branchgate
+EXPOSE 500/udp 4500/udp
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["node", "/opt/branchgate/bin/branchgate.js", "status", "--socket", "/run/branchgate/control.sock"]
+# tini as PID 1 forwards SIGTERM/SIGHUP to the daemon and reaps BIRD if it is orphaned.
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "/opt/branchgate/bin/branchgate.js"]
+CMD ["run", "--config", "/etc/branchgate/config.yaml", "--socket", "/run/branchgate/control.sock"]
