@@ -10,6 +10,7 @@
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { Secret } from './secret.js';
+import { redactingOptions, type SecretRedactor } from './log-redact.js';
 import type { Action, LogLevel } from './ike/actions.js';
 
 export type { Logger };
@@ -20,6 +21,8 @@ export interface LoggerOptions {
   stream?: DestinationStream;
   /** Force the human format on/off; default is "stdout is a TTY and no stream was given". */
   pretty?: boolean;
+  /** Secrets to redact by value from every string (the tunnels' PSKs); see log-redact.ts. */
+  redactor?: SecretRedactor;
 }
 
 const MAX_DEPTH = 6;
@@ -40,11 +43,6 @@ export function scrub(value: unknown, depth = 0, seen: WeakSet<object> = new Wea
   return out;
 }
 
-function scrubRecord(obj: Record<string, unknown>): Record<string, unknown> {
-  const r = scrub(obj);
-  return typeof r === 'object' && r !== null && !Array.isArray(r) ? (r as Record<string, unknown>) : {};
-}
-
 export function createLogger(opts: LoggerOptions): Logger {
   const pretty = opts.pretty ?? (opts.stream === undefined && process.stdout.isTTY === true);
   const dest: DestinationStream =
@@ -53,16 +51,19 @@ export function createLogger(opts: LoggerOptions): Logger {
       ? prettyStream((s) => process.stdout.write(s))
       : // sync: a daemon that exits on SIGTERM must not lose its last lines in a buffer.
         pino.destination({ dest: 1, sync: true }));
+  const redact = redactingOptions(opts.redactor);
   return pino(
     {
       level: opts.level,
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
+      serializers: redact.serializers,
+      hooks: redact.hooks,
       formatters: {
         // Level names, not numbers: `jq 'select(.level=="warn")'` is what operators type.
         level: (label) => ({ level: label }),
-        log: scrubRecord,
-        bindings: scrubRecord,
+        log: redact.formatters.log,
+        bindings: redact.formatters.bindings,
       },
     },
     dest,
