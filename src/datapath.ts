@@ -8,11 +8,10 @@ import type { Action, Endpoint } from './ike/actions.js';
 import type { Config, TunnelConfig } from './config/types.js';
 import type { Dataplane, SaCounters } from './dataplane/types.js';
 import type { EspSender } from './dataplane/ts-dataplane.js';
-import { TsDataplane } from './dataplane/ts-dataplane.js';
+import { selectDataplane } from './dataplane/native-select.js';
 import { childSpec } from './dataplane/spec.js';
 import type { TunnelRouting } from './routing/plan.js';
 import { RouteManager } from './routing/routes.js';
-import { TunDevice } from './net/tun.js';
 import type { Logger } from './log.js';
 
 /** The part of RouteManager the daemon uses (tests pass null: no kernel routes at all). */
@@ -27,10 +26,14 @@ export interface DatapathOptions {
   routes: RouteLike | null;
 }
 
-/** Production: the TypeScript dataplane on real TUN devices, and kernel routes. */
+/**
+ * Production: real TUN devices and kernel routes, on the native dataplane when the addon loads
+ * and can share port 4500 with the UDP transport, else the TypeScript one.
+ * BRANCHGATE_DATAPLANE=native|ts forces one (src/dataplane/native-select.ts).
+ */
 export function kernelDatapath(): DatapathOptions {
   return {
-    dataplane: (sender) => new TsDataplane({ openTun: (name, mtu) => TunDevice.open(name, mtu), sender }),
+    dataplane: (sender) => selectDataplane(sender),
     routes: new RouteManager(),
   };
 }

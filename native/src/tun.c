@@ -753,6 +753,10 @@ static napi_value tun_close(napi_env env, napi_callback_info info)
 
 /* ---------------------------------------------------------------------------------------- */
 
+/* The ESP (esp_napi.c) and dataplane (dp_napi.c) exports share this module's init. */
+napi_status esp_napi_init(napi_env env, napi_value exports);
+napi_status dp_napi_init(napi_env env, napi_value exports);
+
 static void free_instance(napi_env env, void *data, void *hint)
 {
   free(data); /* every watch has closed by now: their cleanup hooks hold the env open */
@@ -775,5 +779,7 @@ NAPI_MODULE_INIT()
     {"close", NULL, tun_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  NAPI_CALL(env, esp_napi_init(env, exports));
+  NAPI_CALL(env, dp_napi_init(env, exports));
   return exports;
 }

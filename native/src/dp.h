@@ -1,0 +1,106 @@
+/*
+ * The native dataplane engine: the Dataplane seam (src/dataplane/types.ts) implemented in C with
+ * its packet I/O on two threads of its own, so the Node event loop only does control work.
+ *
+ *   TX thread: epoll over the tunnels' TUN fds → read a batch → IPv4 + selector check, MSS clamp
+ *              → seal in place → sendmmsg, equal-sized runs as one UDP GSO send (UDP_SEGMENT).
+ *   RX thread: epoll over the port-4500 sockets → recvmmsg (UDP_GRO: one read may carry a run
+ *              of datagrams) → SPI lookup → open in place → selector check → write to the TUN.
+ *
+ * Control (add/delete SA, attach/detach a tunnel, update the remote) takes a writer lock; the I/O
+ * threads hold the reader side per batch, never per packet. The per-SA state that changes per
+ * packet belongs to one thread: the outbound sequence number to TX, the replay window to RX.
+ *
+ * Port 4500 is shared with IKE (RFC 3948 §2.2). The engine does not take the socket away from
+ * UdpTransport: it joins it in an SO_REUSEPORT group and attaches a classic BPF program that steers
+ * each datagram by its first octets: ESP to the engine's socket, IKE (non-ESP marker) and the
+ * one-octet NAT-keepalive to the original socket. See dp_add_socket.
+ *
+ * No Node-API here (dp_napi.c binds it); events leave through the emit callback.
+ */
+#ifndef BRANCHGATE_DP_H
+#define BRANCHGATE_DP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "esp.h"
+#include "inner.h"
+
+#define DP_MAX_TUNNELS 64
+#define DP_MAX_SOCKS 8
+#define DP_GLOBAL_STATS 0xffffffffu
+
+enum { DP_EVENT_REKEY_NEEDED = 1, DP_EVENT_TUN_ERROR = 2 };
+enum { DP_SOCK_STEERED = 1, DP_SOCK_SEND_ONLY = 2 };
+
+/* Indexes of dp_counters' output (src/native/dp-api.ts DP_COUNTERS). */
+enum {
+  DPC_BYTES_IN, DPC_PACKETS_IN, DPC_BYTES_OUT, DPC_PACKETS_OUT, DPC_REPLAY, DPC_AUTH, DPC_POLICY_IN,
+  DPC_POLICY_OUT, DPC_MALFORMED_IN, DPC_DUMMY_IN, DPC_SEQ_REFUSALS, DPC_COUNT
+};
+/* Indexes of dp_tunnel_stats' output (src/native/dp-api.ts DP_TUNNEL_STATS). */
+enum {
+  DPS_NO_SA, DPS_NOT_IPV4, DPS_SEND_ERRORS, DPS_TUN_WRITE_DROPS, DPS_TUN_PKTS_IN, DPS_TUN_BATCHES_IN,
+  DPS_ESP_PKTS_IN, DPS_ESP_BATCHES_IN, DPS_GSO_SENDS, DPS_UNKNOWN_SPI, DPS_NON_ESP, DPS_TUN_READ_ERRORS,
+  DPS_OVERSIZE, DPS_COUNT
+};
+
+/* dp_inject / RX results beyond esp.h's ESP_OPEN_* codes. */
+enum {
+  DP_RX_NOT_IPV4 = -9,    /* authentic, but not an IPv4 packet in tunnel mode: malformed */
+  DP_RX_POLICY = -10,     /* inner packet outside the SA's traffic selectors (RFC 4301 §5.2) */
+  DP_RX_UNKNOWN_SPI = -11,
+  DP_RX_NON_ESP = -12,    /* a keepalive or an IKE message (zero SPI) on the ESP path */
+  DP_RX_TUN_DROP = -13,   /* the TUN refused it (queue full, link down) */
+};
+
+typedef void (*dp_emit_fn)(void *ctx, int kind, uint32_t a, uint32_t b);
+
+typedef struct dp dp_t;
+
+typedef struct {
+  uint32_t tunnel;
+  uint32_t spi_in, spi_out;
+  bool esn;
+  uint32_t encr_id, key_bits, integ_id;
+  const uint8_t *encr_in, *integ_in, *encr_out, *integ_out;
+  size_t encr_in_len, integ_in_len, encr_out_len, integ_out_len;
+  uint32_t replay_window;
+  const ts_t *local_ts, *remote_ts;
+  uint32_t n_local, n_remote;
+  uint32_t local_addr, remote_addr;
+  uint16_t remote_port;
+} dp_child_params_t;
+
+/* NULL and a message in err on failure. The threads start here. */
+dp_t *dp_create(dp_emit_fn emit, void *ctx, char *err, size_t errlen);
+
+/* Adopt the port-4500 socket bound to addr:port (existing_fd: the fd that holds it). Returns
+ * DP_SOCK_STEERED or DP_SOCK_SEND_ONLY, or -errno with a message in err. */
+int dp_add_socket(dp_t *dp, uint32_t addr, uint16_t port, int existing_fd, char *err, size_t errlen);
+
+/* 0 or -errno. The fd stays the caller's: detach before closing it. */
+int dp_attach_tunnel(dp_t *dp, uint32_t id, int fd, uint32_t mtu, uint32_t mss);
+/* Also removes the tunnel's children (as TsDataplane.detachTunnel does). */
+void dp_detach_tunnel(dp_t *dp, uint32_t id);
+
+/* NULL or a message (nothing installed then). */
+const char *dp_add_child(dp_t *dp, const dp_child_params_t *p);
+bool dp_delete_child(dp_t *dp, uint32_t spi_in);
+void dp_update_remote(dp_t *dp, uint32_t tunnel, uint32_t addr, uint16_t port);
+bool dp_counters(dp_t *dp, uint32_t spi_in, double *out);
+bool dp_tunnel_stats(dp_t *dp, uint32_t tunnel, double *out);
+/* One ESP datagram that reached JS instead (send-only mode, strays): the RX path, synchronously. */
+int32_t dp_inject(dp_t *dp, const uint8_t *pkt, uint32_t len, uint32_t from_addr, uint16_t from_port);
+bool dp_set_seq(dp_t *dp, uint32_t spi_in, uint32_t hi, uint32_t lo);
+
+/* Stop and join the threads, close the engine's sockets, free the SAs. Idempotent. */
+void dp_close(dp_t *dp);
+void dp_free(dp_t *dp);
+
+/* The fd of this process's AF_INET datagram socket bound to addr:port, or -1. */
+int dp_find_udp_socket(uint32_t addr, uint16_t port);
+
+#endif
