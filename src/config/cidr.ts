@@ -38,6 +38,18 @@ const toU32 = (b: Uint8Array): number => ((b[0]! << 24) | (b[1]! << 16) | (b[2]!
 const fromU32 = (n: number): Uint8Array => Uint8Array.of(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255);
 const maskOf = (prefix: number): number => (prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
 
+/** True when the prefix contains the IPv4 address (a dotted quad; false when it is not one). */
+export function cidrContains(c: Cidr, address: string): boolean {
+  const b = ipv4ToBytes(address);
+  return b !== undefined && ((toU32(b) & maskOf(c.prefix)) >>> 0) === toU32(c.address);
+}
+
+/** True when the two prefixes share at least one address (one contains the other). */
+export function cidrOverlaps(a: Cidr, b: Cidr): boolean {
+  const m = maskOf(Math.min(a.prefix, b.prefix));
+  return ((toU32(a.address) & m) >>> 0) === ((toU32(b.address) & m) >>> 0);
+}
+
 /**
  * "10.0.0.0/8", or a bare address meaning /32. Host bits must be zero: "10.0.0.1/8" is
  * usually a typo for a host route or for the network, and routes/selectors need the network.

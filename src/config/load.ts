@@ -6,7 +6,11 @@
  *  - YAML syntax (the yaml library's own errors; then nothing else is checked, the tree is
  *    unreliable),
  *  - shape and values (schema.ts validateShape: zod strict schemas + the value parsers),
- *  - rules across keys and the PSK sources (schema.ts checkRules, resolvePsk below).
+ *  - rules across keys and the PSK sources (rules.ts, gsa-rules.ts, resolvePsk below).
+ *
+ * Before the schema runs, a gsa: section is expanded (gsa-expand.ts) into the keys a
+ * hand-written config would have; values that came from GSA's connectivityConfiguration carry
+ * an Origin, so problems with them are reported where they came from (possibly a JSON file).
  *
  * Everything here is synchronous, loadConfigFile included: configs and PSK files are a few KB,
  * and one sync call is simpler to reason about on SIGHUP reload than a half-read config.
@@ -15,12 +19,17 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, isMap, isNode, isScalar, parseDocument, visit, type Document } from 'yaml';
-import type { Config, PfsSetting, ProposalTemplate, TunnelConfig } from './types.js';
+import type { BgpConfig, Config, PfsSetting, ProposalTemplate, TunnelConfig } from './types.js';
 import { Secret } from '../secret.js';
 import { ipv4Identity } from './identity.js';
-import { DEFAULT_PROFILE, expandProfile } from './profiles.js';
-import { checkRules, validateShape, type ConfigFile, type RawIssue } from './schema.js';
+import { DEFAULT_PROFILE, GSA_CUSTOM_PROFILE, expandProfile } from './profiles.js';
+import { validateShape, type ConfigFile, type RawIssue } from './schema.js';
+import { checkRules } from './rules.js';
+import { checkGsaRules, rawGsaPolicy } from './gsa-rules.js';
+import { gsaPolicyTemplates, resolveGsaPolicy } from './gsa-policy.js';
+import { expandGsa, type Connectivity, type ExpandIssue, type Origin, type Ref } from './gsa-expand.js';
+import { Source, openConnectivity, type Pos } from './sources.js';
+import { defaultBirdPaths } from './bgp-defaults.js';
 
 export interface ConfigIssue {
   file: string;
@@ -43,42 +52,6 @@ export function formatIssue(i: ConfigIssue): string {
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/**
- * Where an issue points: the node at its path, else the nearest ancestor that exists (a missing
- * key points at the map that should hold it); for an unknown key, at the key itself.
- */
-function locate(doc: Document, lc: LineCounter, issue: RawIssue): { line: number; col: number } {
-  for (let path = issue.path; ; path = path.slice(0, -1)) {
-    const node = path.length === 0 ? doc.contents : doc.getIn(path, true);
-    if (isNode(node) && node.range) {
-      if (issue.key !== undefined && isMap(node)) {
-        const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === issue.key);
-        if (pair && isNode(pair.key) && pair.key.range) return lc.linePos(pair.key.range[0]);
-      }
-      return lc.linePos(node.range[0]);
-    }
-    if (path.length === 0) return { line: 1, col: 1 };
-  }
-}
-
-/**
- * Aliases are resolved only by toJS, which throws (unresolved "*a", or an alias bomb past
- * maxAliasCount). Point at the alias that does not resolve, else the first alias.
- */
-function aliasPosition(doc: Document, lc: LineCounter): { line: number; col: number } {
-  let first: number | undefined;
-  let bad: number | undefined;
-  visit(doc, {
-    Alias(_key, node) {
-      if (!node.range) return;
-      first ??= node.range[0];
-      if (bad === undefined && !node.resolve(doc)) bad = node.range[0];
-    },
-  });
-  const at = bad ?? first;
-  return at === undefined ? { line: 1, col: 1 } : lc.linePos(at);
-}
 
 const PSK_SOURCES = ['psk', 'pskFile', 'pskEnv'] as const;
 /** A PSK file is a few bytes; refusing large files also keeps /dev/zero-like paths out. */
@@ -162,16 +135,32 @@ function resolvePsk(ctx: PskContext, t: unknown, i: number): Secret | undefined 
   return Secret.fromString(value);
 }
 
+/** Where a tunnel's proposals come from: explicit lists, GSA's custom policy, or a fixed profile. */
+function tunnelProposals(t: ConfigFile['tunnels'][number]): { ike: ProposalTemplate[]; esp: ProposalTemplate[]; pfs?: PfsSetting; childLifetime?: number } {
+  if (t.ike && t.esp) return { ike: t.ike, esp: t.esp };
+  if (t.profile === GSA_CUSTOM_PROFILE) {
+    // The rules (gsa-rules.ts) refused a policy resolveGsaPolicy cannot resolve.
+    const policy = rawGsaPolicy(t.gsaPolicy);
+    const r = policy && resolveGsaPolicy(policy);
+    if (!r || !r.ok) throw new Error('gsa-custom without a valid gsaPolicy passed validation');
+    const life = policy.saLifeTimeSeconds;
+    return { ...gsaPolicyTemplates(r.value), pfs: r.value.pfs, ...(life !== undefined && { childLifetime: life }) };
+  }
+  const r = expandProfile(t.profile ?? DEFAULT_PROFILE);
+  if (!r.ok) throw new Error(r.error); // the schema only lets known profile names through
+  return r.value;
+}
+
+/** The bgp: section with every default filled, BIRD paths next to the control socket. */
+function buildBgp(b: NonNullable<ConfigFile['bgp']>, controlSocket: string): BgpConfig {
+  const paths = defaultBirdPaths(controlSocket);
+  return { ...b, bird: { binary: b.bird?.binary ?? paths.binary, socket: b.bird?.socket ?? paths.socket, config: b.bird?.config ?? paths.config } };
+}
+
 /** Fill the defaults that depend on other keys and expand profiles. Input is already valid. */
 function buildConfig(file: ConfigFile, psks: Secret[]): Config {
   const tunnels = file.tunnels.map((t, i): TunnelConfig => {
-    let prop: { ike: ProposalTemplate[]; esp: ProposalTemplate[]; pfs?: PfsSetting };
-    if (t.ike && t.esp) prop = { ike: t.ike, esp: t.esp };
-    else {
-      const r = expandProfile(t.profile ?? DEFAULT_PROFILE);
-      if (!r.ok) throw new Error(r.error); // the schema only lets known profile names through
-      prop = r.value;
-    }
+    const prop = tunnelProposals(t);
     return {
       name: t.name,
       localAddress: t.localAddress,
@@ -183,7 +172,7 @@ function buildConfig(file: ConfigFile, psks: Secret[]): Config {
       ikeProposals: prop.ike,
       espProposals: prop.esp,
       ikeLifetime: t.ikeLifetime,
-      childLifetime: t.childLifetime,
+      childLifetime: prop.childLifetime ?? t.childLifetime,
       childLifetimeBytes: t.childLifetimeBytes,
       childLifetimePackets: t.childLifetimePackets,
       pfs: t.pfs ?? prop.pfs ?? { kind: 'none' },
@@ -200,7 +189,8 @@ function buildConfig(file: ConfigFile, psks: Secret[]): Config {
       routes: t.routes,
     };
   });
-  return { log: file.log, control: file.control, tunnels, routing: file.routing, ...(file.bgp && { bgp: file.bgp }) };
+  const bgp = file.bgp && buildBgp(file.bgp, file.control.socket);
+  return { log: file.log, control: file.control, tunnels, routing: file.routing, ...(bgp && { bgp }) };
 }
 
 function scrub(message: string, secrets: string[]): string {
@@ -209,43 +199,75 @@ function scrub(message: string, secrets: string[]): string {
   return message;
 }
 
+/** Where an issue about the expanded document points: through the longest matching Origin. */
+function resolveRef(origins: readonly Origin[], r: RawIssue): Ref & { display: (string | number)[] } {
+  let best: Origin | undefined;
+  for (const o of origins) {
+    if (o.from.length <= r.path.length && o.from.every((p, i) => r.path[i] === p) && (!best || o.from.length > best.from.length)) best = o;
+  }
+  const own = [...r.path, ...(r.key !== undefined ? [r.key] : [])];
+  if (!best) return { source: 0, path: r.path, display: own };
+  const path = [...best.to.path, ...r.path.slice(best.from.length)];
+  return { source: best.to.source, path, display: [...path, ...(r.key !== undefined ? [r.key] : [])] };
+}
+
 /** Parse and validate config text. Never throws; fileName is used in messages and for pskFile. */
 export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessEnv = process.env): ParseConfigResult {
   const seen: string[] = [];
-  const issueAt = (pos: { line: number; col: number }, path: string, message: string): ConfigIssue => ({
-    file: fileName, line: pos.line, col: pos.col, path, message: scrub(message, seen),
+  const issueAt = (file: string, pos: Pos, path: string, message: string): ConfigIssue => ({
+    file, line: pos.line, col: pos.col, path, message: scrub(message, seen),
   });
   try {
-    const lc = new LineCounter();
-    // prettyErrors off: the pretty form quotes the source line, which may be the PSK line.
-    const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
-    const yamlIssue = (e: { pos: [number, number]; message: string; code: string }) => {
+    const { source: main, errors: syntax } = Source.parse(text, fileName);
+    const yamlIssue = (src: Source) => (e: { pos: Pos; message: string; code: string }) => {
       const hint = e.code === 'BAD_SCALAR_START' && e.message.includes('%') ? ' (quote it: "%any")' : '';
-      return issueAt(lc.linePos(e.pos[0]), '', `YAML: ${e.message}${hint}`);
+      return issueAt(src.file, e.pos, '', `YAML: ${e.message}${hint}`);
     };
-    if (doc.errors.length > 0) return { ok: false, errors: doc.errors.map(yamlIssue) };
+    if (syntax.length > 0) return { ok: false, errors: syntax.map(yamlIssue(main)) };
     let raw: unknown;
     try {
-      raw = doc.toJS({ maxAliasCount: 100 });
+      raw = main.toJS();
     } catch (e) {
-      return { ok: false, errors: [issueAt(aliasPosition(doc, lc), '', `YAML: ${(e as Error).message}`)] };
+      return { ok: false, errors: [issueAt(fileName, main.aliasPosition(), '', `YAML: ${(e as Error).message}`)] };
     }
-    const ctx: PskContext = { baseDir: dirname(fileName), env, errors: [], warnings: [], seen };
+    const sources: Source[] = [main];
+    const baseDir = dirname(fileName);
+    const fromRef = (x: ExpandIssue): ConfigIssue => {
+      const src = sources[x.at.source]!;
+      return issueAt(src.file, x.at.pos ?? src.locate(x.at.path), x.at.pos ? '' : x.at.path.join('.'), x.message);
+    };
+    const early: ConfigIssue[] = [];
+    let conn: Connectivity | 'failed' | undefined;
+    if (isObj(raw) && isObj(raw.gsa) && raw.gsa.connectivityConfiguration !== undefined) {
+      const opened = openConnectivity(raw.gsa.connectivityConfiguration, text, sources, baseDir);
+      if ('conn' in opened) conn = opened.conn;
+      else (conn = 'failed'), early.push(...opened.issues.map(fromRef));
+    } else if (isObj(raw) && raw.gsa !== undefined) conn = 'failed'; // the schema reports the section
+    const expanded = expandGsa(raw, conn);
+    raw = expanded.raw;
+    early.push(...expanded.issues.map(fromRef));
+    const ctx: PskContext = { baseDir, env, errors: [], warnings: [], seen };
     const psks = isObj(raw) && Array.isArray(raw.tunnels) ? raw.tunnels.map((t, i) => resolvePsk(ctx, t, i)) : [];
     const shape = validateShape(raw);
-    const toIssue = (r: RawIssue) =>
-      issueAt(locate(doc, lc, r), [...r.path, ...(r.key !== undefined ? [r.key] : [])].join('.'), r.message);
-    const errors = [...shape.issues, ...checkRules(raw), ...ctx.errors].map(toIssue);
-    const byPos = (a: ConfigIssue, b: ConfigIssue) => a.line - b.line || a.col - b.col;
+    const toIssue = (r: RawIssue) => {
+      const ref = resolveRef(expanded.origins, r);
+      const src = sources[ref.source]!;
+      return issueAt(src.file, src.locate(ref.path, r.key), ref.display.join('.'), r.message);
+    };
+    const gsa = checkGsaRules(raw);
+    const repeated = (r: RawIssue) => expanded.suppress.some((p) => p.length === r.path.length && p.every((x, i) => r.path[i] === x));
+    const raws = [...shape.issues, ...checkRules(raw), ...gsa.issues, ...ctx.errors].filter((r) => !repeated(r));
+    const errors = [...early, ...raws.map(toIssue)];
+    const byPos = (a: ConfigIssue, b: ConfigIssue) => (a.file === b.file ? 0 : a.file === fileName ? -1 : b.file === fileName ? 1 : a.file < b.file ? -1 : 1) || a.line - b.line || a.col - b.col;
     if (errors.length > 0 || !shape.data) return { ok: false, errors: errors.sort(byPos) };
-    const warnings = [...doc.warnings.map(yamlIssue), ...ctx.warnings.map(toIssue)];
+    const warnings = [...sources.flatMap((s) => s.warnings.map(yamlIssue(s))), ...[...ctx.warnings, ...gsa.warnings].map(toIssue)];
     if (shape.data.tunnels.length === 0) {
       warnings.push(toIssue({ path: ['tunnels'], message: 'no tunnels configured: the daemon will start but do nothing' }));
     }
     return { ok: true, config: buildConfig(shape.data, psks as Secret[]), warnings: warnings.sort(byPos) };
   } catch (e) {
     // Only a bug gets here; it must not take down a daemon that is reloading its config.
-    return { ok: false, errors: [issueAt({ line: 1, col: 1 }, '', `cannot read this config: ${(e as Error).message}`)] };
+    return { ok: false, errors: [issueAt(fileName, { line: 1, col: 1 }, '', `cannot read this config: ${(e as Error).message}`)] };
   }
 }
 

@@ -70,6 +70,17 @@ export const PROFILE_NAMES: readonly string[] = Object.keys(PROFILES);
 /** The profile used when a tunnel names neither a profile nor ike:/esp: proposals. */
 export const DEFAULT_PROFILE = 'gsa-default';
 
+/**
+ * GSA's "Custom" policy: not a fixed table but the tunnel's gsaPolicy: (portal names, see
+ * gsa-policy.ts), or explicit ike:/esp: lists that GSA's custom rules are then checked against.
+ */
+export const GSA_CUSTOM_PROFILE = 'gsa-custom';
+
+/** Profiles that say "the peer is Microsoft Global Secure Access" (gsa-rules.ts applies). */
+export function isGsaProfile(name: unknown): boolean {
+  return name === 'gsa-default' || name === GSA_CUSTOM_PROFILE;
+}
+
 export interface ExpandedProfile {
   ike: ProposalTemplate[];
   esp: ProposalTemplate[];

@@ -5,9 +5,10 @@
  * proposal strings → transforms, CIDRs → selectors), each through the parser that owns the
  * spelling, so every message lands on the value that caused it.
  *
- * Rules spanning several keys (unique names, initiate vs addresses, profile vs ike/esp) are in
- * checkRules(); it reads the raw data, so it still runs when some other value is malformed and
- * the user sees every problem in one pass.
+ * Rules spanning several keys (unique names, initiate vs addresses, profile vs ike/esp, BGP
+ * addresses and ASNs) are in rules.ts, and GSA's own rules in gsa-rules.ts; they read the raw
+ * data, so they still run when some other value is malformed and the user sees every problem in
+ * one pass.
  */
 import { z } from 'zod';
 import type { Identity, PfsSetting, ProposalTemplate } from './types.js';
@@ -15,7 +16,10 @@ import { parseCidr, cidrToSelector, cidrToString, isIPv4 } from './cidr.js';
 import { parseDuration, quoteInput, type ParseResult } from './duration.js';
 import { parseIdentity } from './identity.js';
 import { DH_GROUPS, dhGroupByName, parseEspProposal, parseIkeProposal } from './proposals.js';
-import { PROFILE_NAMES, proposalSourceError } from './profiles.js';
+import { GSA_CUSTOM_PROFILE, PROFILE_NAMES } from './profiles.js';
+import { GSA_POLICY_VALUES, gsaPolicyValue, type GsaPolicyField } from './gsa-policy.js';
+import { BGP_DEFAULTS } from './bgp-defaults.js';
+import { describeIssue, unknownKeyMessage } from './messages.js';
 
 /** Wrap a ParseResult parser as a schema; its error becomes an issue at this value's path. */
 function parsed<T>(fn: (v: unknown) => ParseResult<T>) {
@@ -76,6 +80,19 @@ export const DEFAULT_MTU = 1380;
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
+function GsaPolicyShape() {
+  const field = (f: GsaPolicyField) => parsed((v) => gsaPolicyValue(f, v));
+  const shape = Object.fromEntries(Object.keys(GSA_POLICY_VALUES).map((f) => [f, field(f as GsaPolicyField)])) as
+    Record<GsaPolicyField, ReturnType<typeof field>>;
+  return {
+    ...shape,
+    pfsGroup: shape.pfsGroup.default('none'),
+    // Graph's saLifeTimeSeconds is a number of seconds; "1h" is accepted too. The 300..86400
+    // range is checked with the other GSA rules so the message can cite them.
+    saLifeTimeSeconds: parsed(parseDuration).optional(),
+  };
+}
+
 const TunnelShape = {
   name: z.string().regex(/^[a-zA-Z0-9_-]{1,32}$/, { error: 'tunnel names are 1-32 letters, digits, "-" or "_"' }),
   localAddress: ipv4(false).optional(),
@@ -87,7 +104,12 @@ const TunnelShape = {
   psk: z.unknown().optional(),
   pskFile: z.unknown().optional(),
   pskEnv: z.unknown().optional(),
-  profile: z.enum(PROFILE_NAMES as [string, ...string[]]).optional(),
+  profile: z.enum([...PROFILE_NAMES, GSA_CUSTOM_PROFILE] as unknown as [string, ...string[]]).optional(),
+  // profile gsa-custom: GSA's custom policy in the portal's own names (gsa-policy.ts).
+  gsaPolicy: z.strictObject(GsaPolicyShape()).optional(),
+  // Index into the selected link's localConfigurations of gsa.connectivityConfiguration
+  // (gsa-expand.ts fills remoteAddress and the BGP neighbor from it before this schema runs).
+  gsaEndpoint: z.number().int().min(0).max(15).optional(),
   ike: proposals(parseIkeProposal).optional(),
   esp: proposals(parseEspProposal).optional(),
   ikeLifetime: lifetime.default(8 * 3600),
@@ -125,11 +147,38 @@ const RoutingShape = {
   pinUnderlay: z.boolean().default(true),
 };
 const NeighborShape = { address: ipv4(false), asn: int(1, 4294967295), tunnel: z.string() };
+/** A path BIRD gets on its command line and in `configure "PATH"`: no quotes, no control characters. */
+const birdPath = (max: number) =>
+  z.string().min(1).max(max).regex(/^[^"\\\x00-\x1f]+$/, { error: 'a path without quotes, backslashes or control characters' });
+const BirdShape = {
+  binary: birdPath(4096).optional(),
+  // sun_path holds 108 bytes including the NUL.
+  socket: birdPath(107).optional(),
+  config: birdPath(4096).optional(),
+};
 const BgpShape = {
   asn: int(1, 4294967295),
   address: ipv4(false),
   advertise: prefixes.default([]),
   neighbors: z.array(z.strictObject(NeighborShape)).min(1),
+  maxPrefixes: int(1, 10_000_000).default(BGP_DEFAULTS.maxPrefixes),
+  maxPrefixAction: z.enum(['disable', 'restart', 'block', 'warn']).default(BGP_DEFAULTS.maxPrefixAction),
+  // RFC 4271 §4.2: 0 (no keepalives) or at least 3 seconds.
+  holdTime: parsed<number>((v) => {
+    const r = parseDuration(v);
+    return r.ok && ((r.value > 0 && r.value < 3) || r.value > 65535) ? fail('must be 0 or 3..65535 seconds (RFC 4271 §4.2)') : r;
+  }).default(BGP_DEFAULTS.holdTime),
+  multipath: z.boolean().default(BGP_DEFAULTS.multipath),
+  // Not 0: branchgate's static routes live at metric 0 and BIRD would replace them.
+  kernelMetric: int(1, 4294967295).default(BGP_DEFAULTS.kernelMetric),
+  acceptCoveringEndpoint: z.boolean().default(BGP_DEFAULTS.acceptCoveringEndpoint),
+  bird: z.strictObject(BirdShape).optional(),
+};
+/** gsa: the device link as the portal shows it (gsa-expand.ts reads it; here only its keys). */
+const GsaShape = {
+  // Required; its content is read by gsa-expand.ts (reported there, with JSON positions).
+  connectivityConfiguration: parsed((v) => ({ ok: true, value: v })),
+  link: z.union([z.string().min(1), z.number().int().min(0)]).optional(),
 };
 const RootShape = {
   log: z.strictObject(LogShape).prefault({}),
@@ -138,6 +187,7 @@ const RootShape = {
   // prefault, not default: the inner defaults must still apply to an absent section.
   routing: z.strictObject(RoutingShape).prefault({}),
   bgp: z.strictObject(BgpShape).optional(),
+  gsa: z.strictObject(GsaShape).optional(),
 };
 
 export const ConfigSchema = z.strictObject(RootShape);
@@ -145,7 +195,8 @@ export type ConfigFile = z.output<typeof ConfigSchema>;
 
 const SHAPES = new Map<string, object>([
   ['', RootShape], ['log', LogShape], ['control', ControlShape], ['tunnels', TunnelShape],
-  ['routing', RoutingShape], ['bgp', BgpShape], ['bgp.neighbors', NeighborShape],
+  ['routing', RoutingShape], ['bgp', BgpShape], ['bgp.neighbors', NeighborShape], ['bgp.bird', BirdShape],
+  ['gsa', GsaShape], ['tunnels.gsaPolicy', GsaPolicyShape()],
 ]);
 
 /** Keys allowed in the object at path (array indices ignored); [] if path is not an object. */
@@ -160,70 +211,6 @@ export interface RawIssue {
   message: string;
   /** Set for unknown keys: point at the key itself rather than at the object. */
   key?: string;
-}
-
-const REQUIRED = new Map([
-  ['tunnels', 'add a tunnels: list with at least one tunnel'],
-  ['name', 'every tunnel needs a name'],
-  ['remoteAddress', 'set the peer\'s IPv4 address, or "%any" on a responder'],
-  ['neighbors', 'list the BGP neighbors (address, asn, tunnel)'],
-]);
-
-function kindOf(v: unknown): string {
-  if (v === null) return 'nothing (an empty value)';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'boolean') return 'true/false';
-  return typeof v === 'object' ? 'a mapping' : `a ${typeof v}`;
-}
-
-const WANT: Record<string, string> = {
-  string: 'text', number: 'a number', int: 'a whole number', boolean: 'true or false',
-  array: 'a list', object: 'a mapping (key: value lines)',
-};
-
-/** Per-parse zod error map: short messages that say what to write instead. Never echoes input. */
-function describeIssue(iss: z.core.$ZodRawIssue): string | undefined {
-  const key = String(iss.path?.[iss.path.length - 1] ?? '');
-  switch (iss.code) {
-    case 'invalid_type': {
-      if (iss.input === undefined) return `required: ${REQUIRED.get(key) ?? `add ${key}:`}`;
-      const got = kindOf(iss.input);
-      const quote = iss.expected === 'string' && typeof iss.input !== 'object' ? '; quote it so YAML keeps it as text' : '';
-      return `expected ${(Object.hasOwn(WANT, iss.expected) && WANT[iss.expected]) || iss.expected}, got ${got}${quote}`;
-    }
-    case 'invalid_value':
-      return `must be one of: ${iss.values.map(String).join(', ')}`;
-    case 'too_small':
-      if (iss.origin === 'array') return `needs at least ${iss.minimum} entry`;
-      return iss.origin === 'string' ? 'must not be empty' : `must be at least ${iss.minimum}`;
-    case 'too_big':
-      return `must be at most ${iss.maximum}`;
-  }
-  return undefined;
-}
-
-/** Optimal-string-alignment distance, for "did you mean": "pks" → "psk" is 1 (a swap). */
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
-    }
-  }
-  return d[a.length]![b.length]!;
-}
-
-function unknownKeyMessage(key: string, valid: string[]): string {
-  const lower = key.toLowerCase();
-  const best = valid
-    .map((k) => ({ k, d: k.toLowerCase() === lower ? 0 : distance(lower, k.toLowerCase()) }))
-    .sort((x, y) => x.d - y.d)[0];
-  const hint = best && best.d <= Math.max(1, Math.floor(key.length / 3)) ? ` (did you mean "${best.k}"?)` : '';
-  return `unknown key ${quoteInput(key)}${hint}; valid keys here: ${valid.join(', ')}`;
 }
 
 /** Shape and per-value checks. data is set only when there were no issues. */
@@ -243,59 +230,4 @@ export function validateShape(raw: unknown): { data?: ConfigFile; issues: RawIss
     }
   }
   return { issues };
-}
-
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/**
- * Rules across keys. Reads the raw document and skips values of the wrong type (validateShape
- * reports those), so a typo in one tunnel does not hide a duplicate name in another.
- */
-export function checkRules(raw: unknown): RawIssue[] {
-  const issues: RawIssue[] = [];
-  if (!isObj(raw)) return issues;
-  const tunnels = Array.isArray(raw.tunnels) ? (raw.tunnels as unknown[]) : [];
-  const names = new Map<string, number>();
-  const ifaces = new Map<string, number>();
-  tunnels.forEach((t, i) => {
-    if (!isObj(t)) return;
-    const at = (key: string, message: string) => issues.push({ path: ['tunnels', i, key], message });
-    if (typeof t.name === 'string') {
-      const first = names.get(t.name);
-      if (first !== undefined) at('name', `duplicate tunnel name ${quoteInput(t.name)} (tunnels.${first} has it too): names must be unique`);
-      else names.set(t.name, i);
-    }
-    // Defaults count too: tunnel 1 defaults to bg1, which an explicit "interface: bg1" would steal.
-    const iface = t.interface ?? `bg${i}`;
-    if (typeof iface === 'string') {
-      const first = ifaces.get(iface);
-      const dflt = t.interface === undefined ? ' (this tunnel\'s default)' : '';
-      if (first !== undefined) at('interface', `interface ${iface}${dflt} is already used by tunnels.${first}: set a distinct interface:`);
-      else ifaces.set(iface, i);
-    }
-    const src = proposalSourceError({ profile: t.profile !== undefined, ike: t.ike !== undefined, esp: t.esp !== undefined });
-    if (src) at(src.key, src.message);
-    const initiate = t.initiate ?? true;
-    if (initiate === false && t.localAddress === undefined) {
-      at('localAddress', 'a responder (initiate: false) needs localAddress: the address it answers on');
-    } else if (t.localId === undefined && t.localAddress === undefined) {
-      at('localId', 'set localId, or localAddress (localId defaults to it): IKE needs a local identity');
-    }
-    if (initiate === true && t.remoteAddress === '%any') {
-      at('remoteAddress', 'cannot initiate to "%any": set the peer\'s address, or initiate: false to wait for it');
-    }
-    const mtu = t.mtu ?? DEFAULT_MTU;
-    if (typeof t.mssClamp === 'number' && typeof mtu === 'number' && t.mssClamp > mtu - 40) {
-      at('mssClamp', `must be at most mtu - 40 (${mtu - 40}) so clamped segments fit the tunnel; 0 disables clamping`);
-    }
-  });
-  const bgp = raw.bgp;
-  if (isObj(bgp) && Array.isArray(bgp.neighbors)) {
-    (bgp.neighbors as unknown[]).forEach((n, j) => {
-      if (!isObj(n) || typeof n.tunnel !== 'string' || names.has(n.tunnel)) return;
-      const known = [...names.keys()].join(', ') || '(none)';
-      issues.push({ path: ['bgp', 'neighbors', j, 'tunnel'], message: `no tunnel named ${quoteInput(n.tunnel)}; known tunnels: ${known}` });
-    });
-  }
-  return issues;
 }

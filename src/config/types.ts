@@ -67,11 +67,32 @@ export interface BgpNeighborConfig {
   tunnel: string;
 }
 
+/**
+ * The bgp: section. The settings after `neighbors` are optional in the type so that code and
+ * tests may build a BgpConfig by hand; the loader always fills them (config/bgp-defaults.ts has
+ * the defaults, src/bgp applies the same ones when they are absent).
+ */
 export interface BgpConfig {
+  /** The CPE's ASN (GSA: "Device ASN"). */
   asn: number;
+  /** The CPE's BGP address, BGP source and BIRD router id (GSA: "Device BGP address"). */
   address: string;
+  /** Branch LAN prefixes announced to every neighbor. */
   advertise: string[];
   neighbors: BgpNeighborConfig[];
+  /** Per-neighbor import limit and what BIRD does when a neighbor exceeds it. */
+  maxPrefixes?: number;
+  maxPrefixAction?: 'disable' | 'restart' | 'block' | 'warn';
+  /** Seconds (RFC 4271 hold time). */
+  holdTime?: number;
+  /** ECMP across neighbors (active/active); false: neighbors in config order (active/standby). */
+  multipath?: boolean;
+  /** Kernel metric of installed BGP routes. */
+  kernelMetric?: number;
+  /** Accept learned prefixes that contain a tunnel's remote endpoint (only safe with underlay pins). */
+  acceptCoveringEndpoint?: boolean;
+  /** BIRD binary, control socket and the config file branchgate writes. */
+  bird?: { binary: string; socket: string; config: string };
 }
 
 export interface Config {

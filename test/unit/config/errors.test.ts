@@ -165,7 +165,7 @@ ${extra}`, env);
     ['    localAddress: 192.0.2.1\n    remoteAddress: 198.51.100.1\n    initiate: yes\n', 'tunnels.0.initiate', /expected true or false, got a string/],
     ['    localAddress: 192.0.2.1\n    remoteAddress: 198.51.100.1\n    localId: "%any"\n', 'tunnels.0.localId', /only valid for remoteId/],
     ['    localAddress: 192.0.2.1\n    remoteAddress: 198.51.100.1\n    localTs: []\n', 'tunnels.0.localTs', /at least 1/],
-    ['    localAddress: 192.0.2.1\n    remoteAddress: 198.51.100.1\n    profile: gsa-custom\n', 'tunnels.0.profile', /must be one of: gsa-default/],
+    ['    localAddress: 192.0.2.1\n    remoteAddress: 198.51.100.1\n    profile: gsa-fancy\n', 'tunnels.0.profile', /must be one of: gsa-default, gsa-custom/],
     ['    localAddress: 192.0.2.1\n', 'tunnels.0.remoteAddress', /required: set the peer's IPv4 address/],
     ['    localAddress: 192.0.2.300\n    remoteAddress: 198.51.100.1\n', 'tunnels.0.localAddress', /"192.0.2.300" is not an IPv4 address/],
   ])('%#: %s', (extra, path, message) => {

@@ -73,6 +73,10 @@ describe('the contract example', () => {
     expect(config.bgp).toEqual({
       asn: 65010, address: '10.1.0.1', advertise: ['172.16.0.0/16'],
       neighbors: [{ address: '192.168.1.2', asn: 65476, tunnel: 'gsa-primary' }],
+      // defaults (config/bgp-defaults.ts); BIRD's files sit next to the control socket
+      maxPrefixes: 1000, maxPrefixAction: 'disable', holdTime: 90, multipath: true, kernelMetric: 32,
+      acceptCoveringEndpoint: false,
+      bird: { binary: 'bird', socket: '/run/branchgate/control.bird.ctl', config: '/run/branchgate/control.bird.conf' },
     });
   });
 
@@ -169,7 +173,8 @@ describe('example configs in config/', () => {
   });
 
   it.each(files)('%s loads', (f) => {
-    const r = loadConfigFile(join(CONFIG_DIR, f), {});
+    // The GSA examples read their PSKs from the environment (never from the file).
+    const r = loadConfigFile(join(CONFIG_DIR, f), { GSA_PSK: 'example-psk-1', GSA_ZONE_PSK: 'example-psk-2' });
     if (!r.ok) throw new Error(r.errors.map(formatIssue).join('\n'));
     expect(r.config.tunnels.length).toBeGreaterThan(0);
   });
