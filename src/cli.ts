@@ -43,7 +43,6 @@ const NOT_YET: Record<string, string> = {
   rekey: 'use `branchgate down NAME` then `branchgate up NAME`',
   reload: 'restart `branchgate run` to apply a changed config',
   monitor: 'follow the daemon log (JSON lines on its stdout) instead',
-  lab: 'see shared/reference/strongswan-lab.md for a manual lab',
 };
 
 type Opts = NonNullable<ParseArgsConfig['options']>;
@@ -75,6 +74,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     io.stdout.write(USAGE);
     return 0;
   }
+  // The lab has subcommands and options of its own (src/lab/cli.ts).
+  if (cmd === 'lab') return (await import('./lab/cli.js')).labMain(rest, io);
   const hint = NOT_YET[cmd];
   if (hint !== undefined) {
     io.stderr.write(`branchgate: '${cmd}' is not available yet in this version — ${hint}\n`);

@@ -19,6 +19,7 @@ import type { ControlRequest } from './control/protocol.js';
 import { buildListSas, buildStatus, type ChildRuntime, type ListSasDocument, type StatusDocument } from './control/status.js';
 import { nativeFastPath, packageVersion } from './version.js';
 import { Datapath, kernelDatapath, type DatapathOptions } from './datapath.js';
+import { createDaemonBgp, type DaemonBgp } from './bgp/daemon-bgp.js';
 
 /** The engine surface the daemon uses; tests substitute a fake. */
 export type EngineLike = Pick<IkeEngine, 'start' | 'onDatagram' | 'onTick' | 'nextWakeup' | 'up' | 'down' | 'status' | 'tunnelNames'>;
@@ -85,6 +86,7 @@ class DaemonImpl implements Daemon {
   transport!: UdpTransport;
   datapath!: Datapath;
   control: ControlServer | undefined;
+  bgp: DaemonBgp | null = null;
   readonly closed: Promise<void>;
   #resolveClosed!: () => void;
   #timer: NodeJS.Timeout | undefined;
@@ -147,6 +149,7 @@ class DaemonImpl implements Daemon {
       case 'event': {
         const { type, tunnel, ...rest } = a.event;
         tunnelLogger(this.logger, tunnel).info({ event: type, ...rest }, `event ${type}`);
+        this.bgp?.onEngineEvent(a.event);
         for (const fn of this.#subscribers) {
           try {
             fn(a.event);
@@ -189,6 +192,7 @@ class DaemonImpl implements Daemon {
       tunnels: this.engine.status(Date.now()),
       routes: this.#routesNow(),
       ...(this.config.bgp !== undefined ? { bgp: this.config.bgp } : {}),
+      ...(this.bgp ? { bgpNeighbors: this.bgp.neighbors() } : {}),
       installed: (tunnel: string, spiIn: number) => {
         const c = this.#children.get(`${tunnel}/${spiIn}`);
         if (!c) return undefined;
@@ -282,6 +286,7 @@ class DaemonImpl implements Daemon {
       }
       // Let the DELETE messages reach the kernel, but never hang shutdown on them.
       await Promise.race([Promise.all(this.#pending), new Promise((r) => setTimeout(r, 1000).unref())]);
+      await this.bgp?.stop().catch((err: unknown) => this.logger.error({ err }, 'BGP shutdown failed'));
       await this.datapath?.stop().catch((err: unknown) => this.logger.error({ err }, 'datapath shutdown failed'));
       await this.transport?.close();
       await this.control?.close();
@@ -309,6 +314,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   try {
     d.datapath = new Datapath({ ...config, tunnels }, opts.datapath ?? kernelDatapath(), d.transport, logger);
     await d.datapath.start();
+    d.bgp = createDaemonBgp({ ...config, tunnels }, logger);
+    await d.bgp?.start();
     d.control = await ControlServer.listen({ path: socketPath, handle: (req) => d.handle(req), logger });
     d.run((now) => engine.start(now));
   } catch (err) {

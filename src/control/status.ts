@@ -96,7 +96,9 @@ export interface StatusInput {
   nativeFastPath: boolean;
   tunnels: TunnelStatus[];
   routes: ReadonlyMap<string, string[]>;
+  /** Configured BGP, and what the supervisor reports per neighbor (absent: not yet known, Idle). */
   bgp?: BgpConfig;
+  bgpNeighbors?: readonly BgpNeighborDoc[];
   /** The installed-Child-SA record, or undefined if the datapath does not have this SA. */
   installed: (tunnel: string, spiIn: number) => ChildRuntime | undefined;
 }
@@ -165,7 +167,13 @@ export function buildStatus(input: StatusInput): StatusDocument {
     tunnels: input.tunnels.map((t) => tunnelDoc(t, input)),
   };
   if (input.bgp !== undefined) {
-    doc.bgp = { neighbors: input.bgp.neighbors.map((n) => ({ address: n.address, state: 'Idle', received: 0, advertised: 0 })) };
+    const live = new Map((input.bgpNeighbors ?? []).map((n) => [n.address, n]));
+    doc.bgp = {
+      neighbors: input.bgp.neighbors.map((n) => {
+        const l = live.get(n.address);
+        return { address: n.address, state: l?.state ?? 'Idle', received: l?.received ?? 0, advertised: l?.advertised ?? 0 };
+      }),
+    };
   }
   return doc;
 }

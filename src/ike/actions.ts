@@ -42,11 +42,26 @@ export interface ChildSaKeys {
   integOut: Uint8Array;
 }
 
+/**
+ * What `monitor` streams and the daemon logs. SPIs are hex strings. The lifecycle events
+ * (rekeys, liveness, reconnects, NAT mapping changes) are issue 4's contract between the engine
+ * and the daemon; both sides code against these shapes.
+ */
 export type EngineEvent =
   | { type: 'ike-up'; tunnel: string; spiI: string; spiR: string }
   | { type: 'ike-down'; tunnel: string; reason: string }
   | { type: 'child-up'; tunnel: string; spiIn: string; spiOut: string }
-  | { type: 'child-down'; tunnel: string; spiIn: string; reason: string };
+  | { type: 'child-down'; tunnel: string; spiIn: string; reason: string }
+  /** A Child SA was replaced by CREATE_CHILD_SA (RFC 7296 §2.8); `initiator`: we started it. */
+  | { type: 'child-rekeyed'; tunnel: string; oldSpiIn: string; spiIn: string; spiOut: string; initiator: boolean }
+  /** The IKE SA was replaced (RFC 7296 §2.8); its Child SAs moved to the new one. */
+  | { type: 'ike-rekeyed'; tunnel: string; oldSpiI: string; oldSpiR: string; spiI: string; spiR: string; initiator: boolean }
+  /** A liveness check (RFC 7296 §2.4) went unanswered through the whole retransmit budget. */
+  | { type: 'dpd-dead'; tunnel: string; silentMs: number }
+  /** The tunnel will be initiated again (after a failure or a dead peer) in `inMs`. */
+  | { type: 'reconnect'; tunnel: string; attempt: number; inMs: number; reason: string }
+  /** An authenticated message came from a new address/port (the peer's NAT mapping moved). */
+  | { type: 'remote-moved'; tunnel: string; from: string; to: string };
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
@@ -58,6 +73,13 @@ export type Action =
   | { kind: 'send'; from: Endpoint; to: Endpoint; natT: boolean; bytes: Uint8Array }
   | { kind: 'install-child'; child: ChildSaInfo; keys: ChildSaKeys; selectors: { local: TrafficSelector[]; remote: TrafficSelector[] } }
   | { kind: 'remove-child'; tunnel: string; spiIn: number; spiOut: number }
+  /**
+   * The peer's NAT mapping moved (RFC 7296 §2.23: only from authenticated messages): send the
+   * tunnel's ESP and IKE to `remote` from now on. The daemon calls Dataplane.updateRemote.
+   */
+  | { kind: 'update-remote'; tunnel: string; remote: Endpoint }
+  /** RFC 3948 §2.3 NAT-keepalive: the one byte 0xFF, from our port-4500 socket at `from`. */
+  | { kind: 'keepalive'; from: Endpoint; to: Endpoint }
   | { kind: 'event'; event: EngineEvent }
   | { kind: 'log'; level: LogLevel; tunnel?: string; msg: string; fields?: Record<string, string | number | boolean> };
 

@@ -1,0 +1,57 @@
+/**
+ * The daemon's view of BGP: one BgpSupervisor built from the config, fed the tunnels' up/down
+ * from the engine's child-up / ike-down events, and read back for `status`. daemon.ts calls only
+ * this module, so BGP can grow (zone redundancy, reload) without touching the daemon's wiring.
+ *
+ * A tunnel counts as "up" for BGP while it has at least one installed Child SA: the BGP session
+ * runs inside the tunnel, so without a Child SA it cannot carry anything.
+ */
+import type { Config } from '../config/types.js';
+import type { EngineEvent } from '../ike/actions.js';
+import type { Logger } from '../log.js';
+import type { BgpNeighborDoc } from '../control/status.js';
+import { BgpSupervisor, type BgpEvent } from './supervisor.js';
+
+export interface DaemonBgp {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Every engine event goes here; BGP follows the tunnels' Child SAs. */
+  onEngineEvent(e: EngineEvent): void;
+  neighbors(): BgpNeighborDoc[];
+  onEvent(fn: (e: BgpEvent) => void): () => void;
+}
+
+/** null when the config has no bgp: section. */
+export function createDaemonBgp(config: Config, logger: Logger): DaemonBgp | null {
+  const bgp = config.bgp;
+  if (!bgp) return null;
+  const log = logger.child({ component: 'bgp' });
+  const sup = new BgpSupervisor({
+    bgp,
+    tunnels: config.tunnels.map((t) => ({ name: t.name, interface: t.interface, remoteAddress: t.remoteAddress })),
+    failMode: config.routing.failMode,
+    controlSocket: config.control.socket,
+    log,
+  });
+  const children = new Map<string, Set<string>>();
+  const set = (tunnel: string, state: 'up' | 'down') => {
+    sup.setTunnelState(tunnel, state).catch((err: unknown) => log.error({ err, tunnel }, 'BGP could not follow the tunnel state'));
+  };
+  return {
+    start: () => sup.start(),
+    stop: () => sup.stop(),
+    onEngineEvent(e) {
+      const live = children.get(e.tunnel) ?? new Set<string>();
+      children.set(e.tunnel, live);
+      const before = live.size;
+      if (e.type === 'child-up') live.add(e.spiIn);
+      else if (e.type === 'child-down') live.delete(e.spiIn);
+      else if (e.type === 'ike-down') live.clear();
+      else return;
+      if (before === 0 && live.size > 0) set(e.tunnel, 'up');
+      else if (before > 0 && live.size === 0) set(e.tunnel, 'down');
+    },
+    neighbors: () => sup.status().neighbors.map((n) => ({ address: n.address, state: n.state, received: n.received, advertised: n.advertised })),
+    onEvent: (fn) => sup.onEvent(fn),
+  };
+}
