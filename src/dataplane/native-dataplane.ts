@@ -158,7 +158,9 @@ export class NativeDataplane implements Dataplane {
     t.tun.close();
   }
 
-  addChildSa(spec: ChildSaSpec): void {
+  // TODO(issue 6 helper): deferred activation in C (dpAddChild with activate=false, dpActivateChild).
+  // Until then the native path activates the new outbound SA at once, as before.
+  addChildSa(spec: ChildSaSpec, _opts: { activate?: boolean } = {}): void {
     const t = this.tunnels.get(spec.tunnel);
     if (!t) throw new Error(`no tunnel interface attached for '${spec.tunnel}'`);
     const i = spec.inbound;
@@ -175,6 +177,8 @@ export class NativeDataplane implements Dataplane {
     t.children.add(i.spi);
     this.childTunnel.set(i.spi, t);
   }
+
+  activateChildSa(_spiIn: number): void {}
 
   deleteChildSa(spiIn: number): void {
     this.api.dpDeleteChild(this.dp, spiIn);

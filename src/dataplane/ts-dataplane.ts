@@ -120,7 +120,7 @@ export class TsDataplane implements Dataplane {
     t.tun.close();
   }
 
-  addChildSa(spec: ChildSaSpec): void {
+  addChildSa(spec: ChildSaSpec, opts: { activate?: boolean } = {}): void {
     const t = this.tunnels.get(spec.tunnel);
     if (!t) throw new Error(`no tunnel interface attached for '${spec.tunnel}'`);
     // Inbound first, then the sender switches (make-before-break, RFC 7296 §2.8).
@@ -130,7 +130,12 @@ export class TsDataplane implements Dataplane {
       localTs: spec.localTs, remoteTs: spec.remoteTs, rekeyAsked: false,
     };
     this.children.set(spec.inbound.spi, { tunnel: t, inbound, outbound: out, localTs: spec.localTs, remoteTs: spec.remoteTs });
-    t.out = out;
+    if (opts.activate !== false || t.out === null) t.out = out;
+  }
+
+  activateChildSa(spiIn: number): void {
+    const c = this.children.get(spiIn);
+    if (c) c.tunnel.out = c.outbound;
   }
 
   deleteChildSa(spiIn: number): void {

@@ -54,8 +54,16 @@ export interface Dataplane {
   /** Create or attach the tunnel's interface. */
   attachTunnel(tunnel: string, iface: TunnelInterface): Promise<void>;
   detachTunnel(tunnel: string): Promise<void>;
-  /** Install a Child SA: the inbound SA first, then the outbound one becomes the tunnel's sender. */
-  addChildSa(spec: ChildSaSpec): void;
+  /**
+   * Install a Child SA: the inbound SA first, then (unless activate is false) the outbound one
+   * becomes the tunnel's sender. activate: false is the rekey responder's make-before-break: it
+   * accepts on the new SA at once but keeps sending on the old one until activateChildSa (when
+   * the initiator deletes the old SA, RFC 7296 §2.8), so no packet reaches the peer on an SPI
+   * the peer has not installed yet.
+   */
+  addChildSa(spec: ChildSaSpec, opts?: { activate?: boolean }): void;
+  /** Make this (installed) Child SA the tunnel's outbound sender. No-op for an unknown SPI. */
+  activateChildSa(spiIn: number): void;
   /** Remove a Child SA by our inbound SPI. */
   deleteChildSa(spiIn: number): void;
   /** The peer's NAT mapping moved (authenticated IKE or ESP from a new address/port). */

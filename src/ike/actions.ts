@@ -71,7 +71,13 @@ export type Action =
    * message goes out of the port-4500 socket and the daemon prefixes the marker (RFC 3948 §2.2).
    */
   | { kind: 'send'; from: Endpoint; to: Endpoint; natT: boolean; bytes: Uint8Array }
-  | { kind: 'install-child'; child: ChildSaInfo; keys: ChildSaKeys; selectors: { local: TrafficSelector[]; remote: TrafficSelector[] } }
+  /**
+   * Install a Child SA in the datapath. activate (default true): its outbound SA becomes the
+   * tunnel's sender now; false: inbound only until an activate-child (the rekey responder).
+   */
+  | { kind: 'install-child'; child: ChildSaInfo; keys: ChildSaKeys; selectors: { local: TrafficSelector[]; remote: TrafficSelector[] }; activate?: boolean }
+  /** Switch the tunnel's outbound ESP to this installed Child SA (make-before-break). */
+  | { kind: 'activate-child'; tunnel: string; spiIn: number }
   | { kind: 'remove-child'; tunnel: string; spiIn: number; spiOut: number }
   /**
    * The peer's NAT mapping moved (RFC 7296 §2.23: only from authenticated messages): send the
