@@ -3,7 +3,9 @@
  * changes a table takes the writer lock, so the I/O threads (readers, per batch) never see a half
  * change. Semantics follow TsDataplane (src/dataplane/ts-dataplane.ts) exactly:
  *   - addChild installs the inbound SA, then the new outbound SA becomes the tunnel's sender
- *     (make-before-break, RFC 7296 §2.8);
+ *     (make-before-break, RFC 7296 §2.8) — unless activate is false and the tunnel already has a
+ *     sender: then it waits for activateChild (the rekey responder keeps sending on the old SA
+ *     until the initiator deletes it, so no packet goes out on an SPI the peer lacks);
  *   - deleteChild removes the inbound SA and, only if its outbound was the current sender, falls
  *     back to the newest remaining child of the tunnel (or none: packets count as noSa);
  *   - updateRemote moves every outbound SA of the tunnel.
@@ -283,10 +285,19 @@ const char *dp_add_child(dp_t *dp, const dp_child_params_t *p)
   uint32_t h = dp_hash(p->spi_in);
   c->next = dp->hash[h]; /* inbound first … */
   dp->hash[h] = c;
-  t->cur = c; /* … then the new outbound SA becomes the sender */
+  if (p->activate || !t->cur) t->cur = c; /* … then the new outbound SA becomes the sender */
   pthread_rwlock_unlock(&dp->lock);
   if (old) free_child(old);
   return NULL;
+}
+
+bool dp_activate_child(dp_t *dp, uint32_t spi_in)
+{
+  pthread_rwlock_wrlock(&dp->lock); /* the TX thread reads cur once per batch, under the reader lock */
+  dp_child_t *c = dp_lookup(dp, spi_in);
+  if (c) dp->tunnels[c->tunnel].cur = c;
+  pthread_rwlock_unlock(&dp->lock);
+  return c != NULL;
 }
 
 bool dp_delete_child(dp_t *dp, uint32_t spi_in)

@@ -72,6 +72,10 @@ typedef struct {
   uint32_t n_local, n_remote;
   uint32_t local_addr, remote_addr;
   uint16_t remote_port;
+  /* false: the rekey responder's make-before-break (src/dataplane/types.ts addChildSa): install
+   * both SAs but keep the tunnel's current sender until dp_activate_child (or until the sender is
+   * deleted). A tunnel without a sender takes the new child regardless, as TsDataplane does. */
+  bool activate;
 } dp_child_params_t;
 
 /* NULL and a message in err on failure. The threads start here. */
@@ -88,6 +92,8 @@ void dp_detach_tunnel(dp_t *dp, uint32_t id);
 
 /* NULL or a message (nothing installed then). */
 const char *dp_add_child(dp_t *dp, const dp_child_params_t *p);
+/* Make this installed child its tunnel's outbound sender; false (nothing changes) when unknown. */
+bool dp_activate_child(dp_t *dp, uint32_t spi_in);
 bool dp_delete_child(dp_t *dp, uint32_t spi_in);
 void dp_update_remote(dp_t *dp, uint32_t tunnel, uint32_t addr, uint16_t port);
 bool dp_counters(dp_t *dp, uint32_t spi_in, double *out);

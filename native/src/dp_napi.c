@@ -257,6 +257,16 @@ static napi_value add_child(napi_env env, napi_callback_info info)
   p.encr_out = eo;
   p.integ_out = io;
   p.remote_port = (uint16_t)port;
+  /* activate (optional 19th argument, default true): see dp_child_params_t. */
+  p.activate = true;
+  if (argc > 18) {
+    napi_value extra[19];
+    size_t n19 = 19;
+    BG_CALL(env, napi_get_cb_info(env, info, &n19, extra, NULL, NULL));
+    napi_valuetype vt;
+    BG_CALL(env, napi_typeof(env, extra[18], &vt));
+    if (vt != napi_undefined && !bg_bool(env, extra[18], fn, "activate", &p.activate)) return NULL;
+  }
   ts_t *lts = NULL, *rts = NULL;
   if (!get_ts(env, argv[13], "localTs", &lts, &p.n_local)) return NULL;
   if (!get_ts(env, argv[14], "remoteTs", &rts, &p.n_remote)) {
@@ -290,6 +300,15 @@ static napi_value delete_child(napi_env env, napi_callback_info info)
   uint32_t spi;
   if (!dp || !bg_uint(env, argv[1], "dpDeleteChild", "spiIn", 0, UINT32_MAX, &spi)) return NULL;
   return boolean(env, dp_delete_child(dp, spi));
+}
+
+static napi_value activate_child(napi_env env, napi_callback_info info)
+{
+  ARGS(2, "dpActivateChild");
+  dp_t *dp = get_dp(env, argv[0], "dpActivateChild");
+  uint32_t spi;
+  if (!dp || !bg_uint(env, argv[1], "dpActivateChild", "spiIn", 0, UINT32_MAX, &spi)) return NULL;
+  return boolean(env, dp_activate_child(dp, spi));
 }
 
 static napi_value update_remote(napi_env env, napi_callback_info info)
@@ -430,6 +449,7 @@ napi_status dp_napi_init(napi_env env, napi_value exports)
     {"dpAttachTunnel", NULL, attach, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dpDetachTunnel", NULL, detach, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dpAddChild", NULL, add_child, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"dpActivateChild", NULL, activate_child, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dpDeleteChild", NULL, delete_child, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dpUpdateRemote", NULL, update_remote, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dpCounters", NULL, counters, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -12,7 +12,8 @@
  * arrives the old way, through UdpTransport.onEsp → receiveEsp → the same C receive path.
  *
  * Lifecycle semantics are TsDataplane's, kept by the C side (native/src/dp.c): addChildSa
- * installs the inbound SA, then the new outbound SA becomes the sender; deleteChildSa falls back
+ * installs the inbound SA, then the new outbound SA becomes the sender (or, with activate: false,
+ * waits for activateChildSa); deleteChildSa falls back
  * to the newest remaining child only if the deleted one was the sender; updateRemote moves every
  * outbound SA of the tunnel; sequence-number exhaustion emits 'rekey-needed'.
  */
@@ -158,9 +159,12 @@ export class NativeDataplane implements Dataplane {
     t.tun.close();
   }
 
-  // TODO(issue 6 helper): deferred activation in C (dpAddChild with activate=false, dpActivateChild).
-  // Until then the native path activates the new outbound SA at once, as before.
-  addChildSa(spec: ChildSaSpec, _opts: { activate?: boolean } = {}): void {
+  /**
+   * activate: false (the rekey responder's make-before-break) installs both SAs but keeps the
+   * tunnel's current sender until activateChildSa, or until the sender is deleted (then the
+   * newest remaining child takes over, as in TsDataplane). Without a sender it sends at once.
+   */
+  addChildSa(spec: ChildSaSpec, opts: { activate?: boolean } = {}): void {
     const t = this.tunnels.get(spec.tunnel);
     if (!t) throw new Error(`no tunnel interface attached for '${spec.tunnel}'`);
     const i = spec.inbound;
@@ -171,14 +175,17 @@ export class NativeDataplane implements Dataplane {
     this.api.dpAddChild(
       this.dp, t.id, i.spi, o.spi, i.esn, i.encrId, i.encrKeyBits, i.integId, i.encrKey, i.integKey, o.encrKey, o.integKey,
       this.opts.replayWindow ?? DEFAULT_REPLAY_WINDOW, encodeSelectors(spec.localTs), encodeSelectors(spec.remoteTs),
-      ipv4ToU32(spec.local.address), ipv4ToU32(spec.remote.address), spec.remote.port,
+      ipv4ToU32(spec.local.address), ipv4ToU32(spec.remote.address), spec.remote.port, opts.activate !== false,
     );
     this.childTunnel.get(i.spi)?.children.delete(i.spi);
     t.children.add(i.spi);
     this.childTunnel.set(i.spi, t);
   }
 
-  activateChildSa(_spiIn: number): void {}
+  activateChildSa(spiIn: number): void {
+    if (this.closed) return;
+    this.api.dpActivateChild(this.dp, spiIn);
+  }
 
   deleteChildSa(spiIn: number): void {
     this.api.dpDeleteChild(this.dp, spiIn);

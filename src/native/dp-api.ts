@@ -55,14 +55,18 @@ export interface NativeDataplaneApi {
   dpAttachTunnel(dp: NativeDpHandle, tunnelId: number, tunFd: number, mtu: number, mssClamp: number): void;
   dpDetachTunnel(dp: NativeDpHandle, tunnelId: number): void;
   /**
-   * Install a Child SA (inbound first, then the outbound becomes the tunnel's sender). Selectors:
+   * Install a Child SA (inbound first, then the outbound becomes the tunnel's sender, unless
+   * activate is false and the tunnel already has a sender: see dpActivateChild). Selectors:
    * 5 u32 per selector (start, end, protocol, startPort, endPort), host order.
    */
   dpAddChild(
     dp: NativeDpHandle, tunnelId: number, spiIn: number, spiOut: number, esn: boolean, encrId: number, keyBits: number,
     integId: number, encrKeyIn: Uint8Array, integKeyIn: Uint8Array, encrKeyOut: Uint8Array, integKeyOut: Uint8Array,
     replayWindow: number, localTs: Uint32Array, remoteTs: Uint32Array, localAddr: number, remoteAddr: number, remotePort: number,
+    activate?: boolean,
   ): void;
+  /** Make an installed child the tunnel's outbound sender (deferred activation); false when unknown. */
+  dpActivateChild(dp: NativeDpHandle, spiIn: number): boolean;
   /** Remove by inbound SPI; false when unknown. */
   dpDeleteChild(dp: NativeDpHandle, spiIn: number): boolean;
   dpUpdateRemote(dp: NativeDpHandle, tunnelId: number, addr: number, port: number): void;

@@ -66,7 +66,7 @@ const EXPORTS = [
   'espSaCreate', 'espSaDestroy', 'espSeal', 'espOpen', 'espSaState', 'espSaSetSeq', 'espSaSetReplayTop', 'espSaSetNextIv', 'opensslVersion',
 ] as const;
 const DP_EXPORTS = [
-  'dpCreate', 'dpAddSocket', 'dpAttachTunnel', 'dpDetachTunnel', 'dpAddChild', 'dpDeleteChild', 'dpUpdateRemote',
+  'dpCreate', 'dpAddSocket', 'dpAttachTunnel', 'dpDetachTunnel', 'dpAddChild', 'dpActivateChild', 'dpDeleteChild', 'dpUpdateRemote',
   'dpCounters', 'dpTunnelStats', 'dpInject', 'dpSetSeq', 'dpClose', 'findUdpSocket',
 ] as const;
 

@@ -11,6 +11,11 @@
  * forgeries, truncation, inner packets outside the selectors and a non-IPv4 payload → the same
  * packets reach the TUN and the counters agree.
  *
+ * Lifecycle: deferred activation (addChildSa activate:false + activateChildSa, the rekey
+ * responder's make-before-break), the delete fallback and re-activation, driven step by step on
+ * both paths: every step's ESP must leave on the same SPI with the same bytes, and the counters of
+ * every child must agree.
+ *
  * Needs the built addon; without it the tests FAIL (never skip).
  */
 import dgram from 'node:dgram';
@@ -20,7 +25,7 @@ import { sealEsp } from '../../../src/esp/seal.js';
 import { TsDataplane } from '../../../src/dataplane/ts-dataplane.js';
 import { MemoryTun, MemoryWire } from '../../../src/dataplane/memory.js';
 import type { ChildSaSpec } from '../../../src/dataplane/types.js';
-import { drain, hex, inject, side, specPair, SUITES, udp, until, type Side } from '../native/dp-helpers.js';
+import { drain, hex, inject, receive, side, specPair, SUITES, udp, until, type Side } from '../native/dp-helpers.js';
 
 const MTU = 1400;
 const MSS = 1360;
@@ -46,17 +51,19 @@ async function sinkSocket(): Promise<{ port: number; got: Buffer[] }> {
   return { port: s.address().port, got };
 }
 
-async function both(spec: ChildSaSpec): Promise<{ ts: TsDataplane; tun: MemoryTun; wire: MemoryWire; nat: Side }> {
+async function both(spec: ChildSaSpec | null, port = spec?.local.port ?? 4500): Promise<{ ts: TsDataplane; tun: MemoryTun; wire: MemoryWire; nat: Side }> {
   const wire = new MemoryWire();
   let tun!: MemoryTun;
-  const ts = new TsDataplane({ openTun: (name, mtu) => (tun = new MemoryTun(name, mtu)), sender: wire.sender(spec.local.port) });
+  const ts = new TsDataplane({ openTun: (name, mtu) => (tun = new MemoryTun(name, mtu)), sender: wire.sender(port) });
   await ts.attachTunnel('gw', { name: 'bg0', mtu: MTU, mssClamp: MSS });
-  ts.addChildSa(spec);
+  if (spec) ts.addChildSa(spec);
   const nat = await side(MTU, MSS);
   closers.push(() => nat.close(), () => ts.close());
-  nat.dp.addChildSa(spec);
+  if (spec) nat.dp.addChildSa(spec);
   return { ts, tun, wire, nat };
 }
+
+const spiOf = (b: Uint8Array): number => ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
 
 describe('TsDataplane and NativeDataplane agree', () => {
   for (const suite of SUITES) {
@@ -124,3 +131,67 @@ describe('TsDataplane and NativeDataplane agree', () => {
   }
 });
 
+describe('TsDataplane and NativeDataplane agree on the Child SA lifecycle', () => {
+  for (const suite of SUITES.filter((x) => x.encrId !== 12)) { // deterministic ESP bytes (GCM IV = seq; NULL: no IV)
+    for (const esn of [false, true]) {
+      it(`${suite.name}${esn ? ' ESN' : ''}: deferred activation, activateChildSa, delete fallback — same SPI and bytes at every step`, async () => {
+        const sink = await sinkSocket();
+        const local = { address: '127.0.0.1', port: 4500 };
+        const remote = { address: '127.0.0.1', port: sink.port };
+        const [s1, p1] = specPair(suite, 0x7100_0001, 0x7200_0001, local, remote, esn);
+        const [s2, p2] = specPair(suite, 0x7100_0002, 0x7200_0002, local, remote, esn);
+        const [s3] = specPair(suite, 0x7100_0003, 0x7200_0003, local, remote, esn);
+        // A tunnel without a sender takes even a deferred child at once (activate:false has nothing to keep).
+        const { ts, tun, wire, nat } = await both(null);
+        const dps = [ts, nat.dp];
+        for (const dp of dps) dp.addChildSa(s1, { activate: false });
+        let sent = 0;
+        const step = async (what: string, wantSpi: number, n: number): Promise<void> => {
+          const pkts = Array.from({ length: n }, (_, i) => udp('100.64.10.2', '100.64.20.2', 60 + 97 * i + sent, sent + i));
+          tun.inject(pkts);
+          inject(nat.twin, pkts);
+          sent += n;
+          await until(`${what}: the native ESP datagrams`, () => sink.got.length === wire.queue.length);
+          const ref = wire.queue.slice(-n).map((d) => d.bytes);
+          const got = sink.got.slice(-n);
+          expect(ref.map(spiOf), `${what}: reference SPI`).toEqual(Array(n).fill(wantSpi));
+          expect(got.map(hex), `${what}: native bytes`).toEqual(ref.map(hex));
+        };
+        await step('first child, deferred on an empty tunnel', s1.outbound.spi, 3);
+        // The rekey responder installs the new child deferred: it accepts on it, still sends on the old one.
+        for (const dp of dps) dp.addChildSa(s2, { activate: false });
+        await step('new child deferred', s1.outbound.spi, 4);
+        const peer2 = new OutboundEspSa(p2.outbound);
+        const seal = (sa: OutboundEspSa, p: Uint8Array): Uint8Array => {
+          const out = new Uint8Array(p.length + 128);
+          return out.subarray(0, sealEsp(sa, p, p.length, 4, out, 0));
+        };
+        const peer1 = new OutboundEspSa(p1.outbound);
+        const inbound = [seal(peer2, udp('100.64.20.2', '100.64.10.2', 120, 1)), seal(peer1, udp('100.64.20.2', '100.64.10.2', 130, 2)), seal(peer2, udp('100.64.20.2', '100.64.10.2', 140, 3))];
+        for (const d of inbound) for (const dp of dps) dp.receiveEsp(d, remote);
+        await new Promise((r) => setImmediate(r));
+        const natWritten = await receive(nat.twin, 3);
+        expect(natWritten.map(hex)).toEqual(tun.written.map(hex));
+        // Unknown SPI: a no-op on both.
+        for (const dp of dps) dp.activateChildSa(0x0bad_0bad);
+        await step('activate of an unknown SPI', s1.outbound.spi, 2);
+        for (const dp of dps) dp.activateChildSa(s2.inbound.spi);
+        await step('after activateChildSa', s2.outbound.spi, 5);
+        // Re-activating the old child (both stay installed) switches back; then a third, deferred.
+        for (const dp of dps) dp.activateChildSa(s1.inbound.spi);
+        await step('old child re-activated', s1.outbound.spi, 2);
+        for (const dp of dps) dp.addChildSa(s3, { activate: false });
+        await step('third child deferred', s1.outbound.spi, 2);
+        // The initiator deletes the old SA before we activated: the newest remaining child sends.
+        for (const dp of dps) dp.deleteChildSa(s1.inbound.spi);
+        await step('sender deleted: fallback to the newest child', s3.outbound.spi, 3);
+        // Deleting a non-sender leaves the sender alone; an immediate add switches at once.
+        for (const dp of dps) dp.deleteChildSa(s2.inbound.spi);
+        await step('non-sender deleted', s3.outbound.spi, 1);
+        for (const dp of dps) dp.addChildSa(s2);
+        await step('re-added with activate (default)', s2.outbound.spi, 2);
+        for (const spec of [s1, s2, s3]) expect(nat.dp.counters(spec.inbound.spi), `counters of ${spec.inbound.spi.toString(16)}`).toEqual(ts.counters(spec.inbound.spi));
+      });
+    }
+  }
+});
