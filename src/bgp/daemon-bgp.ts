@@ -5,6 +5,11 @@
  *
  * A tunnel counts as "up" for BGP while it has at least one installed Child SA: the BGP session
  * runs inside the tunnel, so without a Child SA it cannot carry anything.
+ * - child-rekeyed replaces the old SPI with the new one (a rekey never takes the tunnel down,
+ *   even if the old SA's child-down arrives before or without a child-up for the new one);
+ * - dpd-dead takes the tunnel down at once: the peer is gone, and waiting for the IKE SA's
+ *   teardown (or a BGP hold timer) would only delay the move to the other tunnel (issue 5,
+ *   zone redundancy: "as soon as liveness says so").
  */
 import type { Config } from '../config/types.js';
 import type { EngineEvent } from '../ike/actions.js';
@@ -46,7 +51,10 @@ export function createDaemonBgp(config: Config, logger: Logger): DaemonBgp | nul
       const before = live.size;
       if (e.type === 'child-up') live.add(e.spiIn);
       else if (e.type === 'child-down') live.delete(e.spiIn);
-      else if (e.type === 'ike-down') live.clear();
+      else if (e.type === 'child-rekeyed') {
+        live.delete(e.oldSpiIn);
+        live.add(e.spiIn);
+      } else if (e.type === 'ike-down' || e.type === 'dpd-dead') live.clear();
       else return;
       if (before === 0 && live.size > 0) set(e.tunnel, 'up');
       else if (before > 0 && live.size === 0) set(e.tunnel, 'down');
