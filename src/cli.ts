@@ -9,8 +9,8 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigLoadError, loadConfig, startDaemon } from './daemon.js';
-import { ControlClientError, DEFAULT_SOCKET, request } from './control/client.js';
-import type { Command } from './control/protocol.js';
+import { ControlClientError, DEFAULT_SOCKET, monitor as monitorStream, request } from './control/client.js';
+import type { Command, ControlRequest } from './control/protocol.js';
 import type { ListSasDocument, StatusDocument } from './control/status.js';
 import { nativeFastPath, packageVersion } from './version.js';
 
@@ -21,6 +21,8 @@ export interface CliIo {
   stdout: Out;
   stderr: Out;
   env?: NodeJS.ProcessEnv;
+  /** Ends `monitor` (default: SIGINT/SIGTERM, or stdout going away). */
+  signal?: AbortSignal;
 }
 
 export const USAGE = `usage: branchgate <command> [options]
@@ -31,6 +33,8 @@ commands:
   status [--json]                     one line per tunnel, or the status document
   list-sas [--json]                   IKE and Child SAs: algorithms, SPIs, counters, rekey times
   up NAME | down NAME                 bring one tunnel up or down
+  rekey NAME [--ike] [--wait]         rekey the tunnel's Child SA (or its IKE SA); --wait: until done
+  monitor                             stream events (tunnel up/down, rekeys, DPD, NAT, BGP) as JSON lines
   version [--json]                    version, and whether the native fast path is loaded
   help                                this text
 
@@ -40,10 +44,11 @@ Exit status: 0 ok, 1 runtime failure, 2 usage or config error.
 `;
 
 const NOT_YET: Record<string, string> = {
-  rekey: 'use `branchgate down NAME` then `branchgate up NAME`',
   reload: 'restart `branchgate run` to apply a changed config',
-  monitor: 'follow the daemon log (JSON lines on its stdout) instead',
 };
+
+/** How long `rekey --wait` waits for the daemon to report the rekey done (seconds). */
+export const REKEY_WAIT_S = 30;
 
 type Opts = NonNullable<ParseArgsConfig['options']>;
 const help = { help: { type: 'boolean', short: 'h' } } as const;
@@ -56,6 +61,9 @@ const SPECS: Record<string, { options: Opts; positionals: number; usage: string 
   'list-sas': { options: { ...help, ...socket, ...json }, positionals: 0, usage: 'list-sas [--json] [--socket PATH]' },
   up: { options: { ...help, ...socket }, positionals: 1, usage: 'up NAME [--socket PATH]' },
   down: { options: { ...help, ...socket }, positionals: 1, usage: 'down NAME [--socket PATH]' },
+  rekey: { options: { ...help, ...socket, ike: { type: 'boolean' }, wait: { type: 'boolean' } }, positionals: 1,
+    usage: 'rekey NAME [--ike] [--wait] [--socket PATH]' },
+  monitor: { options: { ...help, ...socket }, positionals: 0, usage: 'monitor [--socket PATH]' },
   version: { options: { ...help, ...json }, positionals: 0, usage: 'version [--json]' },
   help: { options: { ...help }, positionals: 0, usage: 'help' },
 };
@@ -104,6 +112,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     case 'check-config': return checkConfig(io, positionals[0] ?? '', env);
     case 'run': return run(io, values);
     case 'status': case 'list-sas': return query(io, cmd, sock, values.json === true);
+    case 'rekey': return rekey(io, positionals[0] ?? '', values.ike === true, values.wait === true, sock);
+    case 'monitor': return monitor(io, sock);
     default: return upDown(io, cmd === 'up' ? 'up' : 'down', positionals[0] ?? '', sock);
   }
 }
@@ -150,9 +160,9 @@ async function run(io: CliIo, values: Values): Promise<number> {
 }
 
 /** Send one request; print the daemon's error and map it to an exit status on failure. */
-async function call(io: CliIo, sock: string, cmd: Command, name?: string): Promise<{ result: unknown } | number> {
+async function call(io: CliIo, sock: string, cmd: Command, args?: ControlRequest['args'], timeoutMs?: number): Promise<{ result: unknown } | number> {
   try {
-    const res = await request(sock, cmd, name === undefined ? undefined : { name });
+    const res = await request(sock, cmd, args, timeoutMs === undefined ? {} : { timeoutMs });
     if (res.ok) return { result: res.result };
     io.stderr.write(`branchgate: ${res.error}\n`);
     return res.code === 'failed' ? 1 : 2;
@@ -184,11 +194,70 @@ async function query(io: CliIo, cmd: 'status' | 'list-sas', sock: string, asJson
 }
 
 async function upDown(io: CliIo, cmd: 'up' | 'down', name: string, sock: string): Promise<number> {
-  const r = await call(io, sock, cmd, name);
+  const r = await call(io, sock, cmd, { name });
   if (typeof r === 'number') return r;
   const state = typeof r.result === 'object' && r.result !== null && 'state' in r.result ? String(r.result.state) : 'unknown';
   io.stdout.write(`${name}: ${cmd} requested (now ${state}; follow with \`branchgate status\`)\n`);
   return 0;
+}
+
+function field(x: unknown, k: string): unknown {
+  return typeof x === 'object' && x !== null && k in x ? (x as Record<string, unknown>)[k] : undefined;
+}
+
+async function rekey(io: CliIo, name: string, ike: boolean, wait: boolean, sock: string): Promise<number> {
+  const what = ike ? 'IKE SA' : 'Child SA';
+  const args: ControlRequest['args'] = { name, ...(ike ? { ike: true } : {}), ...(wait ? { wait: REKEY_WAIT_S } : {}) };
+  const r = await call(io, sock, 'rekey', args, wait ? (REKEY_WAIT_S + 5) * 1000 : undefined);
+  if (typeof r === 'number') return r;
+  const ev = field(r.result, 'event');
+  if (wait && ev !== undefined) {
+    const spis = ike ? `${String(field(ev, 'oldSpiI'))}_i -> ${String(field(ev, 'spiI'))}_i` : `in ${String(field(ev, 'oldSpiIn'))} -> ${String(field(ev, 'spiIn'))}`;
+    const by = field(ev, 'initiator') === false ? ' (the peer\'s simultaneous rekey won)' : '';
+    io.stdout.write(`${name}: ${what} rekeyed, ${spis}${by}\n`);
+  } else {
+    io.stdout.write(`${name}: ${what} rekey requested (now ${String(field(r.result, 'state') ?? 'unknown')}; follow with \`branchgate monitor\`)\n`);
+  }
+  return 0;
+}
+
+/** SIGINT/SIGTERM or a closed stdout (`monitor | head`) end the stream; the handlers go with it. */
+function processSignal(): { signal: AbortSignal; release(): void } {
+  const ac = new AbortController();
+  const abort = (): void => ac.abort();
+  process.once('SIGINT', abort);
+  process.once('SIGTERM', abort);
+  process.stdout.once('error', abort);
+  return {
+    signal: ac.signal,
+    release() {
+      process.off('SIGINT', abort);
+      process.off('SIGTERM', abort);
+      process.stdout.off('error', abort);
+    },
+  };
+}
+
+/** `monitor`: one JSON line per event on stdout until interrupted (exit 0) or the daemon goes away (exit 1). */
+async function monitor(io: CliIo, sock: string): Promise<number> {
+  const own = io.signal === undefined ? processSignal() : undefined;
+  const signal = io.signal ?? own!.signal;
+  try {
+    const end = await monitorStream(sock, (e) => io.stdout.write(`${JSON.stringify(e)}\n`), { signal });
+    if (end.reason === 'aborted') return 0;
+    if (end.reason === 'closed') {
+      io.stderr.write(`branchgate: the daemon at ${sock} closed the event stream (did it stop?) — start \`branchgate run\` and run \`branchgate monitor\` again\n`);
+      return 1;
+    }
+    io.stderr.write(`branchgate: ${end.response.error}\n`);
+    return end.response.code === 'failed' ? 1 : 2;
+  } catch (err) {
+    if (!(err instanceof ControlClientError)) throw err;
+    io.stderr.write(`branchgate: ${err.message}\n`);
+    return 1;
+  } finally {
+    own?.release();
+  }
 }
 
 function algs(ike: { encr: string; integ?: string; prf: string; dh: string } | null): string {
@@ -232,7 +301,7 @@ export function formatListSas(doc: ListSasDocument, now: number): string {
     }
   }
   const u = doc.udp;
-  out.push(`udp: ${u.ikeIn500 + u.ikeIn4500} IKE in, ${u.ikeOut} out, ${u.natKeepalives} keepalives, ${u.espDropped} ESP dropped, ${u.malformed} malformed, ${u.handlerErrors} handler errors`);
+  out.push(`udp: ${u.ikeIn500 + u.ikeIn4500} IKE in, ${u.ikeOut} out, ${u.natKeepalives} keepalives in, ${u.natKeepalivesOut ?? 0} out, ${u.espDropped} ESP dropped, ${u.malformed} malformed, ${u.handlerErrors} handler errors`);
   return out.join('\n') + '\n';
 }
 

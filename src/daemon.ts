@@ -3,26 +3,40 @@
  * control socket together, and owns the clock, the timer and the process signals.
  *
  * Every engine call goes through #run(): take `now`, call the engine, perform the actions it
- * returned, re-arm the single timer to engine.nextWakeup(). There is no periodic poll; an idle
- * daemon sleeps until the engine asks to be woken.
+ * returned, re-arm the single timer to engine.nextWakeup(). An idle daemon sleeps until the
+ * engine asks to be woken. The one periodic job is the Child SA counter poll (about once a
+ * second, only while a Child SA is installed, unref'd): volume lifetimes (childLifetimeBytes /
+ * childLifetimePackets) and inbound-ESP liveness for DPD (RFC 7296 §2.4) come from the datapath's
+ * counters, which change per packet and so cannot be pushed to the engine.
  */
 import { readFileSync } from 'node:fs';
 import type { DestinationStream } from 'pino';
 import { IkeEngine } from './ike/engine.js';
-import type { Action, ChildSaInfo, EngineEvent } from './ike/actions.js';
+import type { Action, ChildSaInfo, Endpoint, EngineEvent } from './ike/actions.js';
 import type { Config, TunnelConfig } from './config/types.js';
 import { formatIssue, parseConfig } from './config/load.js';
 import { createLogger, logAction, tunnelLogger, type Logger } from './log.js';
 import { resolveLocal, UdpTransport, type UdpPorts } from './net/udp.js';
 import { ControlError, ControlServer } from './control/server.js';
-import type { ControlRequest } from './control/protocol.js';
+import type { ControlRequest, MonitorEvent } from './control/protocol.js';
 import { buildListSas, buildStatus, type ChildRuntime, type ListSasDocument, type StatusDocument } from './control/status.js';
 import { nativeFastPath, packageVersion } from './version.js';
 import { Datapath, kernelDatapath, type DatapathOptions } from './datapath.js';
+import type { DataplaneEvent } from './dataplane/types.js';
 import { createDaemonBgp, type DaemonBgp } from './bgp/daemon-bgp.js';
 
+/** Why a Child SA must be rekeyed before its time lifetime: a volume lifetime or the ESP sequence space. */
+export type VolumeReason = 'bytes' | 'packets' | 'seq-exhausted';
+
 /** The engine surface the daemon uses; tests substitute a fake. */
-export type EngineLike = Pick<IkeEngine, 'start' | 'onDatagram' | 'onTick' | 'nextWakeup' | 'up' | 'down' | 'status' | 'tunnelNames'>;
+export type EngineLike = Pick<IkeEngine, 'start' | 'onDatagram' | 'onTick' | 'nextWakeup' | 'up' | 'down' | 'status' | 'tunnelNames'> & {
+  /** Operator rekey (`branchgate rekey NAME [--ike]`): CREATE_CHILD_SA for the Child SA or the IKE SA. */
+  rekey(name: string, what: 'child' | 'ike', now: number): Action[];
+  /** A Child SA reached a volume lifetime or is near sequence-number exhaustion: rekey it. */
+  childVolumeExceeded(tunnel: string, spiIn: number, reason: VolumeReason, now: number): Action[];
+  /** Authenticated ESP arrived on the tunnel since the last call (liveness without a DPD exchange). */
+  noteInboundEsp(tunnel: string, now: number): void;
+};
 
 /** The config file is invalid or unreadable; `issues` are "FILE:LINE:COL: ..." lines (CLI exit 2). */
 export class ConfigLoadError extends Error {
@@ -75,12 +89,45 @@ export interface Daemon {
   status(): StatusDocument;
   listSas(): ListSasDocument;
   installed(): InstalledChild[];
-  /** Event stream for `monitor` (later issue) and tests; returns an unsubscribe function. */
+  /** The engine's events, as they are performed; returns an unsubscribe function. */
   subscribe(fn: (e: EngineEvent) => void): () => void;
+  /** What `branchgate monitor` streams: engine events and, with bgp:, BGP events, timestamped. */
+  monitor(fn: (e: MonitorEvent) => void): () => void;
   stop(): Promise<void>;
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** How often installed Child SAs' counters are read (volume lifetimes, inbound-ESP liveness). */
+export const COUNTER_POLL_MS = 1000;
+/** How long `rekey --wait` waits for the rekey to complete by default. */
+const REKEY_WAIT_S = 30;
+
+/** One log line per engine event: what happened, in words, and why. */
+function describeEvent(e: EngineEvent): { msg: string; reason?: string; level: 'info' | 'warn' } {
+  const by = (initiator: boolean): string => (initiator ? 'we started it' : 'the peer started it');
+  switch (e.type) {
+    case 'ike-up': return { msg: `IKE SA established (${e.spiI}_i ${e.spiR}_r)`, level: 'info' };
+    case 'ike-down': return { msg: `IKE SA gone: ${e.reason}`, reason: e.reason, level: 'warn' };
+    case 'child-up': return { msg: `Child SA installed (in ${e.spiIn}, out ${e.spiOut})`, level: 'info' };
+    case 'child-down': return { msg: `Child SA removed (in ${e.spiIn}): ${e.reason}`, reason: e.reason, level: 'info' };
+    case 'child-rekeyed':
+      return { msg: `Child SA rekeyed: in ${e.oldSpiIn} -> ${e.spiIn} (out ${e.spiOut}); ${by(e.initiator)}`,
+        reason: e.initiator ? 'rekey started by us' : 'rekey started by the peer', level: 'info' };
+    case 'ike-rekeyed':
+      return { msg: `IKE SA rekeyed: ${e.oldSpiI}_i ${e.oldSpiR}_r -> ${e.spiI}_i ${e.spiR}_r; ${by(e.initiator)}`,
+        reason: e.initiator ? 'rekey started by us' : 'rekey started by the peer', level: 'info' };
+    case 'dpd-dead': {
+      const reason = `no answer to liveness checks; nothing heard for ${(e.silentMs / 1000).toFixed(1)} s`;
+      return { msg: `peer declared dead: ${reason}`, reason, level: 'warn' };
+    }
+    case 'reconnect':
+      return { msg: `reconnecting in ${(e.inMs / 1000).toFixed(1)} s (attempt ${e.attempt}): ${e.reason}`, reason: e.reason, level: 'info' };
+    case 'remote-moved': {
+      const reason = `peer's NAT mapping moved from ${e.from} to ${e.to}`;
+      return { msg: `remote endpoint moved: ${e.from} -> ${e.to}`, reason, level: 'info' };
+    }
+  }
+}
 
 class DaemonImpl implements Daemon {
   transport!: UdpTransport;
@@ -94,6 +141,13 @@ class DaemonImpl implements Daemon {
   #pending = new Set<Promise<void>>();
   #children = new Map<string, InstalledChild>();
   #subscribers = new Set<(e: EngineEvent) => void>();
+  /** Per tunnel: where the peer is now (install-child, update-remote); the config's address before that. */
+  #remotes = new Map<string, Endpoint>();
+  #poll: NodeJS.Timeout | undefined;
+  /** Per installed child (tunnel/spiIn): packetsIn at the last poll, and whether a volume rekey was asked. */
+  #lastPacketsIn = new Map<string, number>();
+  #volumeAsked = new Set<string>();
+  #pollFailed = new Set<string>();
   #routes: Map<string, string[]>;
   #stopping: Promise<void> | undefined;
   #signals: [NodeJS.Signals, () => void][] = [];
@@ -136,19 +190,52 @@ class DaemonImpl implements Daemon {
         void p.finally(() => this.#pending.delete(p));
         return;
       }
-      case 'install-child':
+      case 'install-child': {
         // The keys go to the Dataplane seam and nowhere else; the table keeps only the info.
         this.datapath.install(a);
-        this.#children.set(`${a.child.tunnel}/${a.child.spiIn}`, { info: a.child, runtime: {
+        const key = `${a.child.tunnel}/${a.child.spiIn}`;
+        this.#children.set(key, { info: a.child, runtime: {
           bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, replayDrops: 0, authFailures: 0, installedAt: now } });
+        this.#lastPacketsIn.set(key, 0);
+        this.#volumeAsked.delete(key);
+        this.#remotes.set(a.child.tunnel, { ...a.child.remote });
+        this.#pollOn();
         return;
-      case 'remove-child':
-        this.#children.delete(`${a.tunnel}/${a.spiIn}`);
+      }
+      case 'activate-child':
+        this.datapath.activate(a.spiIn);
+        return;
+      case 'remove-child': {
+        const key = `${a.tunnel}/${a.spiIn}`;
+        this.#children.delete(key);
+        this.#lastPacketsIn.delete(key);
+        this.#volumeAsked.delete(key);
         this.datapath.remove(a.tunnel, a.spiIn);
+        if (this.#children.size === 0) this.#pollOff();
         return;
+      }
+      case 'update-remote': {
+        // RFC 7296 §2.23: the engine saw it on an authenticated message. ESP follows at once; the
+        // engine sends IKE to the new endpoint itself. Our own records follow too.
+        this.datapath.updateRemote(a.tunnel, a.remote);
+        this.#remotes.set(a.tunnel, { ...a.remote });
+        for (const c of this.#children.values()) {
+          if (c.info.tunnel === a.tunnel) c.info = { ...c.info, remote: { ...a.remote } };
+        }
+        tunnelLogger(this.logger, a.tunnel).info({ peer: `${a.remote.address}:${a.remote.port}` }, 'ESP and IKE now go to the peer\'s new endpoint');
+        return;
+      }
+      case 'keepalive': {
+        const p = this.transport.sendKeepalive(a.from, a.to);
+        this.#pending.add(p);
+        void p.finally(() => this.#pending.delete(p));
+        return;
+      }
       case 'event': {
         const { type, tunnel, ...rest } = a.event;
-        tunnelLogger(this.logger, tunnel).info({ event: type, ...rest }, `event ${type}`);
+        const d = describeEvent(a.event);
+        const peer = this.#peer(tunnel);
+        tunnelLogger(this.logger, tunnel)[d.level]({ event: type, ...rest, peer, ...(d.reason !== undefined ? { reason: d.reason } : {}) }, d.msg);
         this.bgp?.onEngineEvent(a.event);
         for (const fn of this.#subscribers) {
           try {
@@ -163,6 +250,97 @@ class DaemonImpl implements Daemon {
         logAction(this.logger, a);
         return;
     }
+  }
+
+  #peer(tunnel: string): string {
+    const r = this.#remotes.get(tunnel);
+    if (r) return `${r.address}:${r.port}`;
+    return this.config.tunnels.find((t) => t.name === tunnel)?.remoteAddress ?? '?';
+  }
+
+  #pollOn(): void {
+    if (this.#poll !== undefined || this.#stopping) return;
+    this.#poll = setInterval(() => this.pollCounters(), COUNTER_POLL_MS);
+    this.#poll.unref();
+  }
+
+  #pollOff(): void {
+    if (this.#poll !== undefined) clearInterval(this.#poll);
+    this.#poll = undefined;
+  }
+
+  /**
+   * One pass over the installed Child SAs' counters: tell the engine which tunnels received ESP
+   * since the last pass (so DPD stays quiet while traffic flows), and ask for a rekey, once per
+   * Child SA, when one reaches a volume lifetime. Public for tests.
+   */
+  pollCounters(): void {
+    try {
+      const now = Date.now();
+      const inbound = new Set<string>();
+      const exceeded: [string, number, VolumeReason][] = [];
+      for (const [key, c] of this.#children) {
+        const n = this.datapath.counters(c.info.spiIn);
+        if (!n) continue;
+        const tunnel = c.info.tunnel;
+        if (n.packetsIn > (this.#lastPacketsIn.get(key) ?? 0)) inbound.add(tunnel);
+        this.#lastPacketsIn.set(key, n.packetsIn);
+        if (this.#volumeAsked.has(key)) continue;
+        const t = this.#tunnelConfig(tunnel);
+        if (!t) continue;
+        const reason: VolumeReason | null =
+          t.childLifetimeBytes > 0 && n.bytesIn + n.bytesOut >= t.childLifetimeBytes ? 'bytes'
+            : t.childLifetimePackets > 0 && n.packetsIn + n.packetsOut >= t.childLifetimePackets ? 'packets' : null;
+        if (reason === null) continue;
+        this.#volumeAsked.add(key);
+        exceeded.push([tunnel, c.info.spiIn, reason]);
+      }
+      for (const tunnel of inbound) this.#guard(() => this.engine.noteInboundEsp(tunnel, now), 'noteInboundEsp');
+      for (const [tunnel, spiIn, reason] of exceeded) this.#guard(() => this.#volumeExceeded(tunnel, spiIn, reason), 'childVolumeExceeded');
+      // A DPD wake-up may have moved later.
+      if (inbound.size > 0) this.arm();
+    } catch (err) {
+      this.#pollError('counters', err);
+    }
+  }
+
+  #guard(fn: () => void, what: string): void {
+    try {
+      fn();
+    } catch (err) {
+      this.#pollError(what, err);
+    }
+  }
+
+  /** Logged once per kind: a poll that fails every second must not flood the log. */
+  #pollError(what: string, err: unknown): void {
+    if (this.#pollFailed.has(what)) return;
+    this.#pollFailed.add(what);
+    this.logger.error({ err, what }, 'Child SA counter poll: the engine call failed (logged once; volume lifetimes or ESP liveness may go unseen)');
+  }
+
+  #volumeExceeded(tunnel: string, spiIn: number, reason: VolumeReason): void {
+    const t = this.#tunnelConfig(tunnel);
+    const limit = reason === 'bytes' ? `${t?.childLifetimeBytes} bytes` : reason === 'packets' ? `${t?.childLifetimePackets} packets` : 'the ESP sequence space';
+    tunnelLogger(this.logger, tunnel).info({ spiIn: spiIn.toString(16).padStart(8, '0'), reason }, `Child SA reached ${limit}: rekeying`);
+    this.run((now) => this.engine.childVolumeExceeded(tunnel, spiIn, reason, now));
+  }
+
+  /** The datapath's own request (sequence numbers near exhaustion): the same path, once per SA. */
+  onDataplaneEvent(e: DataplaneEvent): void {
+    if (e.type !== 'rekey-needed') return;
+    const key = `${e.tunnel}/${e.spiIn}`;
+    if (this.#volumeAsked.has(key) || !this.#children.has(key)) return;
+    this.#volumeAsked.add(key);
+    try {
+      this.#volumeExceeded(e.tunnel, e.spiIn, e.reason);
+    } catch (err) {
+      this.logger.error({ err, tunnel: e.tunnel }, 'engine failed to start a rekey for sequence-number exhaustion');
+    }
+  }
+
+  #tunnelConfig(name: string): TunnelConfig | undefined {
+    return this.config.tunnels.find((t) => t.name === name);
   }
 
   arm(): void {
@@ -228,6 +406,74 @@ class DaemonImpl implements Daemon {
     return () => this.#subscribers.delete(fn);
   }
 
+  monitor(fn: (e: MonitorEvent) => void): () => void {
+    const offIke = this.subscribe((e) => fn({ time: new Date().toISOString(), source: 'ike', ...e, peer: this.#peer(e.tunnel) }));
+    const offBgp = this.bgp?.onEvent((e) => {
+      const { kind, ...rest } = e;
+      fn({ time: new Date().toISOString(), source: 'bgp', type: `bgp-${kind}`, ...rest });
+    });
+    return () => {
+      offIke();
+      offBgp?.();
+    };
+  }
+
+  #knownTunnel(name: string): string {
+    const names = this.engine.tunnelNames();
+    if (!names.includes(name)) {
+      throw new ControlError('unknown-tunnel',
+        `no tunnel named '${name}'; configured: ${names.join(', ') || '(none)'} — see \`branchgate status\``);
+    }
+    return name;
+  }
+
+  /**
+   * `rekey NAME [--ike]`: start the exchange and answer at once, or (args.wait seconds) when the
+   * tunnel reports the rekey done, whichever side's exchange won a collision.
+   */
+  #rekey(req: ControlRequest): unknown {
+    const name = this.#knownTunnel(req.args?.name ?? '');
+    const what = req.args?.ike === true ? 'ike' : 'child';
+    const label = what === 'ike' ? 'IKE SA' : 'Child SA';
+    const state = (): string => this.status().tunnels.find((t) => t.name === name)?.state ?? 'down';
+    const s = state();
+    if (s !== 'established' && s !== 'rekeying') {
+      throw new ControlError('failed', `tunnel '${name}' is ${s}, so there is no ${label} to rekey — bring it up with \`branchgate up ${name}\` and wait for \`branchgate status\` to say established`);
+    }
+    const wait = req.args?.wait;
+    let done: Promise<unknown> | undefined;
+    let cancel = (): void => undefined;
+    if (wait !== undefined) {
+      done = new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          cancel();
+          reject(new ControlError('failed', `the ${label} rekey of '${name}' did not complete within ${wait} s — see the daemon log or \`branchgate monitor\``));
+        }, wait * 1000);
+        const off = this.subscribe((e) => {
+          if (e.tunnel !== name) return;
+          if ((what === 'child' && e.type === 'child-rekeyed') || (what === 'ike' && e.type === 'ike-rekeyed')) {
+            cancel();
+            resolve({ tunnel: name, requested: `rekey-${what}`, completed: true, event: e, state: state() });
+          } else if (e.type === 'ike-down' || e.type === 'dpd-dead') {
+            cancel();
+            reject(new ControlError('failed', `the ${label} rekey of '${name}' did not complete: ${describeEvent(e).msg} — see \`branchgate status\``));
+          }
+        });
+        cancel = () => {
+          clearTimeout(timer);
+          off();
+        };
+      });
+    }
+    try {
+      this.run((now) => this.engine.rekey(name, what, now));
+    } catch (err) {
+      cancel();
+      throw err;
+    }
+    return done ?? { tunnel: name, requested: `rekey-${what}`, state: state() };
+  }
+
   handle(req: ControlRequest): unknown {
     switch (req.cmd) {
       case 'status':
@@ -238,14 +484,14 @@ class DaemonImpl implements Daemon {
         const nf = nativeFastPath();
         return { version: packageVersion(), nativeFastPath: nf.loaded, nativeFastPathReason: nf.reason };
       }
+      case 'rekey':
+        return this.#rekey(req);
+      case 'monitor':
+        // Streaming: the control server subscribes through monitor(); this is never reached.
+        throw new ControlError('bad-request', 'monitor is a subscription; the control server handles it');
       case 'up':
       case 'down': {
-        const name = req.args?.name ?? '';
-        const names = this.engine.tunnelNames();
-        if (!names.includes(name)) {
-          throw new ControlError('unknown-tunnel',
-            `no tunnel named '${name}'; configured: ${names.join(', ') || '(none)'} — see \`branchgate status\``);
-        }
+        const name = this.#knownTunnel(req.args?.name ?? '');
         const cmd = req.cmd;
         this.run((now) => (cmd === 'up' ? this.engine.up(name, now) : this.engine.down(name, now)));
         // The exchange continues in the background; report where the tunnel stands right now.
@@ -276,6 +522,7 @@ class DaemonImpl implements Daemon {
       for (const [sig, fn] of this.#signals) process.off(sig, fn);
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
+      this.#pollOff();
       for (const name of this.engine.tunnelNames()) {
         try {
           const now = Date.now();
@@ -313,10 +560,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
   try {
     d.datapath = new Datapath({ ...config, tunnels }, opts.datapath ?? kernelDatapath(), d.transport, logger);
+    d.datapath.onEvent((e) => d.onDataplaneEvent(e));
     await d.datapath.start();
     d.bgp = createDaemonBgp({ ...config, tunnels }, logger);
     await d.bgp?.start();
-    d.control = await ControlServer.listen({ path: socketPath, handle: (req) => d.handle(req), logger });
+    d.control = await ControlServer.listen({ path: socketPath, handle: (req) => d.handle(req), subscribe: (fn) => d.monitor(fn), logger });
     d.run((now) => engine.start(now));
   } catch (err) {
     await d.stop();

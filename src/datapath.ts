@@ -3,10 +3,14 @@
  * and removed as the engine says, and the tunnel's routes following its state (up: prefixes on
  * the TUN; down: withdrawn or blackholed per failMode; pins always). Route changes are async and
  * serialized per tunnel so a fast up/down/up never applies out of order.
+ *
+ * Rekeys never touch the routes: a tunnel goes "up" with its first installed Child SA and "down"
+ * only when its last one is removed. A rekey installs the new SA before the old one goes
+ * (make-before-break, RFC 7296 §2.8), so the count never passes through zero.
  */
 import type { Action, Endpoint } from './ike/actions.js';
 import type { Config, TunnelConfig } from './config/types.js';
-import type { Dataplane, SaCounters } from './dataplane/types.js';
+import type { Dataplane, DataplaneEvent, SaCounters } from './dataplane/types.js';
 import type { EspSender } from './dataplane/ts-dataplane.js';
 import { selectDataplane } from './dataplane/native-select.js';
 import { childSpec } from './dataplane/spec.js';
@@ -56,6 +60,11 @@ export class Datapath {
     this.dataplane.onEvent((e) => this.logger.warn({ tunnel: e.tunnel, spiIn: e.spiIn }, `datapath: ${e.reason}; the Child SA needs a rekey`));
   }
 
+  /** The datapath's requests (sequence numbers near exhaustion) for the daemon to pass to the engine. */
+  onEvent(fn: (e: DataplaneEvent) => void): void {
+    this.dataplane.onEvent(fn);
+  }
+
   /** Open every tunnel's TUN and put its routes in the "down" state (pins, blackholes). */
   async start(): Promise<void> {
     if (this.routes) await this.routes.cleanup(); // routes left behind by a crashed run
@@ -89,7 +98,8 @@ export class Datapath {
 
   install(a: Extract<Action, { kind: 'install-child' }>): void {
     const spec = childSpec(a);
-    this.dataplane.addChildSa(spec);
+    // activate: false is the rekey responder's half: accept on the new SA, keep sending on the old.
+    this.dataplane.addChildSa(spec, { activate: a.activate !== false });
     const set = this.children.get(spec.tunnel) ?? new Set<number>();
     const first = set.size === 0;
     set.add(spec.inbound.spi);
@@ -97,6 +107,25 @@ export class Datapath {
     this.peers.set(spec.tunnel, spec.remote.address);
     const t = this.config.tunnels.find((x) => x.name === spec.tunnel);
     if (first && t) this.applyRoutes(t, 'up');
+  }
+
+  /** Switch the tunnel's outbound ESP to this installed Child SA (the activate-child action). */
+  activate(spiIn: number): void {
+    this.dataplane.activateChildSa(spiIn);
+  }
+
+  /**
+   * The peer's NAT mapping moved (update-remote): ESP goes to the new endpoint. When the address
+   * itself changed, a responder's underlay pin follows it.
+   */
+  updateRemote(tunnel: string, remote: Endpoint): void {
+    this.dataplane.updateRemote(tunnel, remote);
+    const before = this.peers.get(tunnel);
+    this.peers.set(tunnel, remote.address);
+    const t = this.config.tunnels.find((x) => x.name === tunnel);
+    if (t && t.remoteAddress === '%any' && before !== remote.address && (this.children.get(tunnel)?.size ?? 0) > 0) {
+      this.applyRoutes(t, 'up');
+    }
   }
 
   remove(tunnel: string, spiIn: number): void {

@@ -1,11 +1,12 @@
 /**
- * The CLI side of the control socket: connect, send one request, wait for its response line.
+ * The CLI side of the control socket: connect, send one request, wait for its response line;
+ * or (monitor) subscribe and hand every event line to a callback until interrupted.
  * Every failure becomes a ControlClientError whose message says what to do next.
  */
 import net from 'node:net';
 import {
-  encodeLine, LineSplitter, MAX_LINE, parseResponse,
-  type Command, type ControlRequest, type ControlResponse,
+  encodeLine, LineSplitter, MAX_LINE, parseResponse, parseStreamLine,
+  type Command, type ControlRequest, type ControlResponse, type MonitorEvent,
 } from './protocol.js';
 
 export const DEFAULT_SOCKET = '/run/branchgate/control.sock';
@@ -87,5 +88,87 @@ export function request(
     sock.once('error', (err: NodeJS.ErrnoException) => finish(new ControlClientError(connectHint(path, err.code))));
     sock.once('close', () =>
       finish(new ControlClientError(`branchgate at ${path} closed the connection without answering — check its log`)));
+  });
+}
+
+/** How a monitor stream ended: interrupted by us, closed by the daemon, or refused. */
+export type MonitorEnd =
+  | { reason: 'aborted' }
+  | { reason: 'closed' }
+  | { reason: 'refused'; response: Extract<ControlResponse, { ok: false }> };
+
+export interface MonitorOptions {
+  /** Abort to end the stream (the CLI aborts on SIGINT/SIGTERM). */
+  signal?: AbortSignal;
+  /** How long to wait for the daemon to accept the subscription. */
+  timeoutMs?: number;
+}
+
+/**
+ * Subscribe to the daemon's events (`monitor`) and call onEvent for each until the signal
+ * aborts or the daemon closes the connection. Rejects only on transport failure before the
+ * subscription was accepted.
+ */
+export function monitor(path: string, onEvent: (e: MonitorEvent) => void, opts: MonitorOptions = {}): Promise<MonitorEnd> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const id = 1;
+  return new Promise((resolve, reject) => {
+    if (opts.signal?.aborted) {
+      resolve({ reason: 'aborted' });
+      return;
+    }
+    const sock = net.connect(path);
+    const split = new LineSplitter(16 * MAX_LINE);
+    let accepted = false;
+    let settled = false;
+    const finish = (err: Error | null, end?: MonitorEnd): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      sock.destroy();
+      if (err) reject(err);
+      else if (end) resolve(end);
+    };
+    const onAbort = (): void => finish(null, { reason: 'aborted' });
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(
+      () => finish(new ControlClientError(
+        `no answer from branchgate at ${path} within ${timeoutMs / 1000} s — the daemon may be stuck; check its log`)),
+      timeoutMs,
+    );
+    sock.once('connect', () => sock.write(encodeLine({ id, cmd: 'monitor' })));
+    sock.on('data', (chunk: Buffer) => {
+      const lines = split.push(chunk);
+      if (lines === 'overflow') {
+        finish(new ControlClientError(`an event from ${path} is too large — this is a bug, please report it`));
+        return;
+      }
+      for (const line of lines) {
+        const p = parseStreamLine(line);
+        if (p === null) {
+          finish(new ControlClientError(`${path} answered with something that is not a branchgate response — is it the right socket?`));
+          return;
+        }
+        if (p.kind === 'response') {
+          if (!p.response.ok) {
+            finish(null, { reason: 'refused', response: p.response });
+            return;
+          }
+          accepted = true;
+          clearTimeout(timer);
+        } else if (accepted) {
+          onEvent(p.line.event);
+        }
+      }
+    });
+    sock.once('error', (err: NodeJS.ErrnoException) => {
+      if (accepted) finish(null, { reason: 'closed' });
+      else finish(new ControlClientError(connectHint(path, err.code)));
+    });
+    sock.once('close', () => {
+      if (accepted) finish(null, { reason: 'closed' });
+      else finish(new ControlClientError(`branchgate at ${path} closed the connection without answering — check its log`));
+    });
   });
 }

@@ -214,6 +214,7 @@ const UDP_SERIES: ReadonlyArray<[keyof UdpCounters, string, string, Record<strin
   ['ikeIn4500', 'branchgate_udp_ike_received_total', 'IKE messages received, by UDP port', { port: '4500' }],
   ['ikeOut', 'branchgate_udp_ike_sent_total', 'IKE messages sent', {}],
   ['natKeepalives', 'branchgate_udp_nat_keepalives_received_total', 'NAT-keepalive datagrams received (RFC 3948 §2.3)', {}],
+  ['natKeepalivesOut', 'branchgate_udp_nat_keepalives_sent_total', 'NAT-keepalive datagrams sent (RFC 3948 §2.3)', {}],
   ['espDropped', 'branchgate_udp_esp_dropped_total', 'ESP-in-UDP datagrams dropped before the datapath', {}],
   ['malformed', 'branchgate_udp_malformed_total', 'UDP datagrams that were neither IKE nor ESP', {}],
   ['handlerErrors', 'branchgate_udp_handler_errors_total', 'datagrams whose handler threw', {}],

@@ -6,6 +6,13 @@
  *   ← {"id":1,"ok":true,"result":{...}}
  *   ← {"id":1,"ok":false,"error":"no tunnel named 'x'; configured: a, b","code":"unknown-tunnel"}
  *
+ * Subscriptions (`monitor`): the daemon answers the request as usual, then keeps the connection
+ * open and writes one event line per event, carrying the request's id, until either side closes:
+ *
+ *   → {"id":1,"cmd":"monitor"}
+ *   ← {"id":1,"ok":true,"result":{"subscribed":true}}
+ *   ← {"id":1,"event":{"time":"…","source":"ike","type":"child-rekeyed","tunnel":"gw",…}}
+ *
  * JSON lines rather than vici's binary framing: it is debuggable with `socat - UNIX:PATH`, and
  * the socket is only for our own CLI (speaking a vici subset is a possible later addition).
  */
@@ -15,13 +22,23 @@ import { z } from 'zod';
 /** A request line longer than this is refused and the connection closed (bounded memory). */
 export const MAX_LINE = 64 * 1024;
 
-export const COMMANDS = ['status', 'list-sas', 'up', 'down', 'version'] as const;
+export const COMMANDS = ['status', 'list-sas', 'up', 'down', 'rekey', 'monitor', 'version'] as const;
 export type Command = (typeof COMMANDS)[number];
+/** Commands that act on one tunnel and need args.name. */
+const NEEDS_NAME: readonly Command[] = ['up', 'down', 'rekey'];
+/** The longest a `rekey` may ask to wait for completion, seconds. */
+export const MAX_WAIT_S = 600;
 
 const requestSchema = z.object({
   id: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
   cmd: z.enum(COMMANDS),
-  args: z.object({ name: z.string().min(1).max(256).optional() }).strict().optional(),
+  args: z.object({
+    name: z.string().min(1).max(256).optional(),
+    /** rekey: the IKE SA instead of the Child SA. */
+    ike: z.boolean().optional(),
+    /** rekey: answer when the rekey completed (or after this many seconds, with an error). */
+    wait: z.number().int().min(1).max(MAX_WAIT_S).optional(),
+  }).strict().optional(),
 });
 
 export type ControlRequest = z.infer<typeof requestSchema>;
@@ -54,7 +71,7 @@ export function parseRequest(line: string): ParsedRequest {
   }
   const r = requestSchema.safeParse(raw);
   if (r.success) {
-    if ((r.data.cmd === 'up' || r.data.cmd === 'down') && r.data.args?.name === undefined) {
+    if (NEEDS_NAME.includes(r.data.cmd) && r.data.args?.name === undefined) {
       return badRequest(r.data.id, `'${r.data.cmd}' needs args.name (the tunnel name)`);
     }
     return { ok: true, request: r.data };
@@ -92,8 +109,39 @@ export function parseResponse(line: string): ControlResponse | null {
   return null;
 }
 
-export function encodeLine(msg: ControlRequest | ControlResponse): string {
+/**
+ * One event of a subscription, as `monitor` prints it: when, from which part of the daemon
+ * ("ike": the engine's EngineEvent fields plus the peer; "bgp": the BGP supervisor's event with
+ * its kind as type "bgp-<kind>"), and the event's own fields.
+ */
+export type MonitorEvent = { time: string; source: 'ike' | 'bgp'; type: string; tunnel?: string } & Record<string, unknown>;
+
+/** An event line of a subscription (see the header). */
+export interface EventLine {
+  id: number | null;
+  event: MonitorEvent;
+}
+
+export function encodeLine(msg: ControlRequest | ControlResponse | EventLine): string {
   return `${JSON.stringify(msg)}\n`;
+}
+
+/** Parse a line of a subscription on the client side: a response, an event, or null (junk). */
+export function parseStreamLine(line: string): { kind: 'response'; response: ControlResponse } | { kind: 'event'; line: EventLine } | null {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  if (typeof raw === 'object' && raw !== null && !('ok' in raw) && 'event' in raw) {
+    const ev = raw.event;
+    if (typeof ev !== 'object' || ev === null || Array.isArray(ev) || !('type' in ev) || typeof ev.type !== 'string') return null;
+    const id = 'id' in raw && typeof raw.id === 'number' ? raw.id : null;
+    return { kind: 'event', line: { id, event: ev as MonitorEvent } };
+  }
+  const response = parseResponse(line);
+  return response === null ? null : { kind: 'response', response };
 }
 
 /**

@@ -8,6 +8,10 @@
  *   - a socket file exists and someone answers → refuse (another daemon owns it);
  *   - a socket file exists and nobody answers → stale from a crash, remove it;
  *   - a non-socket file is in the way → refuse, never delete a user's file.
+ *
+ * `monitor` is a subscription (protocol.ts): after its ok response the connection receives one
+ * event line per event until it closes. A subscriber that stops reading is disconnected once
+ * MAX_BACKLOG bytes are queued for it, so a stuck `monitor` cannot grow the daemon's memory.
  */
 import net from 'node:net';
 import { chmodSync, existsSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
@@ -15,8 +19,11 @@ import { dirname } from 'node:path';
 import type { Logger } from '../log.js';
 import {
   encodeLine, LineSplitter, MAX_LINE, parseRequest,
-  type ControlRequest, type ControlResponse, type ErrorCode,
+  type ControlRequest, type ControlResponse, type ErrorCode, type MonitorEvent,
 } from './protocol.js';
+
+/** Bytes queued for a subscriber that does not read before it is disconnected. */
+export const MAX_BACKLOG = 1 << 20;
 
 /** Throw from a handler to answer with a specific error code. */
 export class ControlError extends Error {
@@ -34,10 +41,14 @@ export class ControlServerError extends Error {
 }
 
 export type RequestHandler = (req: ControlRequest) => unknown;
+/** Start delivering events to `push`; returns the unsubscribe function. */
+export type SubscribeHandler = (push: (e: MonitorEvent) => void) => () => void;
 
 export interface ControlServerOptions {
   path: string;
   handle: RequestHandler;
+  /** Serves `monitor`; without it, monitor is refused. */
+  subscribe?: SubscribeHandler;
   logger?: Logger;
   /** Local-only and root-only, but a stuck client must still not exhaust file descriptors. */
   maxConnections?: number;
@@ -121,8 +132,12 @@ export class ControlServer {
     this.#conns.add(sock);
     const split = new LineSplitter(MAX_LINE);
     let chain = Promise.resolve();
+    const subscriptions: (() => void)[] = [];
     sock.on('error', () => sock.destroy()); // client went away mid-write: nothing to do
-    sock.on('close', () => this.#conns.delete(sock));
+    sock.on('close', () => {
+      this.#conns.delete(sock);
+      for (const off of subscriptions.splice(0)) off();
+    });
     sock.on('data', (chunk: Buffer) => {
       const lines = split.push(chunk);
       if (lines === 'overflow') {
@@ -135,26 +150,56 @@ export class ControlServer {
       for (const line of lines) {
         if (line.trim() === '') continue;
         // Answer in order: each request waits for the previous one on this connection.
-        chain = chain.then(() => this.#answer(line)).then((out) => {
-          if (!sock.destroyed && sock.writable) sock.write(out);
+        chain = chain.then(() => this.#answer(line)).then(({ out, subscribe }) => {
+          if (sock.destroyed || !sock.writable) return;
+          sock.write(out);
+          if (subscribe) subscriptions.push(this.#subscribe(sock, subscribe));
         });
       }
     });
   }
 
-  async #answer(line: string): Promise<string> {
+  /** The response line, and for an accepted `monitor` the subscription to start right after it. */
+  async #answer(line: string): Promise<{ out: string; subscribe?: { id: number; handler: SubscribeHandler } }> {
     const parsed = parseRequest(line);
-    if (!parsed.ok) return encodeLine(parsed.response);
+    if (!parsed.ok) return { out: encodeLine(parsed.response) };
     const { id } = parsed.request;
+    if (parsed.request.cmd === 'monitor') {
+      const handler = this.opts.subscribe;
+      if (!handler) return { out: encodeLine({ id, ok: false, code: 'failed', error: 'this daemon does not stream events — are CLI and daemon the same version?' }) };
+      return { out: encodeLine({ id, ok: true, result: { subscribed: true } }), subscribe: { id, handler } };
+    }
     try {
       const result = await this.opts.handle(parsed.request);
-      return encodeLine({ id, ok: true, result: result ?? null });
+      return { out: encodeLine({ id, ok: true, result: result ?? null }) };
     } catch (err) {
-      if (err instanceof ControlError) return encodeLine({ id, ok: false, code: err.code, error: err.message });
+      if (err instanceof ControlError) return { out: encodeLine({ id, ok: false, code: err.code, error: err.message }) };
       this.opts.logger?.error({ err, cmd: parsed.request.cmd }, 'control command failed');
       const msg = err instanceof Error ? err.message : String(err);
-      return encodeLine({ id, ok: false, code: 'failed', error: `${parsed.request.cmd} failed: ${msg} — see the daemon log` });
+      return { out: encodeLine({ id, ok: false, code: 'failed', error: `${parsed.request.cmd} failed: ${msg} — see the daemon log` }) };
     }
+  }
+
+  #subscribe(sock: net.Socket, s: { id: number; handler: SubscribeHandler }): () => void {
+    let off: (() => void) | undefined;
+    let done = false;
+    const stop = (): void => {
+      if (done) return;
+      done = true;
+      off?.();
+    };
+    off = s.handler((event) => {
+      if (done || sock.destroyed || !sock.writable) return;
+      if (sock.writableLength > MAX_BACKLOG) {
+        this.opts.logger?.warn({ backlog: sock.writableLength }, 'monitor client is not reading; disconnected it');
+        stop();
+        sock.destroy();
+        return;
+      }
+      sock.write(encodeLine({ id: s.id, event }));
+    });
+    if (done) off();
+    return stop;
   }
 
   /** Stop listening, drop clients, and remove the socket file if it is still the one we made. */

@@ -1,6 +1,6 @@
 /**
  * UDP 500 and 4500 for IKE, with the port-4500 demultiplexing of RFC 3948:
- *   - one octet 0xFF            NAT-keepalive (§2.3): count, drop
+ *   - one octet 0xFF            NAT-keepalive (§2.3): count, drop (sendKeepalive sends them)
  *   - four zero octets first    non-ESP marker (§2.2): strip it, the rest is an IKE message
  *   - anything else             ESP (the first four octets are a non-zero SPI): the datapath is a
  *                               later issue, so count as espDropped and drop
@@ -28,7 +28,9 @@ export interface UdpCounters {
   ikeIn500: number;
   ikeIn4500: number;
   ikeOut: number;
+  /** NAT-keepalives received (RFC 3948 §2.3); natKeepalivesOut: sent by sendKeepalive. */
   natKeepalives: number;
+  natKeepalivesOut: number;
   espDropped: number;
   malformed: number;
   handlerErrors: number;
@@ -59,6 +61,8 @@ export class UdpBindError extends Error {
 }
 
 const NON_ESP_MARKER = new Uint8Array(4);
+/** RFC 3948 §2.3: a NAT-keepalive is one octet, 0xFF. */
+const KEEPALIVE = Buffer.from([0xff]);
 
 function hint(code: string | undefined, address: string, port: number): string {
   switch (code) {
@@ -101,7 +105,7 @@ function zeroPrefix(b: Uint8Array): boolean {
 
 export class UdpTransport {
   readonly counters: UdpCounters = {
-    ikeIn500: 0, ikeIn4500: 0, ikeOut: 0, natKeepalives: 0,
+    ikeIn500: 0, ikeIn4500: 0, ikeOut: 0, natKeepalives: 0, natKeepalivesOut: 0,
     espDropped: 0, malformed: 0, handlerErrors: 0, sendErrors: 0,
   };
   #bound: Bound[] = [];
@@ -227,6 +231,29 @@ export class UdpTransport {
           this.#opts.logger?.warn({ err, to: `${action.to.address}:${action.to.port}` }, 'UDP send failed');
         } else {
           this.counters.ikeOut++;
+        }
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Perform a `keepalive` Action: the single octet 0xFF from our port-4500 socket at `from`
+   * (RFC 3948 §2.3), which keeps the NAT mapping in front of us alive. Never rejects.
+   */
+  sendKeepalive(from: Endpoint, to: Endpoint): Promise<void> {
+    const sock = this.#closed ? undefined : this.#socketFor(from.address, true);
+    if (sock === undefined) {
+      this.counters.sendErrors++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      sock.send(KEEPALIVE, to.port, to.address, (err) => {
+        if (err) {
+          this.counters.sendErrors++;
+          this.#opts.logger?.debug({ err, to: `${to.address}:${to.port}` }, 'NAT-keepalive send failed');
+        } else {
+          this.counters.natKeepalivesOut++;
         }
         resolve();
       });

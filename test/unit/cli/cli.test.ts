@@ -68,10 +68,21 @@ describe('branchgate CLI (in process)', () => {
   });
 
   it('commands not built yet say so and exit 2', async () => {
-    for (const c of ['rekey', 'reload', 'monitor']) {
-      const r = await cli([c, 'x']);
-      expect(r.code).toBe(2);
-      expect(r.err).toMatch(new RegExp(`^branchgate: '${c}' is not available yet in this version — `));
+    const r = await cli(['reload']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^branchgate: 'reload' is not available yet in this version — restart `branchgate run`/);
+  });
+
+  it('rekey and monitor: usage errors exit 2, no daemon exits 1 with a hint', async () => {
+    expect((await cli(['rekey'])).code).toBe(2);
+    expect((await cli(['rekey', 'a', 'b'])).code).toBe(2);
+    expect((await cli(['monitor', 'x'])).code).toBe(2);
+    expect((await cli(['rekey', '--help'])).out).toBe('usage: branchgate rekey NAME [--ike] [--wait] [--socket PATH]\n');
+    const sock = join(dir, 'none.sock');
+    for (const args of [['rekey', 't1'], ['monitor']]) {
+      const r = await cli([...args, '--socket', sock]);
+      expect(r).toMatchObject({ code: 1, out: '' });
+      expect(r.err).toMatch(/no such file — is `branchgate run` running\? \(use --socket PATH\)/);
     }
   });
 
@@ -154,6 +165,53 @@ describe('branchgate CLI against a daemon with a fake engine', () => {
     expect(unk.code).toBe(2);
     expect(unk.err).toMatch(/^branchgate: no tunnel named 'gsa'; configured: t1/);
     expect((await cli(['down', 't1', '--socket', sock])).code).toBe(0);
+  });
+
+  it('rekey [--ike] [--wait] and monitor', async () => {
+    const cfg = join(dir, 'bg.yaml');
+    writeFileSync(cfg, CONFIG_YAML);
+    const sock = join(dir, 'c.sock');
+    let e!: FakeEngine;
+    d = await startDaemon({ configPath: cfg, socketPath: sock, logStream: new LineSink(), ports: { ike: 0, natT: 0 },
+      handleSignals: false, engineFactory: (t) => (e = new FakeEngine(t)), datapath: memoryDatapath() });
+    const down = await cli(['rekey', 't1', '--socket', sock]);
+    expect(down.code).toBe(1);
+    expect(down.err).toMatch(/^branchgate: tunnel 't1' is down, so there is no Child SA to rekey — bring it up with `branchgate up t1`/);
+    expect((await cli(['rekey', 'nope', '--socket', sock])).code).toBe(2);
+
+    // monitor runs until its signal aborts; each event is one JSON line.
+    const out = new Buf();
+    const err = new Buf();
+    const ac = new AbortController();
+    const mon = main(['monitor', '--socket', sock], { stdout: out, stderr: err, signal: ac.signal });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await cli(['up', 't1', '--socket', sock])).toMatchObject({ code: 0 });
+    expect(await cli(['rekey', 't1', '--socket', sock])).toEqual({ code: 0, err: '',
+      out: 't1: Child SA rekey requested (now established; follow with `branchgate monitor`)\n' });
+    expect(await cli(['rekey', 't1', '--ike', '--wait', '--socket', sock])).toEqual({ code: 0, err: '',
+      out: 't1: IKE SA rekeyed, 0123456789abcdef_i -> 1111111111111111_i\n' });
+    e.onRekey = () => {
+      e.next = [{ kind: 'event', event: { type: 'child-rekeyed', tunnel: 't1', oldSpiIn: 'c0ffee02', spiIn: 'c0ffee07', spiOut: 'beef0007', initiator: false } }];
+      e.wakeAt = Date.now() + 20;
+      return [];
+    };
+    expect(await cli(['rekey', 't1', '--wait', '--socket', sock])).toEqual({ code: 0, err: '',
+      out: "t1: Child SA rekeyed, in c0ffee02 -> c0ffee07 (the peer's simultaneous rekey won)\n" });
+    for (let i = 0; i < 100 && out.text.split('\n').length < 5; i++) await new Promise((r) => setTimeout(r, 10));
+    ac.abort();
+    expect(await mon).toBe(0);
+    const lines = out.text.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => l.type)).toEqual(['child-up', 'child-rekeyed', 'ike-rekeyed', 'child-rekeyed']);
+    expect(lines[1]).toMatchObject({ source: 'ike', tunnel: 't1', oldSpiIn: 'c0ffee01', spiIn: 'c0ffee02', initiator: true, peer: '127.0.0.2:4500' });
+    expect(err.text).toBe('');
+
+    // the daemon going away ends monitor with exit 1 and a hint
+    const mon2 = main(['monitor', '--socket', sock], { stdout: new Buf(), stderr: err, signal: new AbortController().signal });
+    await new Promise((r) => setTimeout(r, 50));
+    await d.stop();
+    d = undefined;
+    expect(await mon2).toBe(1);
+    expect(err.text).toMatch(/closed the event stream \(did it stop\?\) — start `branchgate run` and run `branchgate monitor` again/);
   });
 });
 

@@ -35,10 +35,13 @@ export class FakeEngine implements EngineLike {
     return [{ kind: 'send', from: arrival.to, to: arrival.from, natT: arrival.natT, bytes: Uint8Array.from([9, 9, 9, 9, ...bytes]) }];
   }
 
+  /** Actions the next onTick returns (set wakeAt to have the daemon's timer fire it). */
+  next: Action[] = [];
+
   onTick(_now: number): Action[] {
     this.ticks++;
     this.wakeAt = null;
-    return [];
+    return this.next.splice(0);
   }
 
   nextWakeup(): number | null {
@@ -76,6 +79,44 @@ export class FakeEngine implements EngineLike {
       { kind: 'remove-child', tunnel: name, spiIn: c.spiIn, spiOut: c.spiOut },
       { kind: 'event', event: { type: 'child-down', tunnel: name, spiIn: 'c0ffee01', reason: 'operator' } },
     ];
+  }
+
+  /** Operator rekeys, volume-lifetime calls and inbound-ESP notes, in order. */
+  rekeys: string[] = [];
+  volume: { tunnel: string; spiIn: number; reason: string }[] = [];
+  inbound: string[] = [];
+  /** The rekey answer: by default a Child SA rekey that completes at once (new SPI +1). */
+  onRekey: ((name: string, what: 'child' | 'ike', now: number) => Action[]) | null = null;
+
+  rekey(name: string, what: 'child' | 'ike', now: number): Action[] {
+    this.rekeys.push(`${what} ${name}`);
+    if (this.onRekey) return this.onRekey(name, what, now);
+    const old = this.children.get(name);
+    if (!old) return [];
+    if (what === 'ike') {
+      return [{ kind: 'event', event: { type: 'ike-rekeyed', tunnel: name, oldSpiI: '0123456789abcdef', oldSpiR: 'fedcba9876543210',
+        spiI: '1111111111111111', spiR: '2222222222222222', initiator: true } }];
+    }
+    const child: ChildSaInfo = { ...old, spiIn: old.spiIn + 1, spiOut: old.spiOut + 1, installedAt: now };
+    this.children.set(name, child);
+    const key = new Uint8Array(36).fill(0x5b);
+    const any = { tsType: 7, ipProtocol: 0, startPort: 0, endPort: 65535, startAddr: new Uint8Array(4), endAddr: new Uint8Array(4).fill(255) };
+    const hex = (n: number) => n.toString(16).padStart(8, '0');
+    return [
+      { kind: 'install-child', child, keys: { encrIn: key, encrOut: key, integIn: new Uint8Array(), integOut: new Uint8Array() },
+        selectors: { local: [any], remote: [any] } },
+      { kind: 'remove-child', tunnel: name, spiIn: old.spiIn, spiOut: old.spiOut },
+      { kind: 'event', event: { type: 'child-rekeyed', tunnel: name, oldSpiIn: hex(old.spiIn), spiIn: hex(child.spiIn), spiOut: hex(child.spiOut), initiator: true } },
+    ];
+  }
+
+  childVolumeExceeded(tunnel: string, spiIn: number, reason: 'bytes' | 'packets' | 'seq-exhausted', _now: number): Action[] {
+    this.volume.push({ tunnel, spiIn, reason });
+    return [];
+  }
+
+  noteInboundEsp(tunnel: string, _now: number): void {
+    this.inbound.push(tunnel);
   }
 
   status(now: number): TunnelStatus[] {
@@ -119,11 +160,29 @@ export class LineSink {
 }
 
 /** The datapath twins: MemoryTun devices and no kernel routes, so unit tests touch no host state. */
-export function memoryDatapath(): DatapathOptions & { tuns: Map<string, MemoryTun> } {
+export function memoryDatapath(routes: DatapathOptions['routes'] = null): DatapathOptions & { tuns: Map<string, MemoryTun>; dataplanes: TsDataplane[] } {
   const tuns = new Map<string, MemoryTun>();
+  const dataplanes: TsDataplane[] = [];
   return {
     tuns,
-    routes: null,
-    dataplane: (sender) => new TsDataplane({ openTun: (name, mtu) => { const t = new MemoryTun(name, mtu); tuns.set(name, t); return t; }, sender }),
+    dataplanes,
+    routes,
+    dataplane: (sender) => {
+      const dp = new TsDataplane({ openTun: (name, mtu) => { const t = new MemoryTun(name, mtu); tuns.set(name, t); return t; }, sender });
+      dataplanes.push(dp);
+      return dp;
+    },
   };
+}
+
+/** A RouteLike that only records what the daemon asked for (tunnel name and state, in order). */
+export class RecordingRoutes {
+  calls: string[] = [];
+  async setTunnel(t: { name: string }, state: 'up' | 'down'): Promise<void> {
+    this.calls.push(`${t.name} ${state}`);
+  }
+  async cleanup(): Promise<void> {}
+  installed(_name: string): string[] {
+    return [];
+  }
 }

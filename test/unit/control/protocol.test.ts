@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { LineSplitter, MAX_LINE, parseRequest, parseResponse } from '../../../src/control/protocol.js';
+import { encodeLine, LineSplitter, MAX_LINE, parseRequest, parseResponse, parseStreamLine } from '../../../src/control/protocol.js';
 
 describe('control protocol', () => {
   it('accepts well-formed requests', () => {
@@ -29,6 +29,26 @@ describe('control protocol', () => {
     expect(parseRequest('{"id":1.5,"cmd":"status"}')).toMatchObject({ ok: false, response: { id: null } });
   });
 
+  it('rekey needs a name and takes ike and a bounded wait; monitor takes nothing', () => {
+    expect(parseRequest('{"id":1,"cmd":"rekey","args":{"name":"gw","ike":true,"wait":30}}')).toEqual({
+      ok: true, request: { id: 1, cmd: 'rekey', args: { name: 'gw', ike: true, wait: 30 } } });
+    expect(parseRequest('{"id":1,"cmd":"rekey"}')).toMatchObject({ ok: false, response: { code: 'bad-request' } });
+    expect(parseRequest('{"id":1,"cmd":"rekey","args":{"name":"gw","wait":0}}')).toMatchObject({ ok: false });
+    expect(parseRequest('{"id":1,"cmd":"rekey","args":{"name":"gw","wait":601}}')).toMatchObject({ ok: false });
+    expect(parseRequest('{"id":1,"cmd":"rekey","args":{"name":"gw","ike":"yes"}}')).toMatchObject({ ok: false });
+    expect(parseRequest('{"id":2,"cmd":"monitor"}')).toEqual({ ok: true, request: { id: 2, cmd: 'monitor' } });
+  });
+
+  it('tells event lines from responses in a subscription', () => {
+    const ev = { time: '2026-01-01T00:00:00.000Z', source: 'ike' as const, type: 'dpd-dead', tunnel: 'gw', silentMs: 5 };
+    expect(parseStreamLine(encodeLine({ id: 4, event: ev }))).toEqual({ kind: 'event', line: { id: 4, event: ev } });
+    expect(parseStreamLine('{"id":4,"ok":true,"result":{"subscribed":true}}')).toEqual({
+      kind: 'response', response: { id: 4, ok: true, result: { subscribed: true } } });
+    expect(parseStreamLine('{"id":4,"event":{"no":"type"}}')).toBeNull();
+    expect(parseStreamLine('{"id":4,"event":[1]}')).toBeNull();
+    expect(parseStreamLine('nope')).toBeNull();
+  });
+
   it('never throws on arbitrary input', () => {
     fc.assert(fc.property(fc.string(), (s) => {
       const r = parseRequest(s);
@@ -37,6 +57,7 @@ describe('control protocol', () => {
     fc.assert(fc.property(fc.json(), (s) => {
       parseRequest(s);
       parseResponse(s);
+      parseStreamLine(s);
     }));
   });
 

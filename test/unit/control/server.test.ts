@@ -4,9 +4,9 @@ import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ControlError, ControlServer, ControlServerError } from '../../../src/control/server.js';
-import { ControlClientError, request } from '../../../src/control/client.js';
-import { MAX_LINE } from '../../../src/control/protocol.js';
+import { ControlError, ControlServer, ControlServerError, MAX_BACKLOG } from '../../../src/control/server.js';
+import { ControlClientError, monitor, request } from '../../../src/control/client.js';
+import { MAX_LINE, type MonitorEvent } from '../../../src/control/protocol.js';
 
 let dir: string;
 const servers: ControlServer[] = [];
@@ -117,6 +117,76 @@ describe('ControlServer', () => {
     const s = await serve(path);
     await s.close();
     expect(existsSync(path)).toBe(false);
+  });
+});
+
+describe('monitor subscriptions', () => {
+  /** A server whose subscribe hook records subscribers; emit() pushes to all of them. */
+  async function streaming(path: string) {
+    const subs = new Set<(e: MonitorEvent) => void>();
+    const s = await ControlServer.listen({
+      path, handle: (req) => ({ echo: req.cmd }),
+      subscribe: (push) => {
+        subs.add(push);
+        return () => subs.delete(push);
+      },
+    });
+    servers.push(s);
+    const ev = (n: number): MonitorEvent => ({ time: 't', source: 'ike', type: 'child-rekeyed', tunnel: 'gw', n });
+    return { subs, emit: (n: number) => { for (const f of subs) f(ev(n)); }, ev };
+  }
+  const until = async (cond: () => boolean): Promise<void> => {
+    for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(cond()).toBe(true);
+  };
+
+  it('acknowledges, streams events in order until the client aborts, then unsubscribes', async () => {
+    const path = join(dir, 'm.sock');
+    const { subs, emit, ev } = await streaming(path);
+    const got: MonitorEvent[] = [];
+    const ac = new AbortController();
+    const done = monitor(path, (e) => {
+      got.push(e);
+      if (got.length === 3) ac.abort();
+    }, { signal: ac.signal });
+    await until(() => subs.size === 1);
+    for (let n = 1; n <= 3; n++) emit(n);
+    expect(await done).toEqual({ reason: 'aborted' });
+    expect(got).toEqual([ev(1), ev(2), ev(3)]);
+    await until(() => subs.size === 0);
+    // the same connection style still answers plain requests
+    expect(await request(path, 'status')).toMatchObject({ ok: true, result: { echo: 'status' } });
+  });
+
+  it('reports the daemon closing the stream, and a server without subscriptions refuses', async () => {
+    const path = join(dir, 'm.sock');
+    const { subs } = await streaming(path);
+    const done = monitor(path, () => undefined);
+    await until(() => subs.size === 1);
+    await servers.pop()!.close();
+    expect(await done).toEqual({ reason: 'closed' });
+    const plain = join(dir, 'p.sock');
+    await serve(plain);
+    const r = await monitor(plain, () => undefined);
+    expect(r).toMatchObject({ reason: 'refused', response: { ok: false, code: 'failed', error: expect.stringContaining('does not stream events') } });
+    await expect(monitor(join(dir, 'none.sock'), () => undefined)).rejects.toThrow(/no such file — is `branchgate run` running/);
+  });
+
+  it('disconnects a subscriber that stops reading once its backlog passes the cap', async () => {
+    const path = join(dir, 'm.sock');
+    const { subs } = await streaming(path);
+    const sock = net.connect(path);
+    await new Promise((r) => sock.once('connect', r));
+    sock.write('{"id":9,"cmd":"monitor"}\n');
+    await until(() => subs.size === 1);
+    sock.pause(); // never reads again
+    const big: MonitorEvent = { time: 't', source: 'ike', type: 'x', pad: 'y'.repeat(64 * 1024) };
+    for (let i = 0; i < 4 * (MAX_BACKLOG / (64 * 1024)) && subs.size > 0; i++) {
+      for (const f of subs) f(big);
+      await new Promise((r) => setImmediate(r));
+    }
+    await until(() => subs.size === 0);
+    sock.destroy();
   });
 });
 

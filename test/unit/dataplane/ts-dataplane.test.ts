@@ -153,3 +153,77 @@ describe('TsDataplane', () => {
     expect((got[42]! << 8) | got[43]!).toBe(1340);
   });
 });
+
+describe('TsDataplane make-before-break and NAT mapping moves', () => {
+  const any = { tsType: 7, ipProtocol: 0, startPort: 0, endPort: 65535, startAddr: new Uint8Array(4), endAddr: new Uint8Array(4).fill(255) };
+  const key = (b: number): Uint8Array => new Uint8Array(36).fill(b);
+  const sa = (spi: number, k: number) => ({ spi, encrId: 20, encrKeyBits: 256, integId: 0, encrKey: key(k), integKey: new Uint8Array(), esn: false });
+  /** Side x's half of a Child SA whose SPIs are (x inbound, y inbound) with keys kx (x receives) and ky. */
+  const spec = (tunnel: string, spiIn: number, spiOut: number, kIn: number, kOut: number, local: string, remote: string) => ({
+    tunnel, inbound: sa(spiIn, kIn), outbound: sa(spiOut, kOut), localTs: [any], remoteTs: [any],
+    local: { address: local, port: 4500 }, remote: { address: remote, port: 4500 },
+  });
+
+  async function two() {
+    const wire = new MemoryWire();
+    const tuns: Record<string, MemoryTun> = {};
+    const mk = async (addr: string) => {
+      const dp = new TsDataplane({ openTun: (n, m) => (tuns[addr] = new MemoryTun(n, m)), sender: wire.sender() });
+      await dp.attachTunnel('t', { name: 'bg0', mtu: 1380, mssClamp: 0 });
+      wire.listen(addr, (bytes, from) => dp.receiveEsp(bytes, from));
+      return dp;
+    };
+    const a = await mk('192.0.2.1');
+    const b = await mk('198.51.100.2');
+    // the old Child SA: a receives on 0xa0000001, b on 0xb0000001
+    a.addChildSa(spec('t', 0xa0000001, 0xb0000001, 1, 2, '192.0.2.1', '198.51.100.2'));
+    b.addChildSa(spec('t', 0xb0000001, 0xa0000001, 2, 1, '198.51.100.2', '192.0.2.1'));
+    return { a, b, wire, ta: tuns['192.0.2.1']!, tb: tuns['198.51.100.2']! };
+  }
+  const spiOf = (d: { bytes: Uint8Array }): number => new DataView(d.bytes.buffer, d.bytes.byteOffset).getUint32(0);
+
+  it('activate: false accepts on the new SA at once but keeps sending on the old one until activateChildSa', async () => {
+    const { a, b, wire, ta, tb } = await two();
+    const p = udp('100.64.10.2', '100.64.20.2', [1]);
+    // rekey: b is the responder (inbound only), a the initiator (switches at once)
+    b.addChildSa(spec('t', 0xb0000002, 0xa0000002, 4, 3, '198.51.100.2', '192.0.2.1'), { activate: false });
+    tb.inject([p]);
+    expect(wire.queue.map(spiOf)).toEqual([0xa0000001]); // b still sends on the old SA: a has not installed the new one
+    wire.deliver();
+    a.addChildSa(spec('t', 0xa0000002, 0xb0000002, 3, 4, '192.0.2.1', '198.51.100.2'));
+    ta.inject([p]);
+    expect(wire.queue.map(spiOf)).toEqual([0xb0000002]); // a's new outbound, accepted by b's new inbound
+    wire.deliver();
+    b.activateChildSa(0xb0000002);
+    b.activateChildSa(0x12345678); // unknown: no-op
+    tb.inject([p]);
+    expect(wire.queue.map(spiOf)).toEqual([0xa0000002]);
+    wire.deliver();
+    // the old inbound SAs still accept until deleted (late packets of the old SA)
+    b.deleteChildSa(0xb0000001);
+    a.deleteChildSa(0xa0000001);
+    ta.inject([p]);
+    tb.inject([p]);
+    wire.deliver();
+    await tick();
+    expect(ta.written.length).toBe(3);
+    expect(tb.written.length).toBe(2);
+    for (const [dp, spi] of [[a, 0xa0000002], [b, 0xb0000002]] as const) {
+      expect(dp.counters(spi)).toMatchObject({ authFailures: 0, replayDrops: 0 });
+    }
+    expect(a.unknownSpi + b.unknownSpi).toBe(0);
+  });
+
+  it('updateRemote sends every outbound SA of the tunnel to the new endpoint', async () => {
+    const { a, wire, ta } = await two();
+    a.addChildSa(spec('t', 0xa0000002, 0xb0000002, 3, 4, '192.0.2.1', '198.51.100.2'), { activate: false });
+    a.updateRemote('t', { address: '198.51.100.2', port: 61000 });
+    ta.inject([udp('100.64.10.2', '100.64.20.2', [1])]);
+    a.activateChildSa(0xa0000002);
+    ta.inject([udp('100.64.10.2', '100.64.20.2', [2])]);
+    expect(wire.queue.map((d) => [spiOf(d), d.to.port])).toEqual([[0xb0000001, 61000], [0xb0000002, 61000]]);
+    a.updateRemote('other', { address: '203.0.113.1', port: 1 }); // another tunnel's move changes nothing here
+    ta.inject([udp('100.64.10.2', '100.64.20.2', [3])]);
+    expect(wire.queue.at(-1)!.to).toEqual({ address: '198.51.100.2', port: 61000 });
+  });
+});

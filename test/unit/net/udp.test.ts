@@ -100,6 +100,20 @@ describe('UdpTransport', () => {
     expect(t.counters.ikeOut).toBe(2);
   });
 
+  it('sendKeepalive() sends the one octet 0xFF from the 4500 socket (RFC 3948 §2.3)', async () => {
+    const { t, p, ep } = await setup();
+    const rx: { msg: Buffer; port: number }[] = [];
+    p.on('message', (msg, rinfo) => rx.push({ msg, port: rinfo.port }));
+    await t.sendKeepalive({ address: '127.0.0.1', port: 4500 }, { address: '127.0.0.1', port: p.address().port });
+    await waitFor(() => rx.length === 1);
+    expect([...rx[0]!.msg]).toEqual([0xff]);
+    expect(rx[0]!.port).toBe(ep.natT);
+    expect(t.counters).toMatchObject({ natKeepalivesOut: 1, ikeOut: 0, sendErrors: 0 });
+    await t.close();
+    await t.sendKeepalive({ address: '127.0.0.1', port: 4500 }, { address: '127.0.0.1', port: p.address().port });
+    expect(t.counters).toMatchObject({ natKeepalivesOut: 1, sendErrors: 1 }); // closed: counted, never thrown
+  });
+
   it('counts a throwing or rejecting handler and keeps serving', async () => {
     let n = 0;
     const { t, p, ep } = await setup((bytes) => {
