@@ -5,12 +5,18 @@
 import type { TunnelState, TunnelStatus } from './actions.js';
 import type { TunnelConfig } from '../config/types.js';
 import { dhInfo, encrInfo, integInfo, prfInfo } from './crypto/transforms.js';
+import { schedule } from './lifetime.js';
+import { livenessPolicy } from './retransmit.js';
+import { installChild } from './child-sa.js';
 import { hex, type ChildSa, type EngineContext, type IkeSa } from './sa.js';
 
 export function tunnelState(sa: IkeSa | null): TunnelState {
   if (!sa) return 'down';
   if (sa.state === 'deleting') return 'deleting';
-  if (sa.state === 'established' && sa.children.length > 0) return 'established';
+  if (sa.state === 'established' && sa.children.length > 0) {
+    const rekeying = sa.rekeying || sa.hasTask('ike-rekey') || sa.children.some((c) => c.state === 'rekeying' || c.replacedBy !== undefined);
+    return rekeying ? 'rekeying' : 'established';
+  }
   return 'connecting';
 }
 
@@ -18,6 +24,11 @@ export function tunnelState(sa: IkeSa | null): TunnelState {
 export function establish(ctx: EngineContext, sa: IkeSa, child: ChildSa | null): void {
   sa.state = 'established';
   sa.establishedAt = ctx.now;
+  sa.lastInboundAt = ctx.now;
+  const life = schedule(ctx.now, sa.tunnel.ikeLifetime, ctx.random);
+  sa.rekeyAt = life.rekeyAt;
+  sa.expireAt = life.expireAt;
+  if (sa.tunnel.dpd > 0) sa.policy = livenessPolicy(sa.tunnel.dpd);
   const name = sa.tunnel.name;
   const s = sa.suite!;
   ctx.actions.push({ kind: 'event', event: { type: 'ike-up', tunnel: name, spiI: hex(sa.spiI), spiR: hex(sa.spiR) } });
@@ -32,7 +43,7 @@ export function establish(ctx: EngineContext, sa: IkeSa, child: ChildSa | null):
   });
   if (!child) return;
   sa.children.push(child);
-  ctx.actions.push({ kind: 'install-child', child: child.info, keys: child.keys, selectors: { local: child.localTs, remote: child.remoteTs } });
+  installChild(ctx, child);
   const spiIn = child.info.spiIn.toString(16).padStart(8, '0');
   const spiOut = child.info.spiOut.toString(16).padStart(8, '0');
   ctx.actions.push({ kind: 'event', event: { type: 'child-up', tunnel: name, spiIn, spiOut } });
@@ -42,17 +53,28 @@ export function establish(ctx: EngineContext, sa: IkeSa, child: ChildSa | null):
 /** Tear an SA down locally: its Child SAs leave the datapath and the tunnel reports down. */
 export function removeSa(ctx: EngineContext, sa: IkeSa, reason: string): void {
   const name = sa.tunnel.name;
+  if (sa.state === 'rekeyed' && sa.children.length === 0) {
+    // Replaced by a rekey (or redundant after a collision): nothing of it is in the datapath.
+    ctx.log('debug', name, `old IKE SA removed: ${reason}`, { spiI: hex(sa.spiI), spiR: hex(sa.spiR) });
+    sa.wipe();
+    sa.outstanding = null;
+    sa.tasks = [];
+    sa.timers = [];
+    return;
+  }
   for (const c of sa.children) {
     ctx.actions.push({ kind: 'remove-child', tunnel: name, spiIn: c.info.spiIn, spiOut: c.info.spiOut });
     ctx.actions.push({ kind: 'event', event: { type: 'child-down', tunnel: name, spiIn: c.info.spiIn.toString(16).padStart(8, '0'), reason } });
   }
-  if (sa.state === 'established' || sa.state === 'deleting') {
+  if (sa.state === 'established' || sa.state === 'deleting' || sa.state === 'rekeyed') {
     ctx.actions.push({ kind: 'event', event: { type: 'ike-down', tunnel: name, reason } });
     ctx.log('info', name, `IKE SA deleted: ${reason}`, { spiI: hex(sa.spiI), spiR: hex(sa.spiR) });
   }
   sa.wipe();
   sa.children = [];
   sa.outstanding = null;
+  sa.tasks = [];
+  sa.timers = [];
 }
 
 export function saStatus(config: TunnelConfig, sa: IkeSa | null): TunnelStatus {
@@ -75,9 +97,9 @@ export function saStatus(config: TunnelConfig, sa: IkeSa | null): TunnelStatus {
             prf: prfInfo(s.prfId)?.name ?? `PRF_${s.prfId}`,
             dh: dhInfo(s.dhId)?.name ?? `DH_${s.dhId}`,
             establishedAt: sa.establishedAt,
-            rekeyAt: sa.establishedAt + config.ikeLifetime * 1000,
+            rekeyAt: sa.rekeyAt,
           }
         : null,
-    children: sa ? sa.children.map((c) => ({ ...c.info })) : [],
+    children: sa ? sa.children.filter((c) => c.state !== 'rekeyed').map((c) => ({ ...c.info, rekeyAt: c.rekeyAt })) : [],
   };
 }

@@ -1,26 +1,33 @@
 /**
  * IkeEngine: the sans-IO front door of the IKEv2 core (architecture rule 1). The daemon feeds
  * it datagrams, ticks and operator commands with an explicit clock, and performs the actions it
- * returns. It owns SA lookup by SPI and the per-tunnel view; the exchanges live in tasks/.
+ * returns. It owns SA lookup by SPI, the per-tunnel view and reconnecting; the exchanges live in
+ * tasks/, time-driven work in engine-tick.ts, protected-message intake in receive.ts.
  */
 import { randomBytes } from 'node:crypto';
 import type { Action, Arrival, TunnelStatus } from './actions.js';
 import type { TunnelConfig } from '../config/types.js';
-import type { IkeMessage, Payload } from './codec/types.js';
-import { decodeMessage, openMessage } from './codec/message.js';
+import type { IkeMessage } from './codec/types.js';
+import { decodeMessage } from './codec/message.js';
 import { BadVersionError } from './codec/header.js';
 import { criticalUnknown, invalidPayload } from './payload-checks.js';
 import { ExchangeType, NotifyType, exchangeName } from './constants.js';
-import { HALF_OPEN_TIMEOUT_MS, IkeSa, hex, type EngineContext } from './sa.js';
+import { HALF_OPEN_TIMEOUT_MS, IkeSa, hex, type EngineContext, type EngineOps } from './sa.js';
 import { processInitRequest, processInitResponse, startInitiator } from './tasks/ike-init.js';
-import { processAuthRequest, processAuthResponse, sendAuthRequest } from './tasks/ike-auth.js';
-import { answerRequest, sendIkeDelete } from './tasks/informational.js';
+import { sendAuthRequest } from './tasks/ike-auth.js';
+import { sendIkeDelete } from './tasks/ike-delete.js';
+import { startChildRekey } from './tasks/child-rekey.js';
+import { startIkeRekey } from './tasks/ike-rekey.js';
 import { notify, sendStatelessResponse } from './tasks/notify.js';
-import { removeSa, saStatus, tunnelState, establish } from './engine-state.js';
+import { removeSa, saStatus, tunnelState } from './engine-state.js';
+import { saWakeup, tickSa } from './engine-tick.js';
+import { onProtected } from './receive.js';
+import { reconnectDelay, type ReconnectState } from './reconnect.js';
+import { RECONNECT_RETRANSMIT } from './retransmit.js';
 
 export interface EngineOptions {
   tunnels: TunnelConfig[];
-  /** Randomness for SPIs and nonces; tests inject a seeded source. */
+  /** Randomness for SPIs, nonces and timer jitter; tests inject a seeded source. */
   random?: (n: number) => Uint8Array;
   /**
    * The datapath has no raw ESP (protocol 50) path, only ESP-in-UDP: fake NAT detection so every
@@ -32,29 +39,49 @@ export interface EngineOptions {
 /** Counters of what the engine dropped, by reason (hostile input is counted, never fatal). */
 export type DropReason = 'malformed' | 'no-sa' | 'integrity' | 'unexpected' | 'critical-payload' | 'no-tunnel';
 
+export interface TunnelEntry {
+  config: TunnelConfig;
+  sa: IkeSa | null;
+  /** false after `down NAME`: no reconnecting until `up NAME`. */
+  wanted: boolean;
+  reconnect: ReconnectState | null;
+  /** Consecutive failed attempts (reset when an IKE SA comes up). */
+  failures: number;
+}
+
 export class IkeEngine {
-  readonly tunnels = new Map<string, { config: TunnelConfig; sa: IkeSa | null }>();
+  readonly tunnels = new Map<string, TunnelEntry>();
   /** Every live SA by our own SPI (hex). */
   readonly sas = new Map<string, IkeSa>();
   /** Half-open responder SAs by the initiator's SPI and address, to spot retransmitted IKE_SA_INITs. */
-  private readonly halfOpen = new Map<string, IkeSa>();
+  readonly halfOpen = new Map<string, IkeSa>();
   readonly drops: Record<DropReason, number> = { malformed: 0, 'no-sa': 0, integrity: 0, unexpected: 0, 'critical-payload': 0, 'no-tunnel': 0 };
   private readonly random: (n: number) => Uint8Array;
-  private readonly udpEncapsulationOnly: boolean;
+  readonly udpEncapsulationOnly: boolean;
+  readonly ops: EngineOps = {
+    removeIke: (ctx, sa, reason, reconnect) => this.remove(ctx, sa, reason, reconnect),
+    register: (sa) => void this.sas.set(hex(sa.ourSpi), sa),
+    setCurrent: (sa) => {
+      const t = this.tunnels.get(sa.tunnel.name);
+      if (t) t.sa = sa;
+    },
+    current: (name) => this.tunnels.get(name)?.sa ?? null,
+  };
 
   constructor(opts: EngineOptions) {
-    for (const t of opts.tunnels) this.tunnels.set(t.name, { config: t, sa: null });
+    for (const t of opts.tunnels) this.tunnels.set(t.name, { config: t, sa: null, wanted: true, reconnect: null, failures: 0 });
     this.random = opts.random ?? ((n) => new Uint8Array(randomBytes(n)));
     this.udpEncapsulationOnly = opts.udpEncapsulationOnly ?? false;
   }
 
-  private ctx(now: number): EngineContext {
+  ctx(now: number): EngineContext {
     const actions: Action[] = [];
     return {
       now,
       actions,
       random: this.random,
       udpEncapsulationOnly: this.udpEncapsulationOnly,
+      ops: this.ops,
       log: (level, tunnel, msg, fields) => actions.push({ kind: 'log', level, msg, ...(tunnel ? { tunnel } : {}), ...(fields ? { fields } : {}) }),
     };
   }
@@ -66,48 +93,108 @@ export class IkeEngine {
   /** Initiate every tunnel with initiate: true. */
   start(now: number): Action[] {
     const ctx = this.ctx(now);
-    for (const t of this.tunnels.values()) if (t.config.initiate) this.initiate(ctx, t.config);
+    for (const t of this.tunnels.values()) if (t.config.initiate) this.initiate(ctx, t, false);
     return ctx.actions;
   }
 
-  private initiate(ctx: EngineContext, config: TunnelConfig): void {
+  private initiate(ctx: EngineContext, t: TunnelEntry, reconnecting: boolean): void {
+    const config = t.config;
+    t.reconnect = null;
     if (!config.localAddress) {
       ctx.log('error', config.name, 'no local address known; set localAddress');
       return;
     }
-    const sa = startInitiator(ctx, config, { address: config.localAddress }, { address: config.remoteAddress });
+    // RFC 7296 §2.4: INITIAL_CONTACT only when we hold no other IKE SA with this peer.
+    const others = [...this.sas.values()].some((s) => s.tunnel.name === config.name && (s.state === 'established' || s.state === 'rekeyed'));
+    const sa = startInitiator(ctx, config, { address: config.localAddress }, { address: config.remoteAddress }, reconnecting ? RECONNECT_RETRANSMIT : undefined);
     if (!sa) return;
+    sa.initialContact = !others;
     this.sas.set(hex(sa.spiI), sa);
-    this.tunnels.get(config.name)!.sa = sa;
+    t.sa = sa;
   }
 
   up(name: string, now: number): Action[] {
     const ctx = this.ctx(now);
-    const t = this.tunnels.get(name);
-    if (!t) throw new RangeError(`no tunnel named '${name}'`);
+    const t = this.entry(name);
+    t.wanted = true;
     if (t.sa) ctx.log('info', name, `already ${tunnelState(t.sa)}`);
     else if (!t.config.initiate || t.config.remoteAddress === '%any') ctx.log('info', name, 'responder tunnel: waiting for the peer to initiate');
-    else this.initiate(ctx, t.config);
+    else this.initiate(ctx, t, false);
     return ctx.actions;
   }
 
   down(name: string, now: number): Action[] {
     const ctx = this.ctx(now);
-    const t = this.tunnels.get(name);
-    if (!t) throw new RangeError(`no tunnel named '${name}'`);
+    const t = this.entry(name);
+    t.wanted = false;
+    t.reconnect = null;
     const sa = t.sa;
     if (!sa) return ctx.actions;
-    if (sa.state === 'established') sendIkeDelete(ctx, sa);
-    else if (sa.state !== 'deleting') this.remove(ctx, sa, 'closed by operator');
+    if (sa.state === 'established') sendIkeDelete(ctx, sa, 'closed by operator', false);
+    else if (sa.state !== 'deleting') this.remove(ctx, sa, 'closed by operator', false);
     return ctx.actions;
   }
 
-  private remove(ctx: EngineContext, sa: IkeSa, reason: string): void {
+  /** Operator rekey (`branchgate rekey NAME [--ike]`). */
+  rekey(name: string, what: 'child' | 'ike', now: number): Action[] {
+    const ctx = this.ctx(now);
+    const sa = this.entry(name).sa;
+    if (!sa || sa.state !== 'established') {
+      ctx.log('warn', name, `cannot rekey: the tunnel is ${tunnelState(sa)}, not established`);
+      return ctx.actions;
+    }
+    if (what === 'ike') {
+      if (!startIkeRekey(ctx, sa, 'operator')) ctx.log('info', name, 'an IKE SA rekey is already running');
+    } else {
+      const kids = sa.children.filter((c) => c.state === 'installed' && c.active);
+      if (kids.length === 0) ctx.log('info', name, 'no Child SA to rekey (a rekey may already be running)');
+      for (const c of kids) if (!startChildRekey(ctx, sa, c, 'operator')) ctx.log('warn', name, 'the peer refused to rekey this Child SA (NO_ADDITIONAL_SAS); it is re-established at its hard lifetime');
+    }
+    return ctx.actions;
+  }
+
+  /** A Child SA reached its volume lifetime or its sequence numbers run out: rekey it once. */
+  childVolumeExceeded(tunnel: string, spiIn: number, reason: 'bytes' | 'packets' | 'seq-exhausted', now: number): Action[] {
+    const ctx = this.ctx(now);
+    const sa = this.tunnels.get(tunnel)?.sa;
+    const child = sa?.child(spiIn);
+    if (sa && child && child.state === 'installed' && child.active) startChildRekey(ctx, sa, child, `${reason} lifetime`);
+    return ctx.actions;
+  }
+
+  /** Authenticated ESP arrived on the tunnel: the peer is alive (RFC 7296 §2.4). */
+  noteInboundEsp(tunnel: string, now: number): void {
+    const sa = this.tunnels.get(tunnel)?.sa;
+    if (sa && now > sa.lastInboundAt) sa.lastInboundAt = now;
+  }
+
+  private entry(name: string): TunnelEntry {
+    const t = this.tunnels.get(name);
+    if (!t) throw new RangeError(`no tunnel named '${name}'`);
+    return t;
+  }
+
+  /** Drop an SA; `reconnect`: an initiating tunnel that is wanted starts again with backoff. */
+  remove(ctx: EngineContext, sa: IkeSa, reason: string, reconnect: boolean): void {
     removeSa(ctx, sa, reason);
     if (this.sas.get(hex(sa.ourSpi)) === sa) this.sas.delete(hex(sa.ourSpi));
     for (const [k, v] of this.halfOpen) if (v === sa) this.halfOpen.delete(k);
     const t = this.tunnels.get(sa.tunnel.name);
-    if (t && t.sa === sa) t.sa = null;
+    if (!t || t.sa !== sa) return;
+    t.sa = null;
+    if (reconnect && t.wanted && t.config.initiate && t.config.remoteAddress !== '%any') {
+      const inMs = reconnectDelay(t.failures, this.random);
+      t.failures++;
+      t.reconnect = { attempt: t.failures, at: ctx.now + inMs, reason };
+      ctx.actions.push({ kind: 'event', event: { type: 'reconnect', tunnel: t.config.name, attempt: t.failures, inMs, reason } });
+      ctx.log('info', t.config.name, `reconnecting in ${inMs} ms (attempt ${t.failures}): ${reason}`);
+    }
+  }
+
+  /** The tunnel came up: reset its reconnect backoff. */
+  connected(name: string): void {
+    const t = this.tunnels.get(name);
+    if (t) t.failures = 0;
   }
 
   onDatagram(bytes: Uint8Array, arrival: Arrival, now: number): Action[] {
@@ -145,7 +232,7 @@ export class IkeEngine {
       this.onInitResponse(ctx, sa, msg, bytes, arrival);
       return ctx.actions;
     }
-    this.onProtected(ctx, sa, msg, bytes, arrival);
+    onProtected(this, ctx, sa, msg, bytes, arrival);
     return ctx.actions;
   }
 
@@ -187,125 +274,37 @@ export class IkeEngine {
     if (criticalUnknown(msg.payloads) !== null) {
       this.drops['critical-payload']++;
       ctx.log('error', sa.tunnel.name, 'IKE_SA_INIT response carries an unsupported critical payload; aborting (RFC 7296 §2.5)');
-      this.remove(ctx, sa, 'unsupported critical payload');
+      this.remove(ctx, sa, 'unsupported critical payload', true);
       return;
     }
     const outcome = processInitResponse(ctx, sa, msg, bytes, arrival);
-    if (outcome === 'failed') this.remove(ctx, sa, 'IKE_SA_INIT failed');
+    if (outcome === 'failed') this.remove(ctx, sa, 'IKE_SA_INIT failed', true);
     else if (outcome === 'established-init') sendAuthRequest(ctx, sa);
-  }
-
-  private onProtected(ctx: EngineContext, sa: IkeSa, msg: IkeMessage, bytes: Uint8Array, arrival: Arrival): void {
-    const h = msg.header;
-    if (!sa.cipherIn) {
-      this.drops.unexpected++;
-      return;
-    }
-    if (!h.response && h.messageId !== sa.expectedPeerRequestId) {
-      // RFC 7296 §2.2: a retransmission of the last request gets the cached response; anything else is dropped.
-      if (sa.lastResponse && h.messageId === sa.lastResponse.messageId) sa.resendLastResponse(ctx);
-      else this.drops.unexpected++;
-      return;
-    }
-    if (h.response && (!sa.outstanding || h.messageId !== sa.outstanding.messageId)) {
-      this.drops.unexpected++;
-      return;
-    }
-    const opened = openMessage(bytes, msg, sa.cipherIn);
-    if (!opened.ok) {
-      this.drops[opened.error === 'integrity' ? 'integrity' : 'malformed']++;
-      ctx.log('debug', sa.tunnel.name, `dropped ${exchangeName(h.exchangeType)}: ${opened.error === 'integrity' ? 'integrity check failed' : 'malformed inner payloads'}`);
-      return;
-    }
-    const inner = opened.value;
-    const bad = invalidPayload(inner);
-    if (bad) {
-      // RFC 7296 §2.21.2: a protected request that does not parse is answered INVALID_SYNTAX.
-      this.drops.malformed++;
-      ctx.log('warn', sa.tunnel.name, `malformed ${exchangeName(h.exchangeType)} from ${arrival.from.address}: ${bad}`);
-      if (!h.response) sa.sendResponse(ctx, h.exchangeType, h.messageId, [notify(NotifyType.INVALID_SYNTAX)], true);
-      return;
-    }
-    // Only authenticated messages move the SA's addresses (RFC 7296 §2.23); a responder
-    // follows the initiator's float to port 4500 here.
-    sa.remote = { ...arrival.from };
-    sa.local = { ...arrival.to };
-    if (arrival.natT) sa.natT = true;
-    const critical = criticalUnknown(inner);
-    if (critical !== null) {
-      this.drops['critical-payload']++;
-      if (!h.response) sa.sendResponse(ctx, h.exchangeType, h.messageId, [notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, Uint8Array.of(critical))], true);
-      ctx.log('warn', sa.tunnel.name, `${exchangeName(h.exchangeType)} carries unsupported critical payload ${critical}; rejected`);
-      return;
-    }
-    if (h.response) this.onResponse(ctx, sa, h.exchangeType, inner);
-    else this.onRequest(ctx, sa, h.exchangeType, h.messageId, inner);
-  }
-
-  private onResponse(ctx: EngineContext, sa: IkeSa, exchangeType: number, inner: Payload[]): void {
-    sa.outstanding = null;
-    if (exchangeType === ExchangeType.IKE_AUTH && sa.state === 'auth-sent') {
-      const r = processAuthResponse(ctx, sa, inner);
-      if (!r.ok) return this.remove(ctx, sa, 'authentication failed');
-      this.adopt(ctx, sa);
-      establish(ctx, sa, r.child);
-      if (!r.child) sendIkeDelete(ctx, sa);
-      return;
-    }
-    if (sa.state === 'deleting') this.remove(ctx, sa, 'deleted');
-  }
-
-  private onRequest(ctx: EngineContext, sa: IkeSa, exchangeType: number, messageId: number, inner: Payload[]): void {
-    if (exchangeType === ExchangeType.IKE_AUTH && sa.state === 'half-open') {
-      const r = processAuthRequest(ctx, sa, messageId, inner);
-      if (!r.ok) return this.remove(ctx, sa, 'authentication failed');
-      for (const [k, v] of this.halfOpen) if (v === sa) this.halfOpen.delete(k);
-      this.adopt(ctx, sa);
-      establish(ctx, sa, r.child);
-      return;
-    }
-    if (sa.state !== 'established' && sa.state !== 'deleting') {
-      this.drops.unexpected++;
-      return;
-    }
-    const out = answerRequest(ctx, sa, exchangeType, messageId, inner);
-    for (const c of out.removedChildren) {
-      ctx.actions.push({ kind: 'remove-child', tunnel: sa.tunnel.name, spiIn: c.info.spiIn, spiOut: c.info.spiOut });
-      ctx.log('info', sa.tunnel.name, 'peer deleted Child SA', { spiIn: c.info.spiIn.toString(16).padStart(8, '0') });
-    }
-    if (out.closeIke) this.remove(ctx, sa, 'deleted by peer');
-  }
-
-  /** Make `sa` the tunnel's current SA, replacing an older one (a restarted peer, RFC 7296 §2.4). */
-  private adopt(ctx: EngineContext, sa: IkeSa): void {
-    const t = this.tunnels.get(sa.tunnel.name);
-    if (!t) return;
-    if (t.sa && t.sa !== sa) {
-      ctx.log('info', sa.tunnel.name, 'a new IKE SA replaces the previous one');
-      this.remove(ctx, t.sa, 'replaced by a new IKE SA');
-    }
-    t.sa = sa;
   }
 
   onTick(now: number): Action[] {
     const ctx = this.ctx(now);
     for (const sa of [...this.sas.values()]) {
-      if (!sa.retransmitIfDue(ctx)) {
-        ctx.log('error', sa.tunnel.name, `peer ${sa.remote.address} did not answer ${exchangeName(sa.outstanding!.exchange)} after retransmits; IKE SA deleted`);
-        this.remove(ctx, sa, 'peer not responding');
-      } else if (sa.state === 'half-open' && now >= sa.createdAt + HALF_OPEN_TIMEOUT_MS) {
-        this.remove(ctx, sa, 'half-open SA expired');
+      if (this.sas.get(hex(sa.ourSpi)) !== sa) continue;
+      if (sa.state === 'half-open' && now >= sa.createdAt + HALF_OPEN_TIMEOUT_MS) {
+        this.remove(ctx, sa, 'half-open SA expired', false);
+        continue;
       }
+      tickSa(ctx, this.ops, sa);
+    }
+    for (const t of this.tunnels.values()) {
+      if (t.reconnect && now >= t.reconnect.at && !t.sa && t.wanted) this.initiate(ctx, t, true);
     }
     return ctx.actions;
   }
 
   nextWakeup(): number | null {
     let min: number | null = null;
-    for (const sa of this.sas.values()) {
-      const w = sa.nextWakeup();
+    const take = (w: number | null) => {
       if (w !== null && (min === null || w < min)) min = w;
-    }
+    };
+    for (const sa of this.sas.values()) take(saWakeup(sa, this.udpEncapsulationOnly));
+    for (const t of this.tunnels.values()) if (t.reconnect && t.wanted && !t.sa) take(t.reconnect.at);
     return min;
   }
 

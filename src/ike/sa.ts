@@ -1,10 +1,12 @@
 /**
  * IkeSa: the state of one IKE SA and the message-level machinery every task shares — message
- * IDs, the outstanding request and its retransmission, the cached last response (RFC 7296 §2.1,
- * §2.2). Tasks in tasks/ decide what to send; this module decides how.
+ * IDs, the task queue with its window of one (RFC 7296 §2.3), the outstanding request and its
+ * retransmission, the cached last response (§2.1, §2.2), RFC 7383 fragmentation of what we send.
+ * Tasks in tasks/ decide what to send; this module decides how.
  *
  *   initiator:  init-sent ──▶ auth-sent ──▶ established ──▶ deleting ──▶ (gone)
  *   responder:  half-open ──────────────▶ established ──▶ deleting ──▶ (gone)
+ *   either:     established ──(IKE rekey done, §2.18)──▶ rekeyed ──▶ (gone once deleted)
  */
 import type { Action, ChildSaInfo, ChildSaKeys, Endpoint, LogLevel } from './actions.js';
 import type { TunnelConfig } from '../config/types.js';
@@ -12,16 +14,27 @@ import type { Payload, Proposal, TrafficSelector } from './codec/types.js';
 import type { IkeKeys, KeyExchange, SkCipher } from './crypto/types.js';
 import type { Suite } from './proposals.js';
 import { encodeMessage } from './codec/message.js';
+import { exceedsDatagram, fragmentMessage } from './codec/fragments.js';
+import type { Reassembler } from './codec/reassembler.js';
 import { IKE_MAJOR_VERSION, IKE_MINOR_VERSION } from './constants.js';
+import { DEFAULT_RETRANSMIT, nextTimeout, type RetransmitPolicy } from './retransmit.js';
 
-/** strongSwan's defaults (charon.opt: retransmit_timeout 4.0, retransmit_base 1.8, retransmit_tries 5). */
-export const RETRANSMIT_TIMEOUT_MS = 4000;
-export const RETRANSMIT_BASE = 1.8;
-export const RETRANSMIT_TRIES = 5;
+export { RETRANSMIT_TIMEOUT_MS, RETRANSMIT_BASE, RETRANSMIT_TRIES } from './retransmit.js';
 /** A half-open responder SA that never completes is dropped after this long. */
 export const HALF_OPEN_TIMEOUT_MS = 30_000;
 
-export type IkeSaState = 'init-sent' | 'auth-sent' | 'half-open' | 'established' | 'deleting';
+export type IkeSaState = 'init-sent' | 'auth-sent' | 'half-open' | 'established' | 'rekeyed' | 'deleting';
+
+/** What the engine lets tasks do to SAs they do not own (architecture rule 5: look SAs up again). */
+export interface EngineOps {
+  /** Tear an SA down locally; `reconnect`: an initiating tunnel starts again (with backoff). */
+  removeIke(ctx: EngineContext, sa: IkeSa, reason: string, reconnect: boolean): void;
+  /** Make a new SA findable by its SPI (a rekeyed IKE SA, §2.18). */
+  register(sa: IkeSa): void;
+  /** The tunnel's current IKE SA is now `sa`. */
+  setCurrent(sa: IkeSa): void;
+  current(tunnel: string): IkeSa | null;
+}
 
 /** Everything the engine hands to a task: randomness, the clock, and where actions go. */
 export interface EngineContext {
@@ -31,7 +44,14 @@ export interface EngineContext {
   random(n: number): Uint8Array;
   actions: Action[];
   log(level: LogLevel, tunnel: string | undefined, msg: string, fields?: Record<string, string | number | boolean>): void;
+  ops?: EngineOps;
 }
+
+/**
+ *   installed ──▶ rekeying ──▶ rekeyed (replaced; old inbound kept for the grace period) ──▶ gone
+ *   installed ──▶ deleting ──▶ gone
+ */
+export type ChildState = 'installed' | 'rekeying' | 'rekeyed' | 'deleting';
 
 export interface ChildSa {
   info: ChildSaInfo;
@@ -39,6 +59,21 @@ export interface ChildSa {
   /** The negotiated selectors: the datapath enforces them on inbound packets. */
   localTs: TrafficSelector[];
   remoteTs: TrafficSelector[];
+  suite: Suite;
+  state: ChildState;
+  /** Soft (rekey) and hard (delete) expiry, absolute ms (lifetime.ts). */
+  rekeyAt: number;
+  expireAt: number;
+  /** Its outbound SA carries the tunnel's traffic (false: rekey responder, before activation). */
+  active: boolean;
+  /** Rekey responder: our inbound SPI of the replacement, activated when the peer deletes this one. */
+  replacedBy?: number;
+  /** The peer answered NO_ADDITIONAL_SAS: keep this SA until hard expiry, then re-establish. */
+  noRekey?: boolean;
+  /** A rekey of this SA by the peer that we answered (to resolve a collision, §2.8.1). */
+  passive?: { spiIn: number; lowerNonce: Uint8Array };
+  /** The peer deleted this SA while our rekey of it was in flight (§2.25.1). */
+  deletedByPeer?: boolean;
 }
 
 /** The Child SA the initiator asked for in IKE_AUTH, kept until the response arrives. */
@@ -49,12 +84,32 @@ export interface PendingChild {
   tsr: TrafficSelector[];
 }
 
+/** One job that needs a request of its own (architecture rule 4). */
+export interface Task {
+  readonly name: 'child-rekey' | 'child-create' | 'child-delete' | 'ike-rekey' | 'ike-delete' | 'dpd' | 'raw';
+  /** The payloads of the request, or null when the job became moot while it waited. */
+  build(ctx: EngineContext, sa: IkeSa): { exchange: number; payloads: Payload[] } | null;
+  onResponse(ctx: EngineContext, sa: IkeSa, payloads: Payload[]): void;
+}
+
+/** Timers carry ids, not objects (architecture rule 5). */
+export type SaTimer =
+  | { kind: 'remove-child'; at: number; spiIn: number }
+  | { kind: 'activate-child'; at: number; spiIn: number }
+  | { kind: 'retry-child-rekey'; at: number; spiIn: number }
+  | { kind: 'retry-ike-rekey'; at: number }
+  | { kind: 'rekeyed-expire'; at: number };
+
 interface Outstanding {
   messageId: number;
   exchange: number;
-  bytes: Uint8Array;
+  /** One datagram, or the RFC 7383 fragments of one message. */
+  datagrams: Uint8Array[];
   tries: number;
   nextAt: number;
+  firstSentAt: number;
+  task: Task | null;
+  policy: RetransmitPolicy;
 }
 
 let nextSaId = 1;
@@ -67,8 +122,13 @@ export class IkeSa {
   /** Messages go over port 4500 with the non-ESP marker (after a NAT float, RFC 7296 §2.23). */
   natT = false;
   natDetected = false;
+  /** A NAT is in front of us: we send the NAT keepalives (RFC 3948 §2.3). */
+  selfBehindNat = false;
   /** ESP must be UDP-encapsulated: NAT seen by either side, or forced. */
   encap = false;
+  /** Both sides sent IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 §2.3). */
+  fragmentation = false;
+  reassembler: Reassembler | null = null;
   spiR: Uint8Array = new Uint8Array(8);
   nonceI: Uint8Array = new Uint8Array(0);
   nonceR: Uint8Array = new Uint8Array(0);
@@ -85,11 +145,30 @@ export class IkeSa {
   nextRequestId = 0;
   expectedPeerRequestId = 0;
   outstanding: Outstanding | null = null;
-  lastResponse: { messageId: number; bytes: Uint8Array; natT: boolean } | null = null;
+  lastResponse: { messageId: number; datagrams: Uint8Array[]; natT: boolean } | null = null;
+  /** Jobs waiting for the window (RFC 7296 §2.3: one request in flight). */
+  tasks: Task[] = [];
+  timers: SaTimer[] = [];
   children: ChildSa[] = [];
   pendingChild: PendingChild | null = null;
   establishedAt = 0;
   createdAt: number;
+  /** IKE SA soft and hard expiry (absolute ms; 0 = not scheduled). */
+  rekeyAt = 0;
+  expireAt = 0;
+  /** Last authenticated IKE message or noted ESP from the peer (RFC 7296 §2.4). */
+  lastInboundAt: number;
+  nextKeepaliveAt = 0;
+  /** Retransmission schedule for the next request (retransmit.ts). */
+  policy: RetransmitPolicy = DEFAULT_RETRANSMIT;
+  /** Put INITIAL_CONTACT into our first IKE_AUTH (no other IKE SA with this peer, §2.4). */
+  initialContact = true;
+  /** A peer-initiated IKE rekey we answered while ours was in flight (§2.8.2). */
+  passiveRekey: { sa: IkeSa; lowerNonce: Uint8Array } | null = null;
+  /** Our own IKE rekey is in flight. */
+  rekeying = false;
+  /** The IKE SA that replaced this one (state rekeyed). */
+  replacedBy: IkeSa | null = null;
   /** Responder only: tunnels whose addresses match, narrowed to one once IDi is known. */
   candidates: TunnelConfig[] = [];
   peerId = '';
@@ -106,6 +185,7 @@ export class IkeSa {
     this.local = local;
     this.remote = remote;
     this.createdAt = now;
+    this.lastInboundAt = now;
   }
 
   /** Our SPI: the one the peer puts in the header to reach us. */
@@ -127,58 +207,108 @@ export class IkeSa {
     };
   }
 
-  private sendAction(bytes: Uint8Array): Action {
+  private sendActions(datagrams: Uint8Array[]): Action[] {
     const port = this.natT ? 4500 : 500;
-    return { kind: 'send', from: { address: this.local.address, port }, to: { ...this.remote }, natT: this.natT, bytes };
+    return datagrams.map((bytes) => ({ kind: 'send', from: { address: this.local.address, port }, to: { ...this.remote }, natT: this.natT, bytes }));
+  }
+
+  /** Encode, and split into SKF fragments when negotiated and too big (RFC 7383 §2.5). */
+  private encode(exchangeType: number, response: boolean, messageId: number, payloads: Payload[], protect: boolean): Uint8Array[] {
+    const header = this.header(exchangeType, response, messageId);
+    const whole = encodeMessage(header, payloads, protect ? this.cipherOut! : undefined);
+    if (!protect || !this.fragmentation || !exceedsDatagram(whole.length, this.tunnel.fragmentSize, this.natT)) return [whole];
+    return fragmentMessage(header, payloads, this.cipherOut!, this.tunnel.fragmentSize, this.natT);
   }
 
   /** Send a new request with the next message ID; it is retransmitted until answered. */
-  sendRequest(ctx: EngineContext, exchangeType: number, payloads: Payload[], protect: boolean): Uint8Array {
+  sendRequest(ctx: EngineContext, exchangeType: number, payloads: Payload[], protect: boolean, task: Task | null = null): Uint8Array {
     const messageId = this.nextRequestId++;
-    const bytes = encodeMessage(this.header(exchangeType, false, messageId), payloads, protect ? this.cipherOut! : undefined);
-    this.outstanding = { messageId, exchange: exchangeType, bytes, tries: 0, nextAt: ctx.now + RETRANSMIT_TIMEOUT_MS };
-    ctx.actions.push(this.sendAction(bytes));
-    return bytes;
+    const datagrams = this.encode(exchangeType, false, messageId, payloads, protect);
+    const policy = this.policy;
+    this.outstanding = { messageId, exchange: exchangeType, datagrams, tries: 0, nextAt: ctx.now + nextTimeout(policy, 0), firstSentAt: ctx.now, task, policy };
+    ctx.actions.push(...this.sendActions(datagrams));
+    return datagrams[0]!;
+  }
+
+  /** Queue a job; it is sent when the window is free (RFC 7296 §2.3). */
+  queue(ctx: EngineContext, task: Task, front = false): void {
+    if (front) this.tasks.unshift(task);
+    else this.tasks.push(task);
+    this.kick(ctx);
+  }
+
+  /** Send the next queued job if no request is in flight. */
+  kick(ctx: EngineContext): void {
+    while (!this.outstanding && this.tasks.length > 0 && this.cipherOut && (this.state === 'established' || this.state === 'deleting' || this.state === 'rekeyed')) {
+      const task = this.tasks.shift()!;
+      const built = task.build(ctx, this);
+      if (built) this.sendRequest(ctx, built.exchange, built.payloads, true, task);
+    }
+  }
+
+  hasTask(name: Task['name']): boolean {
+    return this.tasks.some((t) => t.name === name) || this.outstanding?.task?.name === name;
   }
 
   /** Re-send the outstanding request as it is (e.g. after the float to 4500 it keeps its bytes). */
   resendOutstanding(ctx: EngineContext): void {
-    if (this.outstanding) ctx.actions.push(this.sendAction(this.outstanding.bytes));
+    if (this.outstanding) ctx.actions.push(...this.sendActions(this.outstanding.datagrams));
   }
 
   /** Answer the peer's request `messageId` and cache the answer for duplicates (RFC 7296 §2.1). */
   sendResponse(ctx: EngineContext, exchangeType: number, messageId: number, payloads: Payload[], protect: boolean): Uint8Array {
-    const bytes = encodeMessage(this.header(exchangeType, true, messageId), payloads, protect ? this.cipherOut! : undefined);
-    this.lastResponse = { messageId, bytes, natT: this.natT };
+    const datagrams = this.encode(exchangeType, true, messageId, payloads, protect);
+    this.lastResponse = { messageId, datagrams, natT: this.natT };
     this.expectedPeerRequestId = messageId + 1;
-    ctx.actions.push(this.sendAction(bytes));
-    return bytes;
+    ctx.actions.push(...this.sendActions(datagrams));
+    return datagrams[0]!;
   }
 
   resendLastResponse(ctx: EngineContext): void {
     if (!this.lastResponse) return;
-    ctx.actions.push(this.sendAction(this.lastResponse.bytes));
+    ctx.actions.push(...this.sendActions(this.lastResponse.datagrams));
   }
 
   /**
-   * Retransmission of identical bytes with exponential backoff; returns false when the budget
-   * is spent and the SA must go (RFC 7296 §2.1, §2.4).
+   * Retransmission of identical bytes with backoff; returns false when the budget is spent and
+   * the SA must go (RFC 7296 §2.1, §2.4).
    */
   retransmitIfDue(ctx: EngineContext): boolean {
     const o = this.outstanding;
     if (!o || ctx.now < o.nextAt) return true;
-    if (o.tries >= RETRANSMIT_TRIES) return false;
+    if (o.tries >= o.policy.tries) return false;
     o.tries++;
-    o.nextAt = ctx.now + RETRANSMIT_TIMEOUT_MS * Math.pow(RETRANSMIT_BASE, o.tries);
+    o.nextAt = ctx.now + nextTimeout(o.policy, o.tries);
     ctx.log('debug', this.tunnel.name, `retransmit ${o.tries} of request ${o.messageId}`);
-    ctx.actions.push(this.sendAction(o.bytes));
+    ctx.actions.push(...this.sendActions(o.datagrams));
     return true;
   }
 
+  addTimer(t: SaTimer): void {
+    this.timers.push(t);
+  }
+
+  /** Remove and return the timers due at `now`. */
+  dueTimers(now: number): SaTimer[] {
+    const due = this.timers.filter((t) => t.at <= now);
+    this.timers = this.timers.filter((t) => t.at > now);
+    return due;
+  }
+
+  child(spiIn: number): ChildSa | undefined {
+    return this.children.find((c) => c.info.spiIn === spiIn);
+  }
+
+  childByOut(spiOut: number): ChildSa | undefined {
+    return this.children.find((c) => c.info.spiOut === spiOut);
+  }
+
   nextWakeup(): number | null {
-    if (this.outstanding) return this.outstanding.nextAt;
-    if (this.state === 'half-open') return this.createdAt + HALF_OPEN_TIMEOUT_MS;
-    return null;
+    const times: number[] = [];
+    if (this.outstanding) times.push(this.outstanding.nextAt);
+    if (this.state === 'half-open') times.push(this.createdAt + HALF_OPEN_TIMEOUT_MS);
+    for (const t of this.timers) times.push(t.at);
+    return times.length ? Math.min(...times) : null;
   }
 
   /** Forget key material we no longer need (best effort in a garbage-collected runtime). */
@@ -191,4 +321,14 @@ export class IkeSa {
 
 export function hex(b: Uint8Array): string {
   return Buffer.from(b).toString('hex');
+}
+
+export function spiHex(n: number): string {
+  return (n >>> 0).toString(16).padStart(8, '0');
+}
+
+export function spiBytes(n: number): Uint8Array {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return new Uint8Array(b);
 }

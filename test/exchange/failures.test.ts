@@ -101,15 +101,20 @@ describe('failures and recoveries', () => {
     expect(Buffer.from(fromR[2]!.bytes).equals(Buffer.from(fromR[3]!.bytes))).toBe(true);
   });
 
-  it('the initiator gives up after the retransmit budget when nobody answers', () => {
+  it('the initiator gives up after the retransmit budget when nobody answers, then reconnects', () => {
     const net = new Net();
     const i = net.add(I, [initiatorTunnel({ ike: IKE, esp: ESP })]);
     net.start(I);
-    net.advance(200_000);
+    net.advance(165_000);
     // 1 original + 5 retransmits at 4, 11.2, 24.2, 47.5, 89.5 s (strongSwan's schedule).
+    expect(net.wire.length).toBe(6);
+    expect(i.engine.status(net.now)[0]!.state).toBe('connecting');
+    net.advance(200); // the budget ends at 165.06 s; the first reconnect waits at least 250 ms
     expect(net.wire.length).toBe(6);
     expect(i.engine.status(net.now)[0]!.state).toBe('down');
     expect(logged(i, /did not answer IKE_SA_INIT/)).toBe(true);
+    // Issue 4: an initiating tunnel never stays down; it is initiated again with backoff.
+    expect(i.events.some((e) => e.type === 'reconnect' && e.attempt === 1)).toBe(true);
   });
 
   it('an unknown critical payload is answered with UNSUPPORTED_CRITICAL_PAYLOAD; a non-critical one is skipped', () => {

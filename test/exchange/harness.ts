@@ -25,7 +25,27 @@ export interface Node {
   engine: IkeEngine;
   logs: { level: string; msg: string; tunnel?: string }[];
   events: EngineEvent[];
-  installed: Map<number, { info: ChildSaInfo; keys: ChildSaKeys }>;
+  /** The datapath as the actions built it: Child SAs by inbound SPI, and which one sends. */
+  installed: Map<number, { info: ChildSaInfo; keys: ChildSaKeys; active: boolean }>;
+  /** Every action, with the fake-clock time it was returned at. */
+  actions: { at: number; action: Action }[];
+}
+
+/** A reproducible random source (xorshift32) for SPIs, nonces and jitter. */
+export function seeded(seed: number): (n: number) => Uint8Array {
+  let x = seed >>> 0 || 1;
+  return (n) => {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
+      out[i] = x & 0xff;
+    }
+    return out;
+  };
 }
 
 export function decodeOrFail(bytes: Uint8Array): IkeMessage {
@@ -43,24 +63,37 @@ export class Net {
   /** Decide the fate of each packet (loss, duplication, NAT rewriting). */
   filter: (p: Packet) => Verdict = () => 'deliver';
 
-  add(address: string, tunnels: TunnelConfig[], opts: { udpEncapsulationOnly?: boolean } = {}): Node {
-    const node: Node = { address, engine: new IkeEngine({ tunnels, ...opts }), logs: [], events: [], installed: new Map() };
+  add(address: string, tunnels: TunnelConfig[], opts: { udpEncapsulationOnly?: boolean; random?: (n: number) => Uint8Array } = {}): Node {
+    const node: Node = { address, engine: new IkeEngine({ tunnels, ...opts }), logs: [], events: [], installed: new Map(), actions: [] };
     this.nodes.set(address, node);
     return node;
   }
 
   perform(node: Node, actions: Action[]): void {
     for (const a of actions) {
+      node.actions.push({ at: this.now, action: a });
       switch (a.kind) {
         case 'send':
           expect(a.from.address).toBe(node.address);
           this.wire.push({ from: a.from, to: a.to, natT: a.natT, bytes: a.bytes });
           this.queue.push({ from: a.from, to: a.to, natT: a.natT, bytes: a.bytes });
           break;
-        case 'install-child':
-          node.installed.set(a.child.spiIn, { info: a.child, keys: a.keys });
+        case 'install-child': {
+          expect(node.installed.has(a.child.spiIn), 'install-child of an SPI already installed').toBe(false);
+          const active = a.activate !== false;
+          if (active) for (const c of node.installed.values()) if (c.info.tunnel === a.child.tunnel) c.active = false;
+          node.installed.set(a.child.spiIn, { info: a.child, keys: a.keys, active });
           break;
+        }
+        case 'activate-child': {
+          const c = node.installed.get(a.spiIn);
+          expect(c, 'activate-child of an SPI not installed').toBeDefined();
+          for (const o of node.installed.values()) if (o.info.tunnel === a.tunnel) o.active = false;
+          c!.active = true;
+          break;
+        }
         case 'remove-child':
+          expect(node.installed.has(a.spiIn), 'remove-child of an SPI not installed').toBe(true);
           node.installed.delete(a.spiIn);
           break;
         case 'event':
@@ -93,7 +126,8 @@ export class Net {
   /** Move the clock forward, firing every wake-up that falls due, then let packets flow. */
   advance(ms: number): void {
     const end = this.now + ms;
-    for (;;) {
+    for (let guard = 0; ; guard++) {
+      if (guard > 100_000) throw new Error('test harness: wake-ups do not advance; timer loop?');
       let next: number | null = null;
       for (const node of this.nodes.values()) {
         const w = node.engine.nextWakeup();
@@ -150,6 +184,8 @@ export function expectEstablishedPair(net: Net, a = I, b = R): { ia: ChildSaInfo
   expect([sa.ike!.encr, sa.ike!.prf, sa.ike!.dh, sa.ike!.integ]).toEqual([sb.ike!.encr, sb.ike!.prf, sb.ike!.dh, sb.ike!.integ]);
   expect(na.installed.size).toBe(1);
   expect(nb.installed.size).toBe(1);
+  expect([...na.installed.values()][0]!.active).toBe(true);
+  expect([...nb.installed.values()][0]!.active).toBe(true);
   const [ca] = [...na.installed.values()];
   const [cb] = [...nb.installed.values()];
   expect(ca!.info.spiIn).toBe(cb!.info.spiOut);

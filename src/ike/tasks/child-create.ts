@@ -4,8 +4,7 @@
  */
 import { NotifyType, PayloadType, ProtocolId } from '../constants.js';
 import type { Payload, TrafficSelector } from '../codec/types.js';
-import { deriveChildKeys } from '../crypto/keymat.js';
-import { encrInfo, integInfo } from '../crypto/transforms.js';
+import { newChild } from '../child-sa.js';
 import { acceptResponseProposal, describeProposals, selectProposal, toProposals, type Selection } from '../proposals.js';
 import { isSubsetOf, narrow } from '../traffic-selectors.js';
 import { selectorToString } from '../../config/cidr.js';
@@ -41,44 +40,8 @@ function makeChild(
   localTs: TrafficSelector[],
   remoteTs: TrafficSelector[],
 ): ChildSa {
-  const s = sel.suite;
-  const keys = deriveChildKeys({
-    prfId: sa.suite!.prfId,
-    skD: sa.keys!.skD,
-    ni: sa.nonceI,
-    nr: sa.nonceR,
-    encrId: s.encrId,
-    encrKeyBits: s.encrKeyBits,
-    integId: s.integId,
-  });
-  // "i" keys protect initiator→responder traffic (RFC 7296 §2.17).
-  const mine = sa.initiator
-    ? { encrOut: keys.encrI, integOut: keys.integI, encrIn: keys.encrR, integIn: keys.integR }
-    : { encrOut: keys.encrR, integOut: keys.integR, encrIn: keys.encrI, integIn: keys.integI };
-  const port = sa.natT ? 4500 : 500;
-  return {
-    keys: mine,
-    localTs,
-    remoteTs,
-    info: {
-      tunnel: sa.tunnel.name,
-      spiIn: Buffer.from(spiIn).readUInt32BE(0),
-      spiOut: Buffer.from(spiOut).readUInt32BE(0),
-      encrId: s.encrId,
-      encrKeyBits: s.encrKeyBits,
-      integId: s.integId,
-      esn: s.esn,
-      encr: encrInfo(s.encrId, s.encrKeyBits)!.name,
-      integ: s.integId ? (integInfo(s.integId)?.name ?? null) : null,
-      localTs: localTs.map(selectorToString),
-      remoteTs: remoteTs.map(selectorToString),
-      local: { address: sa.local.address, port },
-      remote: { address: sa.remote.address, port: sa.remote.port },
-      encap: sa.encap,
-      installedAt: ctx.now,
-      rekeyAt: ctx.now + sa.tunnel.childLifetime * 1000,
-    },
-  };
+  // IKE_AUTH: the nonces of IKE_SA_INIT, no KE; "i" is the IKE SA's initiator (RFC 7296 §2.17).
+  return newChild(ctx, sa, { sel, spiIn, spiOut, localTs, remoteTs, ni: sa.nonceI, nr: sa.nonceR, weInitiated: sa.initiator, active: true });
 }
 
 export type ChildAnswer = { payloads: Payload[]; child: ChildSa | null };

@@ -59,7 +59,8 @@ export function sendAuthRequest(ctx: EngineContext, sa: IkeSa): void {
     sa.local = { address: sa.local.address, port: 4500 };
   }
   const idi = idPayload(PayloadType.IDi, sa.tunnel.localId);
-  const payloads: Payload[] = [idi, notify(NotifyType.INITIAL_CONTACT)];
+  // RFC 7296 §2.4: INITIAL_CONTACT in the first IKE_AUTH when we hold no other IKE SA with the peer.
+  const payloads: Payload[] = sa.initialContact ? [idi, notify(NotifyType.INITIAL_CONTACT)] : [idi];
   if (sa.tunnel.remoteId) payloads.push(idPayload(PayloadType.IDr, sa.tunnel.remoteId));
   payloads.push({ type: PayloadType.AUTH, method: AuthMethod.SHARED_KEY_MIC, data: authFor(sa, sa.tunnel.psk.reveal(), true, idi) });
   payloads.push(...buildChildRequest(ctx, sa));

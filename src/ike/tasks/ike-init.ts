@@ -13,6 +13,7 @@ import { DhPeerValueError } from '../crypto/types.js';
 import { acceptResponseProposal, describeProposals, firstDhGroup, offersDhGroup, selectProposal, toProposals } from '../proposals.js';
 import { checkNat, sourceHash, natHash } from '../natd.js';
 import { IkeSa, type EngineContext } from '../sa.js';
+import type { RetransmitPolicy } from '../retransmit.js';
 import { first, findNotify, notifies, notify, readU16, sendStatelessResponse, u16 } from './notify.js';
 
 /** RFC 7296 §2.10: at least 128 bits and at least half the PRF key size; 32 octets covers SHA2-512. */
@@ -47,17 +48,20 @@ export function sendInitRequest(ctx: EngineContext, sa: IkeSa, group: number): v
     { type: PayloadType.NONCE, data: sa.nonceI },
     ...natdPayloads(sa, forcesEncap(ctx, sa.tunnel)),
   );
+  // RFC 7383 §2.3: offer fragmentation.
+  if (sa.tunnel.fragmentation === 'auto') payloads.push(notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED));
   sa.nextRequestId = 0;
   sa.initRequest = sa.sendRequest(ctx, ExchangeType.IKE_SA_INIT, payloads, false);
 }
 
-export function startInitiator(ctx: EngineContext, tunnel: TunnelConfig, local: { address: string }, remote: { address: string }): IkeSa | null {
+export function startInitiator(ctx: EngineContext, tunnel: TunnelConfig, local: { address: string }, remote: { address: string }, policy?: RetransmitPolicy): IkeSa | null {
   const group = firstDhGroup(tunnel.ikeProposals);
   if (group === null) {
     ctx.log('error', tunnel.name, 'no DH group in the IKE proposals; add one (e.g. modp2048s256)');
     return null;
   }
   const sa = new IkeSa(tunnel, true, ctx.random(8), { address: local.address, port: 500 }, { address: remote.address, port: 500 }, ctx.now);
+  if (policy) sa.policy = policy;
   sendInitRequest(ctx, sa, group);
   ctx.log('info', tunnel.name, `initiating IKE_SA to ${remote.address}`, { spiI: Buffer.from(sa.spiI).toString('hex') });
   return sa;
@@ -92,6 +96,7 @@ function applyNat(ctx: EngineContext, sa: IkeSa, payloads: Payload[], arrival: A
   const spiR = sa.initiator ? sa.spiR : new Uint8Array(8);
   const nat = checkNat(sa.spiI, spiR, arrival.from, arrival.to, src, dst);
   sa.natDetected = nat !== null && (nat.peerBehindNat || nat.selfBehindNat);
+  sa.selfBehindNat = nat !== null && nat.selfBehindNat;
   const forced = forcesEncap(ctx, sa.tunnel);
   sa.encap = sa.natDetected || forced;
   if (nat) {
@@ -164,6 +169,7 @@ export function processInitResponse(ctx: EngineContext, sa: IkeSa, msg: IkeMessa
   sa.ke = null;
   sa.outstanding = null;
   applyNat(ctx, sa, p, arrival);
+  sa.fragmentation = sa.tunnel.fragmentation === 'auto' && findNotify(p, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) !== undefined;
   return 'established-init';
 }
 
@@ -233,6 +239,10 @@ export function processInitRequest(
     { type: PayloadType.NONCE, data: sa.nonceR },
     ...natdPayloads(sa, forcesEncap(ctx, chosenTunnel)),
   ];
+  if (chosenTunnel.fragmentation === 'auto' && findNotify(p, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED)) {
+    response.push(notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED));
+    sa.fragmentation = true;
+  }
   sa.initResponse = sa.sendResponse(ctx, ExchangeType.IKE_SA_INIT, msg.header.messageId, response, false);
   deriveKeys(sa, shared);
   return sa;

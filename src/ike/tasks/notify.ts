@@ -8,7 +8,7 @@ import { encodeMessage } from '../codec/message.js';
 import type { Arrival } from '../actions.js';
 import type { EngineContext } from '../sa.js';
 
-export function notify(notifyType: number, data: Uint8Array = new Uint8Array(0), protocol = 0, spi = new Uint8Array(0)): NotifyPayload {
+export function notify(notifyType: number, data: Uint8Array = new Uint8Array(0), protocol = 0, spi: Uint8Array = new Uint8Array(0)): NotifyPayload {
   return { type: PayloadType.NOTIFY, protocol, spi, notifyType, data };
 }
 

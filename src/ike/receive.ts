@@ -1,0 +1,169 @@
+/**
+ * Intake of protected messages (IKE_AUTH onward) for IkeEngine: message-ID checks and the
+ * response cache (RFC 7296 §2.1, §2.2), integrity, RFC 7383 reassembly, liveness bookkeeping
+ * (§2.4), NAT mapping changes (§2.23: only authenticated messages move the peer's address), and
+ * dispatch to the tasks.
+ */
+import type { Arrival } from './actions.js';
+import type { IkeMessage, Payload } from './codec/types.js';
+import { openMessage } from './codec/message.js';
+import { Reassembler, decodeReassembled } from './codec/reassembler.js';
+import { criticalUnknown, invalidPayload } from './payload-checks.js';
+import { ExchangeType, NotifyType, PayloadType, exchangeName } from './constants.js';
+import { hex, type EngineContext, type IkeSa } from './sa.js';
+import { processAuthRequest, processAuthResponse } from './tasks/ike-auth.js';
+import { answerRequest } from './tasks/informational.js';
+import { sendIkeDelete } from './tasks/ike-delete.js';
+import { findNotify, notify } from './tasks/notify.js';
+import { establish } from './engine-state.js';
+import type { IkeEngine } from './engine.js';
+
+/** Open an SK message, or feed an SKF fragment to the SA's reassembler. null: nothing (yet). */
+function open(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, msg: IkeMessage, bytes: Uint8Array): Payload[] | null {
+  const skf = msg.payloads[0];
+  if (skf && skf.type === PayloadType.SKF) {
+    sa.reassembler ??= new Reassembler(sa.cipherIn!);
+    const r = sa.reassembler.accept(bytes, msg, ctx.now);
+    if (r.status === 'dropped') {
+      if (r.reason === 'integrity') engine.drops.integrity++;
+      else if (r.reason !== 'duplicate' && r.reason !== 'stale') engine.drops.malformed++;
+      return null;
+    }
+    if (r.status === 'pending') return null;
+    const inner = decodeReassembled(r.innerNext, r.plaintext);
+    if (!inner.ok) {
+      engine.drops.malformed++;
+      return null;
+    }
+    return inner.value;
+  }
+  const opened = openMessage(bytes, msg, sa.cipherIn!);
+  if (!opened.ok) {
+    engine.drops[opened.error === 'integrity' ? 'integrity' : 'malformed']++;
+    ctx.log('debug', sa.tunnel.name, `dropped ${exchangeName(msg.header.exchangeType)}: ${opened.error === 'integrity' ? 'integrity check failed' : 'malformed inner payloads'}`);
+    return null;
+  }
+  return opened.value;
+}
+
+export function onProtected(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, msg: IkeMessage, bytes: Uint8Array, arrival: Arrival): void {
+  const h = msg.header;
+  if (!sa.cipherIn) {
+    engine.drops.unexpected++;
+    return;
+  }
+  const first = msg.payloads[0];
+  const laterFragment = first?.type === PayloadType.SKF && first.fragmentNumber !== 1;
+  if (!h.response && h.messageId !== sa.expectedPeerRequestId) {
+    // RFC 7296 §2.2: a retransmission of the last request gets the cached response (once per
+    // retransmitted message, not per fragment, RFC 7383 §2.6.1); anything else is dropped.
+    if (sa.lastResponse && h.messageId === sa.lastResponse.messageId && !laterFragment) sa.resendLastResponse(ctx);
+    else engine.drops.unexpected++;
+    return;
+  }
+  if (h.response && (!sa.outstanding || h.messageId !== sa.outstanding.messageId)) {
+    engine.drops.unexpected++;
+    return;
+  }
+  const inner = open(engine, ctx, sa, msg, bytes);
+  if (!inner) return;
+  const bad = invalidPayload(inner);
+  if (bad) {
+    // RFC 7296 §2.21.2: a protected request that does not parse is answered INVALID_SYNTAX.
+    engine.drops.malformed++;
+    ctx.log('warn', sa.tunnel.name, `malformed ${exchangeName(h.exchangeType)} from ${arrival.from.address}: ${bad}`);
+    if (!h.response) sa.sendResponse(ctx, h.exchangeType, h.messageId, [notify(NotifyType.INVALID_SYNTAX)], true);
+    return;
+  }
+  // Authenticated from here on (RFC 7296 §2.4: proves liveness).
+  sa.lastInboundAt = Math.max(sa.lastInboundAt, ctx.now);
+  followPeer(ctx, sa, arrival);
+  const critical = criticalUnknown(inner);
+  if (critical !== null) {
+    engine.drops['critical-payload']++;
+    if (!h.response) sa.sendResponse(ctx, h.exchangeType, h.messageId, [notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, Uint8Array.of(critical))], true);
+    ctx.log('warn', sa.tunnel.name, `${exchangeName(h.exchangeType)} carries unsupported critical payload ${critical}; rejected`);
+    return;
+  }
+  if (h.response) onResponse(engine, ctx, sa, h.exchangeType, inner);
+  else onRequest(engine, ctx, sa, h.exchangeType, h.messageId, inner);
+  sa.kick(ctx);
+}
+
+/**
+ * RFC 7296 §2.23: before the SA is up, a responder follows the initiator's float to 4500. Once
+ * it is up, an authenticated message from a new address/port means the peer's NAT mapping
+ * moved: with NAT-T in use, send everything there from now on.
+ */
+function followPeer(ctx: EngineContext, sa: IkeSa, arrival: Arrival): void {
+  const from = arrival.from;
+  if (sa.state !== 'established' && sa.state !== 'rekeyed' && sa.state !== 'deleting') {
+    sa.remote = { ...from };
+    sa.local = { ...arrival.to };
+    if (arrival.natT) sa.natT = true;
+    return;
+  }
+  if (from.address === sa.remote.address && from.port === sa.remote.port) return;
+  if (!sa.natT || !arrival.natT) return;
+  const was = `${sa.remote.address}:${sa.remote.port}`;
+  sa.remote = { ...from };
+  for (const c of sa.children) c.info.remote = { ...from };
+  ctx.actions.push({ kind: 'update-remote', tunnel: sa.tunnel.name, remote: { ...from } });
+  ctx.actions.push({ kind: 'event', event: { type: 'remote-moved', tunnel: sa.tunnel.name, from: was, to: `${from.address}:${from.port}` } });
+  ctx.log('info', sa.tunnel.name, `peer's NAT mapping moved from ${was} to ${from.address}:${from.port}; following it (RFC 7296 §2.23)`);
+}
+
+function onResponse(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, exchangeType: number, inner: Payload[]): void {
+  const task = sa.outstanding?.task ?? null;
+  sa.outstanding = null;
+  if (exchangeType === ExchangeType.IKE_AUTH && sa.state === 'auth-sent') {
+    const r = processAuthResponse(ctx, sa, inner);
+    if (!r.ok) return engine.remove(ctx, sa, 'authentication failed', true);
+    adopt(engine, ctx, sa, false);
+    establish(ctx, sa, r.child);
+    engine.connected(sa.tunnel.name);
+    if (!r.child) sendIkeDelete(ctx, sa, 'no Child SA', true);
+    return;
+  }
+  if (task) task.onResponse(ctx, sa, inner);
+}
+
+function onRequest(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, exchangeType: number, messageId: number, inner: Payload[]): void {
+  if (exchangeType === ExchangeType.IKE_AUTH && sa.state === 'half-open') {
+    const r = processAuthRequest(ctx, sa, messageId, inner);
+    if (!r.ok) return engine.remove(ctx, sa, 'authentication failed', false);
+    for (const [k, v] of engine.halfOpen) if (v === sa) engine.halfOpen.delete(k);
+    adopt(engine, ctx, sa, findNotify(inner, NotifyType.INITIAL_CONTACT) !== undefined);
+    establish(ctx, sa, r.child);
+    return;
+  }
+  if (sa.state !== 'established' && sa.state !== 'deleting' && sa.state !== 'rekeyed') {
+    engine.drops.unexpected++;
+    return;
+  }
+  const out = answerRequest(ctx, sa, exchangeType, messageId, inner);
+  if (out.closeIke) engine.remove(ctx, sa, 'deleted by peer', true);
+}
+
+/**
+ * Make `sa` the tunnel's current SA. The previous one goes: a new IKE_AUTH for the same tunnel
+ * means the peer restarted; with INITIAL_CONTACT (RFC 7296 §2.4) every other IKE SA of that
+ * peer goes with it.
+ */
+function adopt(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, initialContact: boolean): void {
+  const t = engine.tunnels.get(sa.tunnel.name);
+  if (!t) return;
+  if (initialContact) {
+    for (const other of [...engine.sas.values()]) {
+      if (other === sa || other.tunnel.name !== sa.tunnel.name || other.peerId !== sa.peerId) continue;
+      if (other.state !== 'established' && other.state !== 'rekeyed' && other.state !== 'deleting') continue;
+      ctx.log('info', sa.tunnel.name, `INITIAL_CONTACT from ${sa.peerId}: the peer restarted; dropping its old IKE SA`, { spiI: hex(other.spiI) });
+      engine.remove(ctx, other, 'peer restarted (INITIAL_CONTACT)', false);
+    }
+  }
+  if (t.sa && t.sa !== sa) {
+    ctx.log('info', sa.tunnel.name, 'a new IKE SA replaces the previous one');
+    engine.remove(ctx, t.sa, 'replaced by a new IKE SA', false);
+  }
+  t.sa = sa;
+}

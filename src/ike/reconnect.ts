@@ -1,0 +1,25 @@
+/**
+ * Reconnecting a tunnel that initiates (issue 4): after a failed, dead, expired or peer-deleted
+ * IKE SA the engine initiates again, forever, with capped exponential backoff and jitter:
+ *
+ *   delay(attempt) = min(5 s, 0.5 s × 2^attempt) × (0.5 + 0.5·u)     (u uniform in [0, 1))
+ *
+ * An attempt's IKE_SA_INIT is retransmitted every 2 s (retransmit.ts RECONNECT_RETRANSMIT), so
+ * the longest silence towards the peer is 2 s + 5 s = 7 s: a peer that becomes reachable again is
+ * reached — and the tunnel is back — within 10 s, however long the outage was.
+ */
+import { uniform } from './lifetime.js';
+
+export const RECONNECT_BASE_MS = 500;
+export const RECONNECT_CAP_MS = 5000;
+
+export interface ReconnectState {
+  attempt: number;
+  at: number;
+  reason: string;
+}
+
+export function reconnectDelay(attempt: number, random: (n: number) => Uint8Array): number {
+  const ceiling = Math.min(RECONNECT_CAP_MS, RECONNECT_BASE_MS * Math.pow(2, attempt));
+  return Math.round(ceiling * (0.5 + 0.5 * uniform(random)));
+}

@@ -1,0 +1,47 @@
+/**
+ * Retransmission schedules (RFC 7296 §2.1, §2.4). Only the initiator of an exchange
+ * retransmits, the same bytes each time; `tries` retransmits follow the first send and the SA is
+ * given up `timeout(tries)` after the last one.
+ *
+ *   timeout(n) = min(cap, timeoutMs × base^n)
+ *
+ * - DEFAULT: strongSwan's charon.retransmit_timeout 4.0 / retransmit_base 1.8 / retransmit_tries
+ *   5 — sends at 0, 4, 11.2, 24.2, 47.5, 89.5 s, gives up at 165 s.
+ * - liveness(dpd): every request on an established SA with dpd > 0. T0 = clamp(dpd/5, 0.2 s,
+ *   4 s), base 2, 2 retransmits: sends at 0, T0, 3·T0, gives up at 7·T0. A probe sent `dpd`
+ *   after the last authenticated inbound therefore ends in "dead" at dpd + 7·T0:
+ *   2.4 × dpd for dpd ≤ 20 s (1 s → 2.4 s, 10 s → 24 s), dpd + 28 s above.
+ * - RECONNECT: IKE_SA_INIT of a reconnect attempt: 2 s between sends, 3 retransmits, so a peer
+ *   that comes back is reached within 2 s inside an attempt (reconnect.ts bounds the gap between
+ *   attempts).
+ */
+export const RETRANSMIT_TIMEOUT_MS = 4000;
+export const RETRANSMIT_BASE = 1.8;
+export const RETRANSMIT_TRIES = 5;
+
+export interface RetransmitPolicy {
+  timeoutMs: number;
+  base: number;
+  tries: number;
+  capMs: number;
+}
+
+export const DEFAULT_RETRANSMIT: RetransmitPolicy = { timeoutMs: RETRANSMIT_TIMEOUT_MS, base: RETRANSMIT_BASE, tries: RETRANSMIT_TRIES, capMs: Infinity };
+export const RECONNECT_RETRANSMIT: RetransmitPolicy = { timeoutMs: 2000, base: 1, tries: 3, capMs: 2000 };
+
+export function livenessPolicy(dpdSeconds: number): RetransmitPolicy {
+  const t0 = Math.min(4000, Math.max(200, (dpdSeconds * 1000) / 5));
+  return { timeoutMs: t0, base: 2, tries: 2, capMs: Infinity };
+}
+
+/** Time from the n-th send (0 = the first) to the next retransmit or the give-up. */
+export function nextTimeout(p: RetransmitPolicy, n: number): number {
+  return Math.min(p.capMs, p.timeoutMs * Math.pow(p.base, n));
+}
+
+/** Milliseconds from the first send to the give-up. */
+export function budgetMs(p: RetransmitPolicy): number {
+  let sum = 0;
+  for (let n = 0; n <= p.tries; n++) sum += nextTimeout(p, n);
+  return sum;
+}

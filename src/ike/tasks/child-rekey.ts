@@ -1,0 +1,316 @@
+/**
+ * CREATE_CHILD_SA for Child SAs (RFC 7296 §1.3.1, §1.3.3, §2.8, §2.17): rekeying one (with
+ * N(REKEY_SA)) or creating one, by either side, with PFS when configured; collisions (§2.8.1,
+ * lowest nonce loses) and the exchange collisions of §2.25 (TEMPORARY_FAILURE,
+ * CHILD_SA_NOT_FOUND); INVALID_KE_PAYLOAD (one retry with the suggested group, §1.3) and
+ * NO_ADDITIONAL_SAS (§4: keep the old SA to its hard expiry).
+ *
+ * Make-before-break, as strongSwan ≥ 5.8 does it (child_rekey.c; "like installing the outbound
+ * SA, we only trigger the child-rekey event once the old SA is deleted"): the initiator installs
+ * the new SA in both directions when the response arrives, deletes the old one with a Delete
+ * payload and removes it from the datapath REKEY_GRACE_MS later; the responder installs the new
+ * SA inbound-only when it answers and switches its outbound to it when the initiator's Delete of
+ * the old SA arrives (child-delete.ts), or after ACTIVATE_FALLBACK_MS if no Delete comes.
+ */
+import { DhId, ExchangeType, NotifyType, PayloadType, ProtocolId, notifyName, isErrorNotify } from '../constants.js';
+import type { Payload } from '../codec/types.js';
+import { createKeyExchange } from '../crypto/dh.js';
+import type { KeyExchange } from '../crypto/types.js';
+import { acceptResponseProposal, describeProposals, selectProposal } from '../proposals.js';
+import { isSubsetOf, narrow } from '../traffic-selectors.js';
+import { dropChild, espProposals, installChild, keGroup, lostCollision, lowerNonce, newChild, offersGroup, rekeyTemplates } from '../child-sa.js';
+import { retryDelay } from '../lifetime.js';
+import { spiBytes, spiHex, type ChildSa, type EngineContext, type IkeSa, type Task } from '../sa.js';
+import { NONCE_LENGTH } from './ike-init.js';
+import { randomEspSpi } from './child-create.js';
+import { first, findNotify, notifies, notify, readU16, u16 } from './notify.js';
+import { deleteChildren, queueChildDelete } from './child-delete.js';
+
+/** The old inbound SA keeps accepting this long after the switch (in-flight packets). */
+export const REKEY_GRACE_MS = 2000;
+/** The rekey responder activates the new SA by itself if the initiator's Delete never comes. */
+export const ACTIVATE_FALLBACK_MS = 10_000;
+
+function ikeDh(sa: IkeSa): number {
+  return sa.suite?.dhId ?? DhId.NONE;
+}
+
+/** Start rekeying `child` (idempotent while one runs). Returns false when it cannot start. */
+export function startChildRekey(ctx: EngineContext, sa: IkeSa, child: ChildSa, why: string): boolean {
+  if (sa.state !== 'established' || child.state !== 'installed' || !child.active || child.noRekey) return false;
+  child.state = 'rekeying';
+  ctx.log('info', sa.tunnel.name, `rekeying Child SA (${why})`, { spiIn: spiHex(child.info.spiIn) });
+  sa.queue(ctx, new ChildRekeyTask(child.info.spiIn));
+  return true;
+}
+
+/** A new Child SA on an IKE SA that has none (after CHILD_SA_NOT_FOUND). */
+export function startChildCreate(ctx: EngineContext, sa: IkeSa): void {
+  if (!sa.hasTask('child-create')) sa.queue(ctx, new ChildRekeyTask(null));
+}
+
+export class ChildRekeyTask implements Task {
+  readonly name: 'child-rekey' | 'child-create';
+  private spiIn: Uint8Array = new Uint8Array(4);
+  private nonce: Uint8Array = new Uint8Array(0);
+  private ke: KeyExchange | null = null;
+  private templates: ReturnType<typeof rekeyTemplates> = [];
+
+  /** oldSpiIn: our inbound SPI of the SA to rekey; null creates a new Child SA. */
+  constructor(readonly oldSpiIn: number | null, private readonly forceGroup?: number) {
+    this.name = oldSpiIn === null ? 'child-create' : 'child-rekey';
+  }
+
+  build(ctx: EngineContext, sa: IkeSa): { exchange: number; payloads: Payload[] } | null {
+    const old = this.oldSpiIn === null ? undefined : sa.child(this.oldSpiIn);
+    if (this.oldSpiIn !== null && (!old || old.state !== 'rekeying')) return null;
+    if (this.oldSpiIn === null && sa.children.some((c) => c.active && c.state !== 'rekeyed')) return null;
+    this.templates = rekeyTemplates(sa.tunnel, ikeDh(sa), this.forceGroup);
+    this.spiIn = randomEspSpi(ctx);
+    this.nonce = ctx.random(NONCE_LENGTH);
+    const group = keGroup(this.templates);
+    this.ke = group !== DhId.NONE ? createKeyExchange(group) : null;
+    const payloads: Payload[] = [];
+    // §1.3.3: N(REKEY_SA) carries the SPI of the SA being rekeyed: ours, the peer's outbound.
+    if (old) payloads.push(notify(NotifyType.REKEY_SA, new Uint8Array(0), ProtocolId.ESP, spiBytes(old.info.spiIn)));
+    payloads.push({ type: PayloadType.SA, proposals: espProposals(this.templates, this.spiIn) });
+    payloads.push({ type: PayloadType.NONCE, data: this.nonce });
+    if (this.ke) payloads.push({ type: PayloadType.KE, group: this.ke.group, data: this.ke.publicValue });
+    payloads.push({ type: PayloadType.TSi, selectors: old?.localTs ?? sa.tunnel.localTs });
+    payloads.push({ type: PayloadType.TSr, selectors: old?.remoteTs ?? sa.tunnel.remoteTs });
+    return { exchange: ExchangeType.CREATE_CHILD_SA, payloads };
+  }
+
+  onResponse(ctx: EngineContext, sa: IkeSa, resp: Payload[]): void {
+    const name = sa.tunnel.name;
+    const old = this.oldSpiIn === null ? undefined : sa.child(this.oldSpiIn);
+    const back = () => {
+      if (old && old.state === 'rekeying') old.state = 'installed';
+    };
+    const retryLater = () => {
+      back();
+      if (old) sa.addTimer({ kind: 'retry-child-rekey', at: ctx.now + retryDelay(ctx.random), spiIn: old.info.spiIn });
+    };
+    const err = notifies(resp).find((n) => isErrorNotify(n.notifyType));
+    if (err) {
+      switch (err.notifyType) {
+        case NotifyType.TEMPORARY_FAILURE:
+          // §2.25: the peer is busy with a colliding exchange; try again a little later.
+          ctx.log('info', name, 'peer answered TEMPORARY_FAILURE to our Child SA rekey; retrying later (RFC 7296 §2.25)');
+          return retryLater();
+        case NotifyType.CHILD_SA_NOT_FOUND:
+          // §2.25: the peer no longer has it. Drop ours and create a replacement.
+          if (old && !old.deletedByPeer) {
+            ctx.log('warn', name, 'peer did not find the Child SA we tried to rekey (CHILD_SA_NOT_FOUND); creating a replacement', { spiIn: spiHex(old.info.spiIn) });
+            dropChild(ctx, sa, old, 'not found by peer');
+            startChildCreate(ctx, sa);
+          }
+          return;
+        case NotifyType.NO_ADDITIONAL_SAS:
+          ctx.log('warn', name, 'peer refuses CREATE_CHILD_SA (NO_ADDITIONAL_SAS): keeping the current Child SA until its hard lifetime, then re-establishing the IKE SA', old ? { spiIn: spiHex(old.info.spiIn) } : undefined);
+          back();
+          if (old) old.noRekey = true;
+          return;
+        case NotifyType.INVALID_KE_PAYLOAD: {
+          const g = readU16(err.data);
+          if (this.forceGroup === undefined && g !== null && g !== this.ke?.group && offersGroup(this.templates, g)) {
+            ctx.log('info', name, `peer wants DH group ${g} for the Child SA rekey; retrying (INVALID_KE_PAYLOAD)`);
+            sa.queue(ctx, new ChildRekeyTask(this.oldSpiIn, g), true);
+            return;
+          }
+          ctx.log('error', name, `INVALID_KE_PAYLOAD asks for DH group ${g ?? '?'} which our pfs/esp settings do not offer; check pfs on both sides`);
+          return retryLater();
+        }
+        default:
+          ctx.log('error', name, `Child SA rekey failed: ${notifyName(err.notifyType)}`);
+          return retryLater();
+      }
+    }
+    const saP = first(resp, PayloadType.SA);
+    const nonce = first(resp, PayloadType.NONCE);
+    const tsi = first(resp, PayloadType.TSi);
+    const tsr = first(resp, PayloadType.TSr);
+    const ke = first(resp, PayloadType.KE);
+    const sel = saP ? acceptResponseProposal(this.templates, saP.proposals, { protocol: ProtocolId.ESP }) : null;
+    if (!sel || sel.spi.length !== 4 || !nonce || nonce.data.length < 16 || !tsi || !tsr) {
+      ctx.log('error', name, 'CREATE_CHILD_SA response lacks SA, Nonce or TS, or chose a proposal we did not offer');
+      return retryLater();
+    }
+    const pfs = sel.suite.dhId !== DhId.NONE;
+    if (pfs !== (this.ke !== null) || (pfs && (!ke || ke.group !== this.ke!.group))) {
+      ctx.log('error', name, 'CREATE_CHILD_SA response has a KE that does not match our request');
+      return retryLater();
+    }
+    const wantTsi = old?.localTs ?? sa.tunnel.localTs;
+    const wantTsr = old?.remoteTs ?? sa.tunnel.remoteTs;
+    if (!isSubsetOf(tsi.selectors, wantTsi) || !isSubsetOf(tsr.selectors, wantTsr)) {
+      ctx.log('error', name, 'CREATE_CHILD_SA response has traffic selectors wider than we proposed');
+      return retryLater();
+    }
+    let shared: Uint8Array | undefined;
+    try {
+      shared = pfs ? this.ke!.computeShared(ke!.data) : undefined;
+    } catch (e) {
+      ctx.log('error', name, `the peer's KE value is invalid: ${e instanceof Error ? e.message : String(e)}`);
+      return retryLater();
+    }
+    const fresh = newChild(ctx, sa, {
+      sel, spiIn: this.spiIn, spiOut: sel.spi, localTs: tsi.selectors, remoteTs: tsr.selectors,
+      ni: this.nonce, nr: nonce.data, ...(shared ? { shared } : {}), weInitiated: true, active: true,
+    });
+    if (this.oldSpiIn === null) {
+      sa.children.push(fresh);
+      installChild(ctx, fresh);
+      ctx.actions.push({ kind: 'event', event: { type: 'child-up', tunnel: name, spiIn: spiHex(fresh.info.spiIn), spiOut: spiHex(fresh.info.spiOut) } });
+      ctx.log('info', name, 'Child SA created', { spiIn: spiHex(fresh.info.spiIn), spiOut: spiHex(fresh.info.spiOut) });
+      return;
+    }
+    if (!old || old.deletedByPeer) {
+      // §2.25.1: the peer deleted the SA while we rekeyed it; the new one is not wanted either.
+      ctx.log('info', name, 'the Child SA we rekeyed was deleted by the peer meanwhile; deleting the new one too', { spiIn: spiHex(fresh.info.spiIn) });
+      queueChildDelete(ctx, sa, [fresh.info.spiIn]);
+      return;
+    }
+    if (old.state === 'rekeyed') {
+      // The peer's rekey of the same SA completed first (its Delete of the old SA came before
+      // our response): ours is redundant (strongSwan: "abort active rekeying").
+      ctx.log('info', name, 'the peer already rekeyed this Child SA; deleting our redundant one', { redundant: spiHex(fresh.info.spiIn) });
+      queueChildDelete(ctx, sa, [fresh.info.spiIn]);
+      return;
+    }
+    const ours = lowerNonce(this.nonce, nonce.data);
+    if (old.passive) {
+      // §2.8.1: both sides rekeyed this SA. The exchange with the lowest nonce made the redundant SA.
+      const passive = sa.child(old.passive.spiIn);
+      if (lostCollision(ours, old.passive.lowerNonce)) {
+        ctx.log('info', name, 'Child SA rekey collision lost: deleting our redundant SA, the peer deletes the old one (RFC 7296 §2.8.1)', { redundant: spiHex(fresh.info.spiIn) });
+        old.state = 'rekeyed';
+        queueChildDelete(ctx, sa, [fresh.info.spiIn]);
+        return;
+      }
+      ctx.log('info', name, 'Child SA rekey collision won: the peer deletes its redundant SA (RFC 7296 §2.8.1)', { kept: spiHex(fresh.info.spiIn) });
+      old.replacedBy = undefined;
+      old.passive = undefined;
+      if (passive) sa.timers = sa.timers.filter((t) => !(t.kind === 'activate-child' && t.spiIn === passive.info.spiIn));
+    }
+    sa.children.push(fresh);
+    installChild(ctx, fresh);
+    old.state = 'rekeyed';
+    old.active = false;
+    ctx.actions.push({ kind: 'event', event: { type: 'child-rekeyed', tunnel: name, oldSpiIn: spiHex(old.info.spiIn), spiIn: spiHex(fresh.info.spiIn), spiOut: spiHex(fresh.info.spiOut), initiator: true } });
+    ctx.log('info', name, 'Child SA rekeyed', { oldSpiIn: spiHex(old.info.spiIn), spiIn: spiHex(fresh.info.spiIn), spiOut: spiHex(fresh.info.spiOut), pfs });
+    // Make-before-break: delete the old SA now; its inbound half stays for the grace period.
+    queueChildDelete(ctx, sa, [old.info.spiIn]);
+    sa.addTimer({ kind: 'remove-child', at: ctx.now + REKEY_GRACE_MS, spiIn: old.info.spiIn });
+  }
+}
+
+/** Responder: answer a CREATE_CHILD_SA request for a Child SA. Returns the response payloads. */
+export function answerCreateChild(ctx: EngineContext, sa: IkeSa, req: Payload[]): Payload[] {
+  const name = sa.tunnel.name;
+  const rekey = findNotify(req, NotifyType.REKEY_SA);
+  if (sa.rekeying || sa.state !== 'established') {
+    // §2.25.2: we are rekeying (or deleting) the IKE SA.
+    ctx.log('info', name, 'peer asked for CREATE_CHILD_SA while we rekey or delete the IKE SA; answering TEMPORARY_FAILURE');
+    return [notify(NotifyType.TEMPORARY_FAILURE)];
+  }
+  let old: ChildSa | undefined;
+  if (rekey) {
+    const spi = rekey.spi.length === 4 ? Buffer.from(rekey.spi).readUInt32BE(0) : -1;
+    old = sa.childByOut(spi);
+    if (!old) {
+      ctx.log('info', name, `peer asked to rekey a Child SA we do not have (SPI ${spi >= 0 ? spiHex(spi) : '?'}); answering CHILD_SA_NOT_FOUND (RFC 7296 §2.25)`);
+      return [notify(NotifyType.CHILD_SA_NOT_FOUND, new Uint8Array(0), ProtocolId.ESP, rekey.spi)];
+    }
+    if (old.state === 'deleting' || old.state === 'rekeyed') {
+      ctx.log('info', name, 'peer asked to rekey a Child SA we are deleting; answering TEMPORARY_FAILURE (RFC 7296 §2.25.1)', { spiIn: spiHex(old.info.spiIn) });
+      return [notify(NotifyType.TEMPORARY_FAILURE)];
+    }
+  } else if (sa.children.some((c) => c.state !== 'rekeyed' && c.state !== 'deleting')) {
+    ctx.log('info', name, 'peer asked for an additional Child SA; one per tunnel is supported, answering NO_ADDITIONAL_SAS');
+    return [notify(NotifyType.NO_ADDITIONAL_SAS)];
+  }
+  const saP = first(req, PayloadType.SA);
+  const nonce = first(req, PayloadType.NONCE);
+  const tsi = first(req, PayloadType.TSi);
+  const tsr = first(req, PayloadType.TSr);
+  const ke = first(req, PayloadType.KE);
+  if (!saP || !nonce || nonce.data.length < 16 || nonce.data.length > 256 || !tsi || !tsr) {
+    ctx.log('warn', name, 'CREATE_CHILD_SA request lacks SA, Nonce or TS; answering INVALID_SYNTAX');
+    return [notify(NotifyType.INVALID_SYNTAX)];
+  }
+  const templates = rekeyTemplates(sa.tunnel, ikeDh(sa));
+  const sel = selectProposal(templates, saP.proposals, { protocol: ProtocolId.ESP, ...(ke ? { preferDh: ke.group } : {}) });
+  if (!sel || sel.spi.length !== 4) {
+    ctx.log('error', name, `NO_PROPOSAL_CHOSEN for the Child SA rekey: peer offered ${describeProposals(saP.proposals)}; we accept ${describeProposals(templates)} (check pfs on both sides)`);
+    return [notify(NotifyType.NO_PROPOSAL_CHOSEN)];
+  }
+  if (sel.suite.dhId !== DhId.NONE && (!ke || ke.group !== sel.suite.dhId)) {
+    // §1.3: the responder MUST reject a KE of another group and say which one it wants.
+    ctx.log('info', name, `peer's Child SA rekey KE is group ${ke?.group ?? 'none'}; asking for group ${sel.suite.dhId} (INVALID_KE_PAYLOAD)`);
+    return [notify(NotifyType.INVALID_KE_PAYLOAD, u16(sel.suite.dhId))];
+  }
+  const remote = narrow(tsi.selectors, sa.tunnel.remoteTs);
+  const local = narrow(tsr.selectors, sa.tunnel.localTs);
+  if (remote.length === 0 || local.length === 0) {
+    ctx.log('error', name, 'TS_UNACCEPTABLE for the Child SA rekey');
+    return [notify(NotifyType.TS_UNACCEPTABLE)];
+  }
+  let kex: KeyExchange | null = null;
+  let shared: Uint8Array | undefined;
+  if (sel.suite.dhId !== DhId.NONE) {
+    kex = createKeyExchange(sel.suite.dhId);
+    try {
+      shared = kex.computeShared(ke!.data);
+    } catch (e) {
+      ctx.log('warn', name, `rejecting CREATE_CHILD_SA: ${e instanceof Error ? e.message : String(e)}`);
+      return [notify(NotifyType.INVALID_SYNTAX)];
+    }
+  }
+  const spiIn = randomEspSpi(ctx);
+  const nr = ctx.random(NONCE_LENGTH);
+  const fresh = newChild(ctx, sa, {
+    sel, spiIn, spiOut: sel.spi, localTs: local, remoteTs: remote, ni: nonce.data, nr,
+    ...(shared ? { shared } : {}), weInitiated: false, active: !old,
+  });
+  sa.children.push(fresh);
+  installChild(ctx, fresh);
+  if (old) {
+    old.replacedBy = fresh.info.spiIn;
+    const ourRekey = sa.outstanding?.task;
+    if (ourRekey instanceof ChildRekeyTask && ourRekey.oldSpiIn === old.info.spiIn) {
+      old.passive = { spiIn: fresh.info.spiIn, lowerNonce: lowerNonce(nonce.data, nr) };
+    } else old.state = 'rekeyed';
+    sa.addTimer({ kind: 'activate-child', at: ctx.now + ACTIVATE_FALLBACK_MS, spiIn: fresh.info.spiIn });
+    ctx.log('info', name, 'answered Child SA rekey; new SA inbound-only until the peer deletes the old one', { oldSpiIn: spiHex(old.info.spiIn), spiIn: spiHex(fresh.info.spiIn) });
+  } else {
+    ctx.actions.push({ kind: 'event', event: { type: 'child-up', tunnel: name, spiIn: spiHex(fresh.info.spiIn), spiOut: spiHex(fresh.info.spiOut) } });
+  }
+  const resp: Payload[] = [
+    { type: PayloadType.SA, proposals: [{ num: sel.num, protocol: ProtocolId.ESP, spi: spiIn, transforms: sel.transforms }] },
+    { type: PayloadType.NONCE, data: nr },
+  ];
+  if (kex) resp.push({ type: PayloadType.KE, group: kex.group, data: kex.publicValue });
+  resp.push({ type: PayloadType.TSi, selectors: remote }, { type: PayloadType.TSr, selectors: local });
+  return resp;
+}
+
+/** Switch the tunnel's outbound to `fresh`, the replacement of `old` (rekey responder). */
+export function activateReplacement(ctx: EngineContext, sa: IkeSa, old: ChildSa | undefined, fresh: ChildSa): void {
+  if (fresh.active) return;
+  fresh.active = true;
+  sa.timers = sa.timers.filter((t) => !(t.kind === 'activate-child' && t.spiIn === fresh.info.spiIn));
+  ctx.actions.push({ kind: 'activate-child', tunnel: sa.tunnel.name, spiIn: fresh.info.spiIn });
+  if (old) {
+    old.active = false;
+    old.replacedBy = undefined;
+    old.passive = undefined;
+    old.state = 'rekeyed';
+  }
+  ctx.actions.push({
+    kind: 'event',
+    event: { type: 'child-rekeyed', tunnel: sa.tunnel.name, oldSpiIn: old ? spiHex(old.info.spiIn) : '', spiIn: spiHex(fresh.info.spiIn), spiOut: spiHex(fresh.info.spiOut), initiator: false },
+  });
+}
+
+export { deleteChildren };
