@@ -43,7 +43,7 @@ export const PAIRINGS = [
 let nextPort = 6201 + (process.pid % 300) * 10;
 
 /** iperf3 server in serverNs, client in clientNs; returns the parsed JSON's end section. */
-async function iperf(clientNs, serverNs, addr, { seconds, parallel = 1, reverse = false, udp = false }) {
+export async function iperf(clientNs, serverNs, addr, { seconds, parallel = 1, reverse = false, udp = false }) {
   const port = nextPort++;
   const server = spawn('ip', ['netns', 'exec', serverNs, 'iperf3', '-s', '-1', '--json', '-p', String(port)], { stdio: ['ignore', 'ignore', 'ignore'] });
   trackProcess(server);
@@ -70,6 +70,34 @@ async function iperf(clientNs, serverNs, addr, { seconds, parallel = 1, reverse 
     return { mbps: doc.end.sum_received.bits_per_second / 1e6, retransmits: doc.end.sum_sent.retransmits ?? null, intervals };
   } finally {
     if (server.exitCode === null) setTimeout(() => server.exitCode === null && server.kill('SIGKILL'), 2000).unref();
+  }
+}
+
+/*
+ * Data integrity across a pairing: TCP through the lab checks nothing end to end once segments
+ * are coalesced (a CHECKSUM_PARTIAL super-packet is trusted by the receiving stack), so a
+ * pseudo-random stream of `mb` MiB is sent from clientNs to serverNs and both sides' SHA-256 compared.
+ */
+const SINK = `const s=require('net').createServer(c=>{const h=require('crypto').createHash('sha256');let n=0;c.on('data',d=>{h.update(d);n+=d.length});c.on('end',()=>{console.log(JSON.stringify({n,sha:h.digest('hex')}));s.close()})});s.listen(+process.argv[1],process.argv[2],()=>console.log('ready'))`;
+const SOURCE = `const c=require('crypto');const h=c.createHash('sha256');const mb=+process.argv[3];let seed=c.createHash('sha256').update('bench').digest();const k=require('net').connect(+process.argv[1],process.argv[2],()=>{let i=0;const w=()=>{while(i<mb*16){seed=c.createHash('sha256').update(seed).digest();const b=Buffer.alloc(65536);for(let j=0;j<65536;j+=32)seed.copy(b,j);b.writeUInt32BE(i,(i*7)%65532);h.update(b);i++;if(!k.write(b))return k.once('drain',w)}k.end(()=>console.log(JSON.stringify({n:mb*1048576,sha:h.digest('hex')})))};w()})`;
+
+export async function integrity(clientNs, serverNs, addr, mb = 48) {
+  const port = nextPort++;
+  const server = spawn('ip', ['netns', 'exec', serverNs, process.execPath, '-e', SINK, String(port), addr], { stdio: ['ignore', 'pipe', 'ignore'] });
+  trackProcess(server);
+  let out = '';
+  server.stdout.on('data', (d) => (out += d));
+  try {
+    await waitFor('integrity sink', async () => (out.includes('ready') ? true : undefined), 10_000, 50);
+    const r = await exec(clientNs, [process.execPath, '-e', SOURCE, String(port), addr, String(mb)], { timeoutMs: 120_000 });
+    const sent = JSON.parse(r.stdout.trim().split('\n').pop());
+    const got = await waitFor('integrity result', async () => {
+      const l = out.trim().split('\n').pop();
+      return l && l.startsWith('{') ? JSON.parse(l) : undefined;
+    }, 20_000, 50);
+    return { mb, ok: got.sha === sent.sha && got.n === sent.n, sentBytes: sent.n, receivedBytes: got.n };
+  } finally {
+    if (server.exitCode === null) server.kill('SIGKILL');
   }
 }
 
@@ -195,12 +223,17 @@ async function rekeyUnderLoad(bg, conn, load) {
   return { ok: done !== null, newChildAfterMs: done, longestStallS: stall, mbpsDuringRekey: res.mbps };
 }
 
+/** One end of a pairing: 'swan', 'bg' (native dataplane) or 'bg-ts' (TypeScript dataplane). */
+export function startEnd(ns, role, kind) {
+  return kind === 'swan' ? startSwan(ns, role) : startBg(ns, role, kind === 'bg-ts' ? 'ts' : 'native');
+}
+
 async function runPairing(p, seconds, log, checkRekey) {
   const t = await createTopology({ tag: 'bench' });
   const ends = [];
   const out = { name: p.name, cpe: p.cpe, gw: p.gw };
   try {
-    const start = (ns, role, kind) => (kind === 'swan' ? startSwan(ns, role) : startBg(ns, role, kind === 'bg-ts' ? 'ts' : 'native'));
+    const start = startEnd;
     const gw = await start(t.gw, 'gw', p.gw); // the responder first
     ends.push(gw);
     const cpe = await start(t.cpe, 'cpe', p.cpe);

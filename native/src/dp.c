@@ -137,6 +137,10 @@ void dp_close(dp_t *dp)
   for (int i = 0; i < DP_MAX_TUNNELS; i++) {
     free(dp->tunnels[i].slab);
     dp->tunnels[i].slab = NULL;
+    free(dp->tunnels[i].rbuf);
+    dp->tunnels[i].rbuf = NULL;
+    free(dp->tunnels[i].gro.buf);
+    memset(&dp->tunnels[i].gro, 0, sizeof dp->tunnels[i].gro);
     dp->tunnels[i].used = false;
     dp->tunnels[i].cur = NULL;
   }
@@ -157,19 +161,28 @@ void dp_free(dp_t *dp)
   free(dp);
 }
 
-int dp_attach_tunnel(dp_t *dp, uint32_t id, int fd, uint32_t mtu, uint32_t mss)
+int dp_attach_tunnel(dp_t *dp, uint32_t id, int fd, uint32_t mtu, uint32_t mss, bool vnet)
 {
   if (id >= DP_MAX_TUNNELS || fd < 0 || mtu < 68 || mtu > 65535) return -EINVAL;
   /* Slot: headroom for the ESP header + IV, the packet (one spare octet detects a packet larger
    * than the MTU, which is dropped, never truncated), and the ESP trailer + ICV. */
   uint32_t slot = (DP_HEADROOM + mtu + 1 + ESP_MAX_OVERHEAD + 63) & ~63u;
   uint8_t *slab = malloc((size_t)DP_BATCH * slot);
-  if (!slab) return -ENOMEM;
+  uint8_t *rbuf = vnet ? malloc(DP_VNET_HDR + DP_GSO_MAX) : NULL;
+  uint8_t *gro = vnet ? malloc(DP_VNET_HDR + DP_GSO_MAX) : NULL;
+  if (!slab || (vnet && (!rbuf || !gro))) {
+    free(slab);
+    free(rbuf);
+    free(gro);
+    return -ENOMEM;
+  }
   pthread_rwlock_wrlock(&dp->lock);
   dp_tunnel_t *t = &dp->tunnels[id];
   if (t->used || dp->closed) {
     pthread_rwlock_unlock(&dp->lock);
     free(slab);
+    free(rbuf);
+    free(gro);
     return dp->closed ? -EBADF : -EEXIST;
   }
   t->gen++;
@@ -178,9 +191,15 @@ int dp_attach_tunnel(dp_t *dp, uint32_t id, int fd, uint32_t mtu, uint32_t mss)
     int e = errno;
     pthread_rwlock_unlock(&dp->lock);
     free(slab);
+    free(rbuf);
+    free(gro);
     return -e;
   }
   t->used = true;
+  t->vnet = vnet;
+  t->rbuf = rbuf;
+  memset(&t->gro, 0, sizeof t->gro);
+  t->gro.buf = gro;
   t->broken = false;
   t->fd = fd;
   t->mtu = mtu;
@@ -214,6 +233,10 @@ void dp_detach_tunnel(dp_t *dp, uint32_t id)
     }
     free(t->slab);
     t->slab = NULL;
+    free(t->rbuf);
+    t->rbuf = NULL;
+    free(t->gro.buf);
+    memset(&t->gro, 0, sizeof t->gro);
     t->cur = NULL;
     t->used = false;
     t->gen++;
@@ -366,7 +389,7 @@ int32_t dp_inject(dp_t *dp, const uint8_t *pkt, uint32_t len, uint32_t from_addr
   pthread_rwlock_rdlock(&dp->lock);
   pthread_mutex_lock(&dp->rx_mutex);
   memcpy(dp->inject_buf, pkt, len); /* decrypted in place in our buffer, never in the caller's */
-  int32_t r = dp_rx_one(dp, dp->inject_buf, len, from_addr, from_port);
+  int32_t r = dp_rx_one(dp, dp->inject_buf, len, from_addr, from_port, false);
   pthread_mutex_unlock(&dp->rx_mutex);
   pthread_rwlock_unlock(&dp->lock);
   return r;

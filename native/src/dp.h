@@ -44,7 +44,7 @@ enum {
 enum {
   DPS_NO_SA, DPS_NOT_IPV4, DPS_SEND_ERRORS, DPS_TUN_WRITE_DROPS, DPS_TUN_PKTS_IN, DPS_TUN_BATCHES_IN,
   DPS_ESP_PKTS_IN, DPS_ESP_BATCHES_IN, DPS_GSO_SENDS, DPS_UNKNOWN_SPI, DPS_NON_ESP, DPS_TUN_READ_ERRORS,
-  DPS_OVERSIZE, DPS_COUNT
+  DPS_OVERSIZE, DPS_TSO_READS, DPS_GRO_WRITES, DPS_COUNT
 };
 
 /* dp_inject / RX results beyond esp.h's ESP_OPEN_* codes. */
@@ -85,8 +85,9 @@ dp_t *dp_create(dp_emit_fn emit, void *ctx, char *err, size_t errlen);
  * DP_SOCK_STEERED or DP_SOCK_SEND_ONLY, or -errno with a message in err. */
 int dp_add_socket(dp_t *dp, uint32_t addr, uint16_t port, int existing_fd, char *err, size_t errlen);
 
-/* 0 or -errno. The fd stays the caller's: detach before closing it. */
-int dp_attach_tunnel(dp_t *dp, uint32_t id, int fd, uint32_t mtu, uint32_t mss);
+/* 0 or -errno. The fd stays the caller's: detach before closing it. vnet: the fd was opened with
+ * IFF_VNET_HDR (every read and write starts with a struct virtio_net_hdr; see tun.c open). */
+int dp_attach_tunnel(dp_t *dp, uint32_t id, int fd, uint32_t mtu, uint32_t mss, bool vnet);
 /* Also removes the tunnel's children (as TsDataplane.detachTunnel does). */
 void dp_detach_tunnel(dp_t *dp, uint32_t id);
 

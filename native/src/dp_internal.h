@@ -41,13 +41,33 @@ typedef struct {
   uint64_t v[DPS_COUNT];
 } dp_stats_t;
 
+/* IFF_VNET_HDR tunnels: the virtio_net_hdr before every packet, and the largest TUN packet. */
+#define DP_VNET_HDR 10
+#define DP_GSO_MAX 65535
+/* Segments coalesced into one TUN write at most (the kernel's GRO limit is 64 too). */
+#define DP_GRO_SEGS 64
+
+/* Inbound TCP segments of one flow being coalesced into one GSO write (RX thread only). */
+typedef struct {
+  uint8_t *buf;      /* DP_VNET_HDR + DP_GSO_MAX: the header room, then the IPv4 packet */
+  uint32_t len;      /* IPv4 octets held; 0 = nothing pending */
+  uint32_t hlen;     /* IPv4 + TCP header octets */
+  uint32_t seg;      /* payload octets of the first segment (the GSO size) */
+  uint32_t nseg;
+  uint32_t next_seq; /* the TCP sequence number the next segment must carry */
+  bool closed;       /* a shorter or PSH segment ended the run */
+} dp_gro_t;
+
 typedef struct {
   bool used;
-  bool broken; /* a fatal read error: no longer polled */
+  bool broken;
+  bool vnet;    /* the fd carries virtio_net_hdr (TUN offloads: TSO on read, GSO on write) */ /* a fatal read error: no longer polled */
   uint32_t gen; /* bumped on attach/detach: stale epoll events are recognised and ignored */
   int fd;
   uint32_t mtu, mss, slot;
   uint8_t *slab;      /* TX: DP_BATCH slots of `slot` octets */
+  uint8_t *rbuf;      /* TX, vnet: one read of up to DP_VNET_HDR + DP_GSO_MAX octets */
+  dp_gro_t gro;       /* RX, vnet */
   dp_child_t *cur;    /* the current outbound SA (make-before-break: the newest child) */
   dp_stats_t st;
 } dp_tunnel_t;
@@ -85,8 +105,10 @@ static inline uint32_t dp_hash(uint32_t spi) { return (spi ^ (spi >> 10) ^ (spi 
 dp_child_t *dp_lookup(dp_t *dp, uint32_t spi_in);
 void *dp_tx_main(void *arg);
 void *dp_rx_main(void *arg);
-/* One ESP datagram through the RX path; the caller holds the reader lock and rx_mutex. */
-int32_t dp_rx_one(dp_t *dp, uint8_t *pkt, uint32_t len, uint32_t from_addr, uint16_t from_port);
+/* One ESP datagram through the RX path; the caller holds the reader lock and rx_mutex. With
+ * coalesce, TCP segments of vnet tunnels may be held for one GSO write: dp_rx_flush writes them. */
+int32_t dp_rx_one(dp_t *dp, uint8_t *pkt, uint32_t len, uint32_t from_addr, uint16_t from_port, bool coalesce);
+void dp_rx_flush(dp_t *dp);
 
 static inline uint64_t dp_pack(uint32_t addr, uint16_t port) { return (uint64_t)addr << 16 | port; }
 

@@ -13,7 +13,10 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#include <linux/virtio_net.h>
 
 #include "dp_internal.h"
 
@@ -35,6 +38,86 @@ static inline uint32_t rd32(const uint8_t *p)
 {
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
+
+static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline void wr16(uint8_t *p, uint32_t v)
+{
+  p[0] = (uint8_t)(v >> 8);
+  p[1] = (uint8_t)v;
+}
+static inline void wr32(uint8_t *p, uint32_t v)
+{
+  wr16(p, v >> 16);
+  wr16(p + 2, v);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* RFC 1071 Internet checksum over native-order words (the sum is byte-order independent, so */
+/* the folded value is stored with memcpy, never swapped).                                    */
+
+static uint64_t csum_add(const uint8_t *p, size_t len, uint64_t sum)
+{
+  while (len >= 8) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    sum += (v & 0xffffffffu) + (v >> 32);
+    p += 8;
+    len -= 8;
+  }
+  if (len >= 4) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    sum += v;
+    p += 4;
+    len -= 4;
+  }
+  if (len >= 2) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    sum += v;
+    p += 2;
+    len -= 2;
+  }
+  if (len) {
+    uint16_t v = 0;
+    memcpy(&v, p, 1); /* the odd octet, padded with a zero octet after it */
+    sum += v;
+  }
+  return sum;
+}
+
+static uint16_t csum_fold(uint64_t sum)
+{
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return (uint16_t)sum;
+}
+
+/* IPv4/TCP pseudo-header (RFC 793 §3.1) for a TCP length, from the IPv4 header at ip. */
+static uint64_t pseudo_tcp(const uint8_t *ip, uint32_t tcp_len)
+{
+  uint8_t ph[12];
+  memcpy(ph, ip + 12, 8);
+  ph[8] = 0;
+  ph[9] = 6;
+  wr16(ph + 10, tcp_len);
+  return csum_add(ph, sizeof ph, 0);
+}
+
+static void ipv4_fix_csum(uint8_t *ip, uint32_t ihl)
+{
+  ip[10] = ip[11] = 0;
+  uint16_t c = (uint16_t)~csum_fold(csum_add(ip, ihl, 0));
+  memcpy(ip + 10, &c, 2);
+}
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_PSH 0x08
+#define TCP_ACK 0x10
+#define TCP_URG 0x20
+#define TCP_ECE 0x40
+#define TCP_CWR 0x80
 
 /* ---------------------------------------------------------------------------------------- */
 /* TX: TUN → ESP.                                                                             */
@@ -152,67 +235,161 @@ static void send_run(dp_sock_t *sk, uint64_t remote, tx_scratch_t *s, uint32_t m
   }
 }
 
+/* Seal and send the n packets waiting in the tunnel's slab (lengths in s->len). */
+static void tx_flush(dp_t *dp, dp_tunnel_t *t, uint32_t id, tx_scratch_t *s, uint32_t n)
+{
+  if (n == 0) return;
+  ipv4_info_t info;
+  t->st.v[DPS_TUN_PKTS_IN] += n;
+  t->st.v[DPS_TUN_BATCHES_IN]++;
+  dp_child_t *c = t->cur;
+  if (!c) {
+    t->st.v[DPS_NO_SA] += n;
+    return;
+  }
+  uint32_t m = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    uint8_t *base = t->slab + (size_t)i * t->slot;
+    uint8_t *inner = base + DP_HEADROOM;
+    uint32_t len = s->len[i];
+    if (!parse_ipv4(inner, len, &info)) {
+      t->st.v[DPS_NOT_IPV4]++;
+      continue;
+    }
+    /* RFC 4301 §5.1: outbound, src must be in our selectors and dst in the peer's. */
+    if (!sel_match(&info, c->local_ts, c->n_local, c->remote_ts, c->n_remote)) {
+      c->out.c.policy_drops++;
+      continue;
+    }
+    if (t->mss) clamp_mss(inner, len, t->mss);
+    uint8_t *out = inner - ESP_HDR_LEN - c->out.iv_len;
+    int32_t e = esp_seal(&c->out, inner, len, NH_IPV4, out, t->slot - (uint32_t)(out - base));
+    if (e < 0) continue; /* counted on the SA (seqRefusals) */
+    s->pkt[m] = out;
+    s->plen[m++] = (uint32_t)e;
+  }
+  if (m) send_run(sock_for(dp, c->local_addr), atomic_load(&c->remote), s, m, &t->st);
+  if (c->out.rekey_needed && !c->rekey_asked) {
+    c->rekey_asked = true;
+    dp->emit(dp->emit_ctx, DP_EVENT_REKEY_NEEDED, id, c->spi_in);
+  }
+}
+
+/* A fatal read error: the device is gone (EBADFD after `ip link del`): stop polling it, tell JS. */
+static void tx_broken(dp_t *dp, dp_tunnel_t *t, uint32_t id, int e)
+{
+  t->st.v[DPS_TUN_READ_ERRORS]++;
+  t->broken = true;
+  epoll_ctl(dp->tx_ep, EPOLL_CTL_DEL, t->fd, NULL);
+  dp->emit(dp->emit_ctx, DP_EVENT_TUN_ERROR, id, (uint32_t)e);
+}
+
+/*
+ * One read from a vnet TUN (rbuf: virtio_net_hdr, then the packet), into slab slots from *n on;
+ * a full slab is flushed on the way. A TCP super-packet (VIRTIO_NET_HDR_GSO_TCPV4, the kernel's
+ * TSO) is cut into gso_size segments as the kernel's tcp_gso_segment would: the headers copied,
+ * total length, IP ID (+1 per segment) and IP checksum per segment, the sequence number advanced,
+ * FIN/PSH only on the last and CWR only on the first, the TCP checksum computed in full. A packet
+ * whose checksum the kernel left to us (VIRTIO_NET_HDR_F_NEEDS_CSUM) gets it completed.
+ */
+static void tx_vnet_packet(dp_t *dp, dp_tunnel_t *t, uint32_t id, tx_scratch_t *s, uint32_t r, uint32_t *n)
+{
+  if (r < DP_VNET_HDR) return;
+  struct virtio_net_hdr h;
+  memcpy(&h, t->rbuf, sizeof h);
+  uint8_t *pkt = t->rbuf + DP_VNET_HDR;
+  uint32_t plen = r - DP_VNET_HDR;
+  uint8_t gso = h.gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
+  uint32_t cstart = le16toh(h.csum_start), coff = le16toh(h.csum_offset);
+  if (gso == VIRTIO_NET_HDR_GSO_NONE) {
+    if (plen > t->mtu) {
+      t->st.v[DPS_OVERSIZE]++;
+      return;
+    }
+    if ((h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && cstart + coff + 2 <= plen) {
+      uint16_t init;
+      memcpy(&init, pkt + cstart + coff, 2);
+      pkt[cstart + coff] = pkt[cstart + coff + 1] = 0;
+      uint16_t c = (uint16_t)~csum_fold(csum_add(pkt + cstart, plen - cstart, init));
+      memcpy(pkt + cstart + coff, &c, 2);
+    }
+    if (*n == DP_BATCH) {
+      tx_flush(dp, t, id, s, *n);
+      *n = 0;
+    }
+    memcpy(t->slab + (size_t)*n * t->slot + DP_HEADROOM, pkt, plen);
+    s->len[(*n)++] = plen;
+    return;
+  }
+  /* Only IPv4 TCP is offered (TUN_F_TSO4); anything else is not ours to carry. */
+  uint32_t ihl = plen >= 20 ? (uint32_t)(pkt[0] & 15) * 4 : 0;
+  uint32_t mss = le16toh(h.gso_size);
+  if (gso != VIRTIO_NET_HDR_GSO_TCPV4 || ihl < 20 || (pkt[0] >> 4) != 4 || pkt[9] != 6 || plen < ihl + 20 || mss == 0) {
+    t->st.v[DPS_NOT_IPV4]++;
+    return;
+  }
+  uint32_t thl = (uint32_t)(pkt[ihl + 12] >> 4) * 4;
+  uint32_t hlen = ihl + thl;
+  if (thl < 20 || hlen > plen || hlen + mss > t->mtu) {
+    t->st.v[DPS_OVERSIZE]++;
+    return;
+  }
+  t->st.v[DPS_TSO_READS]++;
+  uint32_t payload = plen - hlen, seq = rd32(pkt + ihl + 4), ipid = rd16(pkt + 4);
+  uint8_t flags = pkt[ihl + 13];
+  for (uint32_t off = 0, i = 0; off < payload || (payload == 0 && i == 0); off += mss, i++) {
+    uint32_t seg = payload - off < mss ? payload - off : mss;
+    if (*n == DP_BATCH) {
+      tx_flush(dp, t, id, s, *n);
+      *n = 0;
+    }
+    uint8_t *d = t->slab + (size_t)*n * t->slot + DP_HEADROOM;
+    memcpy(d, pkt, hlen);
+    memcpy(d + hlen, pkt + hlen + off, seg);
+    wr16(d + 2, hlen + seg);
+    wr16(d + 4, ipid + i);
+    ipv4_fix_csum(d, ihl);
+    uint8_t *th = d + ihl;
+    wr32(th + 4, seq + off);
+    uint8_t f = flags;
+    if (off + seg < payload) f &= (uint8_t)~(TCP_FIN | TCP_PSH);
+    if (i > 0) f &= (uint8_t)~TCP_CWR;
+    th[13] = f;
+    th[16] = th[17] = 0;
+    uint16_t c = (uint16_t)~csum_fold(csum_add(th, thl + seg, pseudo_tcp(d, thl + seg)));
+    memcpy(th + 16, &c, 2);
+    s->len[(*n)++] = hlen + seg;
+    if (payload == 0) break;
+  }
+}
+
 static void tx_tunnel(dp_t *dp, dp_tunnel_t *t, uint32_t id, tx_scratch_t *s)
 {
-  ipv4_info_t info;
   for (int round = 0; round < DP_MAX_ROUNDS; round++) {
-    uint32_t n = 0;
-    while (n < DP_BATCH) {
-      uint8_t *p = t->slab + (size_t)n * t->slot + DP_HEADROOM;
-      ssize_t r = read(t->fd, p, t->mtu + 1);
+    uint32_t n = 0, reads = 0;
+    while (n < DP_BATCH && reads < DP_BATCH) {
+      uint8_t *p = t->vnet ? t->rbuf : t->slab + (size_t)n * t->slot + DP_HEADROOM;
+      ssize_t r = t->vnet ? read(t->fd, p, DP_VNET_HDR + DP_GSO_MAX) : read(t->fd, p, t->mtu + 1);
       if (r < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        /* The device is gone (EBADFD after `ip link del`): stop polling it, tell JS. */
-        int e = errno;
-        t->st.v[DPS_TUN_READ_ERRORS]++;
-        t->broken = true;
-        epoll_ctl(dp->tx_ep, EPOLL_CTL_DEL, t->fd, NULL);
-        dp->emit(dp->emit_ctx, DP_EVENT_TUN_ERROR, id, (uint32_t)e);
+        tx_broken(dp, t, id, errno);
         break;
       }
       if (r == 0) break;
+      reads++;
+      if (t->vnet) {
+        tx_vnet_packet(dp, t, id, s, (uint32_t)r, &n);
+        continue;
+      }
       if ((uint32_t)r > t->mtu) { /* larger than the MTU we set: dropped, never truncated */
         t->st.v[DPS_OVERSIZE]++;
         continue;
       }
       s->len[n++] = (uint32_t)r;
     }
-    if (n == 0) return;
-    t->st.v[DPS_TUN_PKTS_IN] += n;
-    t->st.v[DPS_TUN_BATCHES_IN]++;
-    dp_child_t *c = t->cur;
-    if (!c) {
-      t->st.v[DPS_NO_SA] += n;
-    } else {
-      uint32_t m = 0;
-      for (uint32_t i = 0; i < n; i++) {
-        uint8_t *base = t->slab + (size_t)i * t->slot;
-        uint8_t *inner = base + DP_HEADROOM;
-        uint32_t len = s->len[i];
-        if (!parse_ipv4(inner, len, &info)) {
-          t->st.v[DPS_NOT_IPV4]++;
-          continue;
-        }
-        /* RFC 4301 §5.1: outbound, src must be in our selectors and dst in the peer's. */
-        if (!sel_match(&info, c->local_ts, c->n_local, c->remote_ts, c->n_remote)) {
-          c->out.c.policy_drops++;
-          continue;
-        }
-        if (t->mss) clamp_mss(inner, len, t->mss);
-        uint8_t *out = inner - ESP_HDR_LEN - c->out.iv_len;
-        int32_t e = esp_seal(&c->out, inner, len, NH_IPV4, out, t->slot - (uint32_t)(out - base));
-        if (e < 0) continue; /* counted on the SA (seqRefusals) */
-        s->pkt[m] = out;
-        s->plen[m++] = (uint32_t)e;
-      }
-      if (m) send_run(sock_for(dp, c->local_addr), atomic_load(&c->remote), s, m, &t->st);
-      if (c->out.rekey_needed && !c->rekey_asked) {
-        c->rekey_asked = true;
-        dp->emit(dp->emit_ctx, DP_EVENT_REKEY_NEEDED, id, c->spi_in);
-      }
-    }
-    if (n < DP_BATCH || t->broken) return;
+    tx_flush(dp, t, id, s, n);
+    if (reads < DP_BATCH || t->broken) return;
   }
 }
 
@@ -246,7 +423,111 @@ void *dp_tx_main(void *arg)
 /* ---------------------------------------------------------------------------------------- */
 /* RX: ESP → TUN.                                                                             */
 
-int32_t dp_rx_one(dp_t *dp, uint8_t *pkt, uint32_t len, uint32_t from_addr, uint16_t from_port)
+/* Write one packet (or a GSO super-packet of nseg segments, header in place) to the TUN. */
+static bool tun_write(dp_tunnel_t *t, const uint8_t *pkt, uint32_t len, uint32_t nseg)
+{
+  static const uint8_t zero_hdr[DP_VNET_HDR];
+  struct iovec iov[2] = {{.iov_base = (void *)zero_hdr, .iov_len = DP_VNET_HDR}, {.iov_base = (void *)pkt, .iov_len = len}};
+  for (;;) {
+    ssize_t w = t->vnet ? writev(t->fd, iov, 2) : write(t->fd, pkt, len);
+    if (w >= 0) return true;
+    if (errno == EINTR) continue;
+    t->st.v[DPS_TUN_WRITE_DROPS] += nseg; /* queue full, link down, or refused: a router drops */
+    return false;
+  }
+}
+
+/*
+ * Write the pending coalesced run: one segment as it came; several as one TCP super-packet with
+ * a virtio_net_hdr (GSO_TCPV4, gso_size = the first segment's payload, NEEDS_CSUM with the
+ * pseudo-header sum in the TCP checksum field, as the kernel's own TSO packets carry it). The
+ * kernel forwards it whole and segments (or hands it to TCP) at the far end, as GRO would.
+ */
+static void gro_flush(dp_tunnel_t *t)
+{
+  dp_gro_t *g = &t->gro;
+  if (g->len == 0) return;
+  uint8_t *ip = g->buf + DP_VNET_HDR;
+  if (g->nseg == 1) {
+    tun_write(t, ip, g->len, 1);
+  } else {
+    uint32_t ihl = (uint32_t)(ip[0] & 15) * 4;
+    wr16(ip + 2, g->len);
+    ipv4_fix_csum(ip, ihl);
+    uint16_t ps = csum_fold(pseudo_tcp(ip, g->len - ihl));
+    memcpy(ip + ihl + 16, &ps, 2);
+    struct virtio_net_hdr h = {
+      .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM, .gso_type = VIRTIO_NET_HDR_GSO_TCPV4,
+      .hdr_len = htole16((uint16_t)g->hlen), .gso_size = htole16((uint16_t)g->seg),
+      .csum_start = htole16((uint16_t)ihl), .csum_offset = htole16(16),
+    };
+    memcpy(g->buf, &h, sizeof h);
+    for (;;) {
+      ssize_t w = write(t->fd, g->buf, DP_VNET_HDR + g->len);
+      if (w >= 0) break;
+      if (errno == EINTR) continue;
+      t->st.v[DPS_TUN_WRITE_DROPS] += g->nseg;
+      break;
+    }
+    t->st.v[DPS_GRO_WRITES]++;
+  }
+  g->len = 0;
+  g->nseg = 0;
+}
+
+/*
+ * Try to hold this decrypted packet for a coalesced write (the checks of the kernel's
+ * tcp_gro_receive): IPv4 without options, not a fragment, TCP with only ACK (PSH ends a run),
+ * data, and — to join a run — the same addresses, ports, ACK number, TOS/TTL/DF, TCP options,
+ * the next sequence number, and no more payload than the first. False: write it now (after
+ * the pending run).
+ */
+static bool gro_add(dp_tunnel_t *t, const uint8_t *p, uint32_t len, const ipv4_info_t *info)
+{
+  dp_gro_t *g = &t->gro;
+  if (info->protocol != 6 || (p[0] & 15) != 5 || (rd16(p + 6) & 0x3fff) != 0 || len < 40) return false;
+  uint32_t thl = (uint32_t)(p[20 + 12] >> 4) * 4;
+  uint8_t f = p[20 + 13];
+  if (thl < 20 || 20 + thl >= len || (f & (uint8_t)~TCP_PSH) != TCP_ACK) return false;
+  uint32_t hlen = 20 + thl, pay = len - hlen, seq = rd32(p + 24);
+  if (g->len) {
+    const uint8_t *q = g->buf + DP_VNET_HDR;
+    bool join = !g->closed && g->nseg < DP_GRO_SEGS && g->hlen == hlen && pay <= g->seg && seq == g->next_seq &&
+                g->len + pay <= DP_GSO_MAX && q[1] == p[1] && q[8] == p[8] && (q[6] & 0x40) == (p[6] & 0x40) &&
+                memcmp(q + 12, p + 12, 8) == 0 &&            /* addresses */
+                memcmp(q + 20, p + 20, 4) == 0 &&            /* ports */
+                memcmp(q + 28, p + 28, 4) == 0 &&            /* ACK number */
+                memcmp(q + 40, p + 40, thl - 20) == 0;       /* options */
+    if (join) {
+      memcpy(g->buf + DP_VNET_HDR + g->len, p + hlen, pay);
+      g->len += pay;
+      g->nseg++;
+      g->next_seq = seq + pay;
+      if (f & TCP_PSH) g->buf[DP_VNET_HDR + 33] |= TCP_PSH;
+      if (pay < g->seg || (f & TCP_PSH)) g->closed = true;
+      return true;
+    }
+    gro_flush(t);
+  }
+  if (f & TCP_PSH) return false; /* nothing to coalesce it with: write it as it is */
+  memcpy(g->buf + DP_VNET_HDR, p, len);
+  g->len = len;
+  g->hlen = hlen;
+  g->seg = pay;
+  g->nseg = 1;
+  g->next_seq = seq + pay;
+  g->closed = false;
+  return true;
+}
+
+/* End of an RX batch: write every tunnel's pending run. */
+void dp_rx_flush(dp_t *dp)
+{
+  for (int i = 0; i < DP_MAX_TUNNELS; i++)
+    if (dp->tunnels[i].used && dp->tunnels[i].gro.len) gro_flush(&dp->tunnels[i]);
+}
+
+int32_t dp_rx_one(dp_t *dp, uint8_t *pkt, uint32_t len, uint32_t from_addr, uint16_t from_port, bool coalesce)
 {
   /* The BPF steering sends only datagrams with a non-zero first word here; anything else is a
    * stray from before the program was attached (or the JS path): count, drop. */
@@ -284,13 +565,11 @@ int32_t dp_rx_one(dp_t *dp, uint8_t *pkt, uint32_t len, uint32_t from_addr, uint
         if (o->tunnel == c->tunnel) atomic_store(&o->remote, from);
   }
   if (t->mss) clamp_mss(inner, (uint32_t)r, t->mss);
-  for (;;) {
-    ssize_t w = write(t->fd, inner, (size_t)r);
-    if (w >= 0) return r;
-    if (errno == EINTR) continue;
-    t->st.v[DPS_TUN_WRITE_DROPS]++; /* queue full, link down, or refused: a router drops */
-    return DP_RX_TUN_DROP;
+  if (t->vnet) {
+    if (coalesce && gro_add(t, inner, (uint32_t)r, &info)) return r;
+    gro_flush(t);
   }
+  return tun_write(t, inner, (uint32_t)r, 1) ? r : DP_RX_TUN_DROP;
 }
 
 void *dp_rx_main(void *arg)
@@ -349,8 +628,9 @@ void *dp_rx_main(void *arg)
           }
           if (msgs[k].msg_hdr.msg_flags & MSG_TRUNC) continue; /* cannot happen with 64 KiB buffers */
           for (uint32_t off = 0; off < len; off += seg)
-            dp_rx_one(dp, b + off, len - off < seg ? len - off : seg, from, port);
+            dp_rx_one(dp, b + off, len - off < seg ? len - off : seg, from, port, true);
         }
+        dp_rx_flush(dp);
         pthread_mutex_unlock(&dp->rx_mutex);
         pthread_rwlock_unlock(&dp->lock);
         if (r < DP_RX_MSGS) break;

@@ -180,7 +180,16 @@ static napi_value attach(napi_env env, napi_callback_info info)
       !bg_uint(env, argv[3], "dpAttachTunnel", "mtu", 68, 65535, &mtu) ||
       !bg_uint(env, argv[4], "dpAttachTunnel", "mssClamp", 0, 65535, &mss))
     return NULL;
-  int r = dp_attach_tunnel(dp, id, (int)fd, mtu, mss);
+  bool vnet = false; /* optional 6th argument: the fd has virtio_net_hdr (tun.c open's offload) */
+  if (argc > 5) {
+    napi_value all[6];
+    size_t n6 = 6;
+    BG_CALL(env, napi_get_cb_info(env, info, &n6, all, NULL, NULL));
+    napi_valuetype vt;
+    BG_CALL(env, napi_typeof(env, all[5], &vt));
+    if (vt != napi_undefined && !bg_bool(env, all[5], "dpAttachTunnel", "vnet", &vnet)) return NULL;
+  }
+  int r = dp_attach_tunnel(dp, id, (int)fd, mtu, mss, vnet);
   if (r < 0) {
     char msg[160];
     snprintf(msg, sizeof msg, "dpAttachTunnel: tunnel %u (fd %u): %s", id, fd, strerror(-r));

@@ -207,10 +207,22 @@ static int configure_link(const char *ifname, uint32_t mtu, const char **step)
   return err;
 }
 
+/*
+ * open(name, mtu[, offload]) -> { fd, name, offload }
+ *
+ * offload (the native dataplane's TUN, src/dataplane/native-dataplane.ts): IFF_VNET_HDR with a
+ * 10-octet struct virtio_net_hdr before every packet both ways, and TUNSETOFFLOAD(TUN_F_CSUM |
+ * TUN_F_TSO4 | TUN_F_TSO_ECN): the kernel may hand us TCP super-packets up to 64 KiB (segmented by
+ * the engine, native/src/dp_io.c) and packets whose checksum is left to us, and it accepts such
+ * super-packets on write (the engine coalesces consecutive TCP segments). The tunnel is then
+ * crossed once per super-packet instead of once per segment (wireguard-go's TUN GSO/GRO,
+ * shared/reference/perf.md §5). If the kernel refuses the offloads, the device is opened plain
+ * and `offload` in the result is false.
+ */
 static napi_value tun_open(napi_env env, napi_callback_info info)
 {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 2) {
     napi_throw_type_error(env, "ERR_MISSING_ARGS", "open(name, mtu): both arguments are required");
@@ -242,6 +254,12 @@ static napi_value tun_open(napi_env env, napi_callback_info info)
   uint32_t mtu;
   /* 68 is IPv4's minimum (RFC 791) and the kernel's floor for tun; 65535 its ceiling. */
   if (!arg_uint(env, argv[1], "open", "mtu", 68, 65535, &mtu)) return NULL;
+  bool offload = false;
+  if (argc > 2) {
+    napi_valuetype ot;
+    NAPI_CALL(env, napi_typeof(env, argv[2], &ot));
+    if (ot == napi_boolean) NAPI_CALL(env, napi_get_value_bool(env, argv[2], &offload));
+  }
 
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
@@ -260,8 +278,14 @@ static napi_value tun_open(napi_env env, napi_callback_info info)
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   memcpy(ifr.ifr_name, name, len);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
+  int set = ioctl(fd, TUNSETIFF, &ifr);
+  if (set < 0 && offload && errno == EINVAL) { /* an existing device without vnet headers: plain */
+    offload = false;
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    set = ioctl(fd, TUNSETIFF, &ifr);
+  }
+  if (set < 0) {
     int err = errno;
     close(fd);
     const char *hint = NULL;
@@ -287,6 +311,14 @@ static napi_value tun_open(napi_env env, napi_callback_info info)
     throw_errno(env, err, msg, hint);
     return NULL;
   }
+  if (offload) {
+    int hdr = 10; /* sizeof(struct virtio_net_hdr) */
+    unsigned int feat = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0 || ioctl(fd, TUNSETOFFLOAD, feat) < 0) {
+      /* The flag is fixed once set; without offloads the header stays, all zero: still usable. */
+      ioctl(fd, TUNSETOFFLOAD, 0u);
+    }
+  }
   /* The kernel wrote back the real name (it matters when the kernel chose it). */
   char real[IFNAMSIZ];
   snprintf(real, sizeof real, "%s", ifr.ifr_name);
@@ -307,7 +339,9 @@ static napi_value tun_open(napi_env env, napi_callback_info info)
   if (napi_create_object(env, &result) != napi_ok || napi_create_int32(env, fd, &vfd) != napi_ok ||
       napi_create_string_utf8(env, real, NAPI_AUTO_LENGTH, &vname) != napi_ok ||
       napi_set_named_property(env, result, "fd", vfd) != napi_ok ||
-      napi_set_named_property(env, result, "name", vname) != napi_ok) {
+      napi_set_named_property(env, result, "name", vname) != napi_ok ||
+      napi_get_boolean(env, offload, &vname) != napi_ok ||
+      napi_set_named_property(env, result, "offload", vname) != napi_ok) {
     close(fd);
     throw_napi(env, "building open() result");
     return NULL;

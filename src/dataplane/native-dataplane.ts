@@ -31,6 +31,8 @@ import type { ChildSaSpec, Dataplane, DataplaneEvent, SaCounters, TunnelInterfac
 export interface TunFd {
   readonly fd: number;
   readonly name: string;
+  /** The fd carries a virtio_net_hdr per packet (TUN offloads on); default false. */
+  readonly offload?: boolean;
   close(): void;
 }
 
@@ -42,7 +44,10 @@ export interface EndpointSource {
 export interface NativeDataplaneOptions {
   /** UdpTransport: the engine shares its port-4500 sockets (found through endpoints()). */
   sender: EspSender & EndpointSource;
-  /** Default: TunDevice.open (the native TUN addon); tests pass other fds (socketpairs). */
+  /**
+   * Default: the native TUN addon's open with offloads (TCP super-packets in, coalesced TCP out;
+   * BRANCHGATE_TUN_OFFLOAD=0 opens it plain); tests pass other fds (socketpairs).
+   */
   openTun?(name: string, mtu: number): TunFd;
   replayWindow?: number;
   /** A tunnel's TUN failed (the device was deleted); its traffic stops. */
@@ -137,9 +142,9 @@ export class NativeDataplane implements Dataplane {
     let id = 0;
     while (this.byId.has(id)) id++;
     if (id >= MAX_TUNNELS) throw new Error(`the native dataplane carries at most ${MAX_TUNNELS} tunnels`);
-    const tun = this.opts.openTun ? this.opts.openTun(iface.name, iface.mtu) : TunDevice.open(iface.name, iface.mtu);
+    const tun = this.opts.openTun ? this.opts.openTun(iface.name, iface.mtu) : this.openTun(iface.name, iface.mtu);
     try {
-      this.api.dpAttachTunnel(this.dp, id, tun.fd, iface.mtu, iface.mssClamp);
+      this.api.dpAttachTunnel(this.dp, id, tun.fd, iface.mtu, iface.mssClamp, tun.offload === true);
     } catch (err) {
       tun.close();
       throw err;
@@ -147,6 +152,25 @@ export class NativeDataplane implements Dataplane {
     const t: Tunnel = { name, id, tun, children: new Set() };
     this.tunnels.set(name, t);
     this.byId.set(id, t);
+  }
+
+  /** Whether tunnel `name` runs with TUN offloads (status, the benchmark's report). */
+  tunOffload(name: string): boolean | null {
+    const t = this.tunnels.get(name);
+    return t ? t.tun.offload === true : null;
+  }
+
+  private openTun(name: string, mtu: number): TunFd {
+    if (process.env.BRANCHGATE_TUN_OFFLOAD === '0') return TunDevice.open(name, mtu);
+    const r = this.api.open(name, mtu, true);
+    let open = true;
+    return {
+      fd: r.fd, name: r.name, offload: r.offload === true,
+      close: () => {
+        if (open) this.api.close(r.fd);
+        open = false;
+      },
+    };
   }
 
   async detachTunnel(name: string): Promise<void> {

@@ -37,7 +37,7 @@ export const DP_COUNTERS = [
 /** Indexes into dpTunnelStats' output. */
 export const DP_TUNNEL_STATS = [
   'noSa', 'notIpv4', 'sendErrors', 'tunWriteDrops', 'tunPacketsIn', 'tunBatchesIn', 'espPacketsIn', 'espBatchesIn',
-  'gsoSends', 'unknownSpi', 'nonEspOnEspSocket', 'tunReadErrors', 'oversize',
+  'gsoSends', 'unknownSpi', 'nonEspOnEspSocket', 'tunReadErrors', 'oversize', 'tsoReads', 'groWrites',
 ] as const;
 
 /** dpTunnelStats' tunnel id for the engine-wide counters (unknownSpi, nonEspOnEspSocket, espBatchesIn). */
@@ -52,7 +52,14 @@ export interface NativeDataplaneApi {
    * SEND_ONLY. Throws when neither mode is possible.
    */
   dpAddSocket(dp: NativeDpHandle, addr: number, port: number, existingFd: number): { mode: number; reason: string };
-  dpAttachTunnel(dp: NativeDpHandle, tunnelId: number, tunFd: number, mtu: number, mssClamp: number): void;
+  /** vnet: the fd was opened with offload (virtio_net_hdr on every packet; TSO reads, GSO writes). */
+  dpAttachTunnel(dp: NativeDpHandle, tunnelId: number, tunFd: number, mtu: number, mssClamp: number, vnet?: boolean): void;
+  /**
+   * The TUN addon's open (native/src/tun.c), with offload: IFF_VNET_HDR and TUN_F_CSUM|TSO4, so
+   * the kernel hands over TCP super-packets; offload in the result says whether that took.
+   */
+  open(name: string, mtu: number, offload?: boolean): { fd: number; name: string; offload?: boolean };
+  close(fd: number): void;
   dpDetachTunnel(dp: NativeDpHandle, tunnelId: number): void;
   /**
    * Install a Child SA (inbound first, then the outbound becomes the tunnel's sender, unless

@@ -95,7 +95,8 @@ export interface Side {
   close(): Promise<void>;
 }
 
-export async function side(mtu = 1400, mssClamp = 0): Promise<Side> {
+/** offload: the TUN twin speaks virtio_net_hdr as an offload TUN fd does (TSO in, GSO out). */
+export async function side(mtu = 1400, mssClamp = 0, opts: { offload?: boolean } = {}): Promise<Side> {
   const api = addon();
   const ike: Side['ike'] = [];
   let dp: NativeDataplane | undefined;
@@ -109,7 +110,7 @@ export async function side(mtu = 1400, mssClamp = 0): Promise<Side> {
     },
   });
   const [engineEnd, testEnd] = api.socketpairForTest();
-  dp = NativeDataplane.create({ sender: transport, api, openTun: (name) => ({ fd: engineEnd, name, close: () => closeSync(engineEnd) }) });
+  dp = NativeDataplane.create({ sender: transport, api, openTun: (name) => ({ fd: engineEnd, name, offload: opts.offload === true, close: () => closeSync(engineEnd) }) });
   await dp.attachTunnel('gw', { name: 'twin', mtu, mssClamp });
   Object.assign(s, {
     dp, transport, twin: testEnd, port: transport.endpoints()[0]!.natT,
