@@ -1,10 +1,78 @@
 /**
- * `branchgate lab up|down|status`: the namespace lab (issue 5). cli.ts hands every `lab`
- * argument list here unparsed; this module owns its options, output and exit status.
+ * `branchgate lab up|down|status`: the namespace lab (issue 5; docs/lab.md). cli.ts hands every
+ * `lab` argument list here unparsed; this module owns its options, output and exit status
+ * (0 ok, 1 runtime failure, 2 usage error, as every branchgate command).
  */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { CliIo } from '../cli.js';
+import { DEFAULT_OPTIONS, type LabOptions } from './plan.js';
+import { LabError, labDown, labStatus, labUp, tryText } from './lab.js';
+
+export const LAB_USAGE = `usage: branchgate lab <up|down|status> [options]
+
+  lab up [--endpoints 1|2] [--nat] [--endpoint strongswan|branchgate] [--dpd SECONDS] [--dir DIR]
+      build the lab: namespaces bglab-branch (LAN host), bglab-cpe (branchgate), bglab-wan
+      (underlay, --nat masquerades the CPE), bglab-gsa1 [bglab-gsa2] (emulated GSA endpoints:
+      strongSwan or branchgate with GSA's Default crypto, BIRD announcing Microsoft-365-like
+      prefixes) and bglab-svc1 [bglab-svc2] (service hosts); prints what to try
+  lab status [--json] [--dir DIR]   what runs, tunnel and BGP state
+  lab down [--dir DIR]              remove every bglab-* namespace, process and DIR
+
+DIR defaults to ${DEFAULT_OPTIONS.dir} (configs, logs, control sockets). Needs root.
+`;
+
+function usage(io: CliIo, msg: string): number {
+  io.stderr.write(`branchgate lab: ${msg}\n\n${LAB_USAGE}`);
+  return 2;
+}
 
 export async function labMain(args: string[], io: CliIo): Promise<number> {
-  io.stderr.write(`branchgate: 'lab ${args.join(' ')}' is not available yet in this version — see shared/reference/strongswan-lab.md for a manual lab\n`);
-  return 2;
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === 'help' || sub === '--help' || sub === '-h') {
+    (sub === undefined ? io.stderr : io.stdout).write(LAB_USAGE);
+    return sub === undefined ? 2 : 0;
+  }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    const options: NonNullable<ParseArgsConfig['options']> = {
+      dir: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      ...(sub === 'up' ? { endpoints: { type: 'string' }, nat: { type: 'boolean' }, endpoint: { type: 'string' }, dpd: { type: 'string' } } : {}),
+      ...(sub === 'status' ? { json: { type: 'boolean' } } : {}),
+    };
+    const parsed = parseArgs({ args: rest, options, allowPositionals: false, strict: true });
+    values = parsed.values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    return usage(io, (err as Error).message);
+  }
+  if (values.help) {
+    io.stdout.write(LAB_USAGE);
+    return 0;
+  }
+  const dir = typeof values.dir === 'string' ? values.dir : DEFAULT_OPTIONS.dir;
+  try {
+    switch (sub) {
+      case 'up': {
+        const endpoints = values.endpoints === undefined ? 1 : Number(values.endpoints);
+        if (endpoints !== 1 && endpoints !== 2) return usage(io, `--endpoints must be 1 or 2, not ${String(values.endpoints)}`);
+        const endpoint = (values.endpoint ?? 'strongswan') as string;
+        if (endpoint !== 'strongswan' && endpoint !== 'branchgate') return usage(io, `--endpoint must be strongswan or branchgate, not ${endpoint}`);
+        const dpd = values.dpd === undefined ? DEFAULT_OPTIONS.dpd : Number(String(values.dpd).replace(/s$/, ''));
+        if (!Number.isInteger(dpd) || dpd < 0 || dpd > 3600) return usage(io, `--dpd must be whole seconds 0..3600, not ${String(values.dpd)}`);
+        const opts: LabOptions = { endpoints, nat: values.nat === true, endpoint, dpd, dir };
+        const r = await labUp(opts, io.stdout);
+        io.stdout.write(tryText(r.state, r.seconds));
+        return 0;
+      }
+      case 'down':
+        await labDown(dir, io.stdout);
+        return 0;
+      case 'status':
+        return await labStatus(dir, io.stdout, values.json === true);
+      default:
+        return usage(io, `unknown subcommand '${sub}'`);
+    }
+  } catch (err) {
+    io.stderr.write(`branchgate lab ${sub}: ${(err as Error).message}\n`);
+    return err instanceof LabError ? err.exitCode : 1;
+  }
 }
