@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { LabOptions } from './plan.js';
-import { charonBinary } from './strongswan.js';
+import { CHARON_CANDIDATES } from './strongswan.js';
 import { bin } from './sys.js';
 
 export interface Missing {
@@ -23,7 +23,7 @@ export function missingPrereqs(opts: Pick<LabOptions, 'endpoint'>, probe = { uid
     ['ping', 'iputils-ping'], ['iperf3', 'iperf3'], ['sysctl', 'procps']];
   for (const [b, pkg] of need) if (!probe.bin(b)) m.push({ what: `\`${b}\``, pkg });
   if (opts.endpoint === 'strongswan') {
-    if (!charonBinary()) m.push({ what: 'charon (/usr/lib/ipsec/charon or /usr/sbin/charon-systemd)', pkg: 'charon-systemd' });
+    if (!CHARON_CANDIDATES.some((c) => probe.exists(c))) m.push({ what: 'charon (/usr/lib/ipsec/charon or /usr/sbin/charon-systemd)', pkg: 'charon-systemd' });
     if (!probe.bin('swanctl')) m.push({ what: '`swanctl`', pkg: 'strongswan-swanctl' });
     if (!probe.exists(`${PLUGINS}kernel-libipsec.so`)) m.push({ what: 'the strongSwan kernel-libipsec plugin', pkg: 'libcharon-extra-plugins' });
     for (const p of ['openssl', 'gcm']) if (!probe.exists(`${PLUGINS}${p}.so`)) m.push({ what: `the strongSwan ${p} plugin`, pkg: 'libstrongswan-standard-plugins' });
