@@ -202,25 +202,64 @@ async function statusUnderLoad(bg, done) {
   };
 }
 
-/** `branchgate rekey` during load: time until list-sas shows a new child, and the longest stall. */
+/**
+ * `branchgate rekey NAME --wait` during a 4-stream load: whether it completed (a new Child SA in
+ * list-sas, its inbound SPI different from every one before), how long the command took, the
+ * longest run of 1-second iperf3 intervals that moved nothing, and the load's throughput.
+ */
 async function rekeyUnderLoad(bg, conn, load) {
-  const before = (await bg.tunnel(conn))?.children.map((c) => c.spiIn) ?? [];
-  await new Promise((r) => setTimeout(r, 1500));
-  const t0 = performance.now();
-  const r = await bg.cli(['rekey', conn], true);
-  if (r.code !== 0) return { ok: false, error: `${r.stdout}${r.stderr}`.trim() };
-  const done = await waitFor('a new Child SA after rekey', async () => {
-    const t = await bg.tunnel(conn);
-    return t?.children.some((c) => !before.includes(c.spiIn)) ? true : undefined;
-  }, 20_000, 100).then(() => performance.now() - t0, () => null);
-  const res = await load;
-  let stall = 0;
-  let cur = 0;
-  for (const b of res.intervals) {
-    cur = b === 0 ? cur + 1 : 0;
-    stall = Math.max(stall, cur);
+  const out = {};
+  try {
+    const before = (await bg.tunnel(conn))?.children.map((c) => c.spiIn) ?? [];
+    await new Promise((r) => setTimeout(r, 1500));
+    const t0 = performance.now();
+    const r = await bg.cli(['rekey', conn, '--wait'], true);
+    out.commandMs = performance.now() - t0;
+    out.command = `${r.stdout}${r.stderr}`.trim().slice(0, 300);
+    if (r.code !== 0) {
+      out.ok = false;
+    } else {
+      const after = await waitFor('a new Child SA after rekey', async () => {
+        const t = await bg.tunnel(conn);
+        const fresh = t?.children.filter((c) => !before.includes(c.spiIn)) ?? [];
+        return fresh.length > 0 ? t.children.map((c) => c.spiIn) : undefined;
+      }, 20_000, 100).catch(() => null);
+      out.newChildAfterMs = after ? performance.now() - t0 : null;
+      out.ok = after !== null;
+      out.spisBefore = before;
+      out.spisAfter = after;
+    }
+  } finally {
+    const res = await load; // never leave the load running past the pairing
+    let stall = 0;
+    let cur = 0;
+    for (const b of res.intervals) {
+      cur = b === 0 ? cur + 1 : 0;
+      stall = Math.max(stall, cur);
+    }
+    out.longestStallS = stall;
+    out.mbpsDuringRekey = res.mbps;
   }
-  return { ok: done !== null, newChildAfterMs: done, longestStallS: stall, mbpsDuringRekey: res.mbps };
+  return out;
+}
+
+/** What a running branchgate says about itself: `version --json` and status's nativeFastPath. */
+async function selfReport(bg) {
+  const v = await run([process.execPath, BIN, 'version', '--json'], { allowFail: true, timeoutMs: 20_000 });
+  const s = await bg.cli(['status', '--json'], true);
+  let version = null;
+  let nativeFastPath = null;
+  try {
+    version = JSON.parse(v.stdout);
+  } catch {
+    version = v.stdout.trim() || null;
+  }
+  try {
+    nativeFastPath = JSON.parse(s.stdout).nativeFastPath ?? null;
+  } catch {
+    /* reported as null */
+  }
+  return { version, statusNativeFastPath: nativeFastPath };
 }
 
 /** One end of a pairing: 'swan', 'bg' (native dataplane) or 'bg-ts' (TypeScript dataplane). */
@@ -243,7 +282,11 @@ async function runPairing(p, seconds, log, checkRekey) {
       if (e.kind === 'swan') await e.c.waitEstablished(e.conn, 20_000);
       else await e.b.waitEstablished(e.conn, 20_000);
     }
-    for (const e of [cpe, gw]) if (e.kind === 'bg') out[`${e === cpe ? 'cpe' : 'gw'}Dataplane`] = dataplaneOf(e.pid());
+    for (const e of [cpe, gw]) {
+      if (e.kind !== 'bg') continue;
+      const role = e === cpe ? 'cpe' : 'gw';
+      out[`${role}Dataplane`] = { threads: dataplaneOf(e.pid()), ...(await selfReport(e.b)) };
+    }
     await waitFor('ping through the tunnel', async () => ((await ping(t.branch, ADDR.svc, 1, { waitS: 1 })).received === 1 ? true : undefined), 15_000, 200);
     const pg = await ping(t.branch, ADDR.svc, 20, { intervalS: 0.05 });
     out.ping = { rttMinMs: pg.rttMinMs, rttAvgMs: pg.rttAvgMs, rttMaxMs: pg.rttMaxMs, lossPct: pg.lossPct };
@@ -258,6 +301,7 @@ async function runPairing(p, seconds, log, checkRekey) {
     const cpu1 = [cpuSeconds(cpe.pid()), cpuSeconds(gw.pid())];
     out.cpuCoresDuringTcp4 = { cpe: cpu0[0] === null ? null : (cpu1[0] - cpu0[0]) / wall, gw: cpu0[1] === null ? null : (cpu1[1] - cpu0[1]) / wall };
     out.udp = await iperf(t.branch, t.svc, ADDR.svc, { seconds: Math.max(3, Math.round(seconds / 2)), udp: true });
+    out.integrity = { up: await integrity(t.branch, t.svc, ADDR.svc, 32), down: await integrity(t.svc, t.branch, ADDR.branch, 32) };
     if (cpe.kind === 'bg' && checkRekey) {
       const rekeyLoad = iperf(t.branch, t.svc, ADDR.svc, { seconds: seconds + 4, parallel: 4 });
       out.rekeyUnderLoad = await rekeyUnderLoad(cpe.b, cpe.conn, rekeyLoad);
@@ -277,11 +321,14 @@ async function runPairing(p, seconds, log, checkRekey) {
   return out;
 }
 
-export async function runTunnels({ seconds = 8, pairings = PAIRINGS, log = console.log } = {}) {
+export async function runTunnels({ seconds = 8, rounds = 1, pairings = PAIRINGS, log = console.log } = {}) {
   requireTrafficTools();
   const checkRekey = await rekeyAvailable();
-  log(`tunnels: ${pairings.length} pairings, ${seconds} s per iperf3 run; rekey under load: ${checkRekey ? 'measured' : 'pending (no `branchgate rekey` yet)'}`);
-  const results = [];
-  for (const p of pairings) results.push(await runPairing(p, seconds, log, checkRekey));
-  return { seconds, mtu: MTU, ike: IKE, esp: ESP, rekeyAvailable: checkRekey, pairings: results };
+  log(`tunnels: ${pairings.length} pairings × ${rounds} round(s), ${seconds} s per iperf3 run; rekey under load: ${checkRekey ? 'measured' : 'pending (no `branchgate rekey` yet)'}`);
+  const byName = new Map(pairings.map((p) => [p.name, { name: p.name, cpe: p.cpe, gw: p.gw, rounds: [] }]));
+  for (let k = 0; k < rounds; k++) {
+    log(` round ${k + 1}/${rounds}`);
+    for (const p of pairings) byName.get(p.name).rounds.push(await runPairing(p, seconds, log, checkRekey));
+  }
+  return { seconds, rounds, mtu: MTU, ike: IKE, esp: ESP, rekeyAvailable: checkRekey, pairings: [...byName.values()] };
 }
