@@ -8,9 +8,12 @@ import { spiHex, type EngineContext, type EngineOps, type IkeSa } from './sa.js'
 import { activateReplacement, startChildRekey } from './tasks/child-rekey.js';
 import { queueChildDelete } from './tasks/child-delete.js';
 import { startIkeRekey } from './tasks/ike-rekey.js';
-import { sendIkeDelete } from './tasks/ike-delete.js';
+import { IkeDeleteTask } from './tasks/ike-delete.js';
 import { dpdDueAt, dpdTask } from './tasks/dpd.js';
-import { exchangeName } from './constants.js';
+import { ExchangeType, exchangeName } from './constants.js';
+
+/** A replaced SA whose Delete never came leaves the datapath this long after the switch. */
+export const LINGER_MS = 30_000;
 
 /** RFC 3948 §2.3 / strongSwan charon.keep_alive: one NAT keepalive every 20 s. */
 export const KEEPALIVE_INTERVAL_MS = 20_000;
@@ -49,6 +52,10 @@ export function tickSa(ctx: EngineContext, ops: EngineOps, sa: IkeSa): void {
           const old = sa.children.find((c) => c.replacedBy === t.spiIn);
           ctx.log('warn', name, 'the peer never deleted the Child SA it rekeyed; switching to the new one anyway', { spiIn: spiHex(t.spiIn) });
           activateReplacement(ctx, sa, old, fresh);
+          if (old) {
+            old.awaitingPeerDelete = true;
+            sa.addTimer({ kind: 'remove-child', at: ctx.now + LINGER_MS, spiIn: old.info.spiIn });
+          }
         }
         break;
       }
@@ -68,7 +75,7 @@ export function tickSa(ctx: EngineContext, ops: EngineOps, sa: IkeSa): void {
   if (sa.state !== 'established') return sa.kick(ctx);
   if (sa.expireAt && ctx.now >= sa.expireAt) {
     ctx.log('warn', name, 'IKE SA reached its hard lifetime without a successful rekey; deleting it and re-establishing');
-    return sendIkeDelete(ctx, sa, 'IKE SA hard lifetime', true);
+    return expireNow(ctx, ops, sa, 'IKE SA hard lifetime');
   }
   if (sa.rekeyAt && ctx.now >= sa.rekeyAt && !sa.rekeying) {
     sa.rekeyAt = 0;
@@ -78,11 +85,11 @@ export function tickSa(ctx: EngineContext, ops: EngineOps, sa: IkeSa): void {
     if (c.state === 'rekeyed') continue;
     if (ctx.now >= c.expireAt) {
       if (sa.tunnel.initiate) {
-        ctx.log('warn', name, `Child SA reached its hard lifetime${c.noRekey ? ' (the peer refused to rekey it)' : ' without a successful rekey'}; re-establishing the IKE SA`, { spiIn: spiHex(c.info.spiIn) });
-        return sendIkeDelete(ctx, sa, 'Child SA hard lifetime', true);
+        ctx.log('warn', name, `Child SA reached its hard lifetime${c.noRekey ? ' (the peer refused to rekey it: NO_ADDITIONAL_SAS)' : ' without a successful rekey'}; deleting it and re-establishing the IKE SA`, { spiIn: spiHex(c.info.spiIn) });
+        return expireNow(ctx, ops, sa, 'Child SA hard lifetime');
       }
       ctx.log('warn', name, 'Child SA reached its hard lifetime; deleting it', { spiIn: spiHex(c.info.spiIn) });
-      c.expireAt = Infinity;
+      dropChild(ctx, sa, c, 'hard lifetime');
       queueChildDelete(ctx, sa, [c.info.spiIn]);
       continue;
     }
@@ -95,6 +102,15 @@ export function tickSa(ctx: EngineContext, ops: EngineOps, sa: IkeSa): void {
     ctx.actions.push({ kind: 'keepalive', from: { address: sa.local.address, port: 4500 }, to: { ...sa.remote } });
   }
   sa.kick(ctx);
+}
+
+/**
+ * A hard lifetime ran out: the SA must not be used any longer, so it goes now. The peer gets a
+ * Delete when the window is free (fire and forget), and an initiating tunnel reconnects.
+ */
+function expireNow(ctx: EngineContext, ops: EngineOps, sa: IkeSa, reason: string): void {
+  if (!sa.outstanding) sa.sendRequest(ctx, ExchangeType.INFORMATIONAL, new IkeDeleteTask(reason, true).build().payloads, true);
+  ops.removeIke(ctx, sa, reason, true);
 }
 
 /** The earliest time tickSa has something to do for this SA. */

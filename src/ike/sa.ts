@@ -72,6 +72,8 @@ export interface ChildSa {
   noRekey?: boolean;
   /** A rekey of this SA by the peer that we answered (to resolve a collision, §2.8.1). */
   passive?: { spiIn: number; lowerNonce: Uint8Array };
+  /** Replaced by the peer's rekey, switched by the fallback timer: the peer's Delete is still due. */
+  awaitingPeerDelete?: boolean;
   /** The peer deleted this SA while our rekey of it was in flight (§2.25.1). */
   deletedByPeer?: boolean;
 }

@@ -126,6 +126,7 @@ export class Net {
   /** Move the clock forward, firing every wake-up that falls due, then let packets flow. */
   advance(ms: number): void {
     const end = this.now + ms;
+    this.run();
     for (let guard = 0; ; guard++) {
       if (guard > 100_000) throw new Error('test harness: wake-ups do not advance; timer loop?');
       let next: number | null = null;

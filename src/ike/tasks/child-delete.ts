@@ -66,7 +66,14 @@ export function deleteChildren(ctx: EngineContext, sa: IkeSa, deletes: DeletePay
           dropChild(ctx, sa, child, 'deleted by both sides');
           break;
         case 'rekeyed':
-          // We replaced it already and our own Delete for it is under way.
+          if (child.awaitingPeerDelete) {
+            // The late Delete of an SA we already switched away from (fallback): pair and drop.
+            child.awaitingPeerDelete = false;
+            answer.push(child.info.spiIn);
+            sa.timers = sa.timers.filter((t) => !(t.kind === 'remove-child' && t.spiIn === child.info.spiIn));
+            sa.addTimer({ kind: 'remove-child', at: ctx.now + REKEY_GRACE_MS, spiIn: child.info.spiIn });
+          }
+          // Otherwise we replaced it ourselves and our own Delete for it is under way.
           break;
         case 'rekeying':
           // §2.25.1: deleted while we rekey it: answer as usual; the rekey's result goes too.

@@ -198,7 +198,7 @@ export class ChildRekeyTask implements Task {
     old.state = 'rekeyed';
     old.active = false;
     ctx.actions.push({ kind: 'event', event: { type: 'child-rekeyed', tunnel: name, oldSpiIn: spiHex(old.info.spiIn), spiIn: spiHex(fresh.info.spiIn), spiOut: spiHex(fresh.info.spiOut), initiator: true } });
-    ctx.log('info', name, 'Child SA rekeyed', { oldSpiIn: spiHex(old.info.spiIn), spiIn: spiHex(fresh.info.spiIn), spiOut: spiHex(fresh.info.spiOut), pfs });
+    ctx.log('info', name, `Child SA rekeyed${pfs ? ' with PFS' : ''}`, { oldSpiIn: spiHex(old.info.spiIn), spiIn: spiHex(fresh.info.spiIn), spiOut: spiHex(fresh.info.spiOut), pfs });
     // Make-before-break: delete the old SA now; its inbound half stays for the grace period.
     queueChildDelete(ctx, sa, [old.info.spiIn]);
     sa.addTimer({ kind: 'remove-child', at: ctx.now + REKEY_GRACE_MS, spiIn: old.info.spiIn });
