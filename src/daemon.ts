@@ -19,7 +19,7 @@ import { createLogger, logAction, tunnelLogger, type Logger } from './log.js';
 import { resolveLocal, UdpTransport, type UdpPorts } from './net/udp.js';
 import { ControlError, ControlServer } from './control/server.js';
 import type { ControlRequest, MonitorEvent } from './control/protocol.js';
-import { buildListSas, buildStatus, type ChildRuntime, type ListSasDocument, type StatusDocument } from './control/status.js';
+import { buildListSas, buildStatus, spi32, type ChildRuntime, type ListSasDocument, type StatusDocument } from './control/status.js';
 import { nativeFastPath, packageVersion } from './version.js';
 import { Datapath, kernelDatapath, type DatapathOptions } from './datapath.js';
 import type { DataplaneEvent } from './dataplane/types.js';
@@ -207,6 +207,11 @@ class DaemonImpl implements Daemon {
         return;
       case 'remove-child': {
         const key = `${a.tunnel}/${a.spiIn}`;
+        // Its last counters, so what a short-lived (rekeyed) Child SA carried is never lost.
+        const n = this.#children.has(key) ? this.datapath.counters(a.spiIn) : null;
+        if (n) {
+          tunnelLogger(this.logger, a.tunnel).info({ spiIn: spi32(a.spiIn), spiOut: spi32(a.spiOut), ...n }, 'Child SA removed from the datapath');
+        }
         this.#children.delete(key);
         this.#lastPacketsIn.delete(key);
         this.#volumeAsked.delete(key);
@@ -322,7 +327,7 @@ class DaemonImpl implements Daemon {
   #volumeExceeded(tunnel: string, spiIn: number, reason: VolumeReason): void {
     const t = this.#tunnelConfig(tunnel);
     const limit = reason === 'bytes' ? `${t?.childLifetimeBytes} bytes` : reason === 'packets' ? `${t?.childLifetimePackets} packets` : 'the ESP sequence space';
-    tunnelLogger(this.logger, tunnel).info({ spiIn: spiIn.toString(16).padStart(8, '0'), reason }, `Child SA reached ${limit}: rekeying`);
+    tunnelLogger(this.logger, tunnel).info({ spiIn: spi32(spiIn), reason }, `Child SA reached ${limit}: rekeying`);
     this.run((now) => this.engine.childVolumeExceeded(tunnel, spiIn, reason, now));
   }
 

@@ -1,10 +1,11 @@
 /**
  * Runs the branchgate daemon in a network namespace against the user-facing contract
  * (shared/design/contract.md): a YAML config, `branchgate run --config FILE`, and the control
- * commands `list-sas --json`, `up`, `down` over `--socket PATH`. Needs dist/ (`npm run build`).
+ * commands `list-sas --json`, `up`, `down`, `rekey`, `monitor` over `--socket PATH`. Needs dist/
+ * (`npm run build`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, writeFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -109,6 +110,8 @@ export class Branchgate {
   readonly stderrPath: string;
   private proc: ChildProcess | undefined;
   private outs: WriteStream[] = [];
+  private monitors: Monitor[] = [];
+  private env: NodeJS.ProcessEnv = {};
 
   private constructor(readonly ns: string, tag: string) {
     this.dir = makeTempDir(`bg${tag}`);
@@ -119,9 +122,10 @@ export class Branchgate {
   }
 
   /** Writes the config and starts `branchgate run` in `ns`; resolves once the control socket answers. */
-  static async start(ns: string, tunnels: BgTunnelConfig[], opts: { tag?: string; logLevel?: string; extra?: Record<string, unknown> } = {}): Promise<Branchgate> {
+  static async start(ns: string, tunnels: BgTunnelConfig[], opts: { tag?: string; logLevel?: string; extra?: Record<string, unknown>; env?: NodeJS.ProcessEnv } = {}): Promise<Branchgate> {
     requireBuild();
     const bg = new Branchgate(ns, opts.tag ?? ns);
+    bg.env = opts.env ?? {};
     bg.writeConfig(tunnels, opts.logLevel ?? 'debug', opts.extra);
     await bg.launch();
     return bg;
@@ -136,6 +140,7 @@ export class Branchgate {
     const p = spawn('ip', ['netns', 'exec', this.ns, process.execPath, BIN, 'run', '--config', this.configFile], {
       stdio: ['ignore', 'pipe', 'pipe'],
       cwd: REPO_ROOT,
+      env: { ...process.env, ...this.env },
     });
     this.proc = p;
     trackProcess(p);
@@ -193,6 +198,34 @@ export class Branchgate {
     await this.cli(['down', name]);
   }
 
+  /** `branchgate rekey NAME [--ike] [--wait]`; resolves with the CLI's result (never throws on exit ≠ 0). */
+  async rekey(name: string, opts: { ike?: boolean; wait?: boolean } = {}): Promise<{ stdout: string; stderr: string; code: number }> {
+    const args = ['rekey', name, ...(opts.ike ? ['--ike'] : []), ...(opts.wait ? ['--wait'] : [])];
+    return run([process.execPath, BIN, ...args, '--socket', this.socket], { timeoutMs: 40_000, allowFail: true });
+  }
+
+  /** Start `branchgate monitor` against this daemon; its events are collected with the time they arrived. */
+  async monitor(): Promise<Monitor> {
+    const m = await Monitor.start(this.socket);
+    this.monitors.push(m);
+    return m;
+  }
+
+  /** The daemon's JSON log lines so far (stdout), parsed; lines that are not JSON are skipped. */
+  logRecords(): Record<string, unknown>[] {
+    if (!existsSync(this.stdoutPath)) return [];
+    const out: Record<string, unknown>[] = [];
+    for (const line of readFileSync(this.stdoutPath, 'utf8').split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        out.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // a line cut by a concurrent write
+      }
+    }
+    return out;
+  }
+
   pid(): number | undefined {
     return this.proc?.pid;
   }
@@ -205,6 +238,7 @@ export class Branchgate {
 
   /** SIGTERM, then SIGKILL after `graceMs`; removes the temp dir unless keepDir. */
   async stop(opts: { graceMs?: number; keepDir?: boolean } = {}): Promise<number | string | null> {
+    for (const m of this.monitors.splice(0)) m.stop();
     const p = this.proc;
     let status: number | string | null = p?.exitCode ?? p?.signalCode ?? null;
     if (p && p.exitCode === null && p.signalCode === null) {
@@ -218,5 +252,64 @@ export class Branchgate {
     await Promise.all(this.outs.map((s) => new Promise<void>((r) => s.end(() => r()))));
     if (!opts.keepDir) removeTempDir(this.dir);
     return status;
+  }
+}
+
+/** One event line of `branchgate monitor`, with the local time it was read (ms). */
+export interface MonitorLine {
+  at: number;
+  event: { time: string; source: string; type: string; tunnel?: string } & Record<string, unknown>;
+}
+
+/** `branchgate monitor --socket PATH` as a child process: events collected as they arrive. */
+export class Monitor {
+  readonly lines: MonitorLine[] = [];
+  private buf = '';
+  private stderr = '';
+
+  private constructor(private readonly proc: ChildProcess) {
+    proc.stdout?.on('data', (d: Buffer) => {
+      this.buf += d.toString();
+      let nl: number;
+      while ((nl = this.buf.indexOf('\n')) >= 0) {
+        const line = this.buf.slice(0, nl);
+        this.buf = this.buf.slice(nl + 1);
+        try {
+          this.lines.push({ at: Date.now(), event: JSON.parse(line) as MonitorLine['event'] });
+        } catch {
+          this.stderr += `(not JSON) ${line}\n`;
+        }
+      }
+    });
+    proc.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
+  }
+
+  /** Spawns the CLI and waits until the daemon has accepted the subscription (a short settle). */
+  static async start(socket: string): Promise<Monitor> {
+    const p = spawn(process.execPath, [BIN, 'monitor', '--socket', socket], { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
+    trackProcess(p);
+    const m = new Monitor(p);
+    // The CLI connects and subscribes within a few hundred ms of starting node.
+    await new Promise((r) => setTimeout(r, 800));
+    if (p.exitCode !== null) throw new Error(`branchgate monitor exited ${p.exitCode}: ${m.stderr}`);
+    return m;
+  }
+
+  events(type?: string, since = 0): MonitorLine[] {
+    return this.lines.filter((l) => l.at >= since && (type === undefined || l.event.type === type));
+  }
+
+  /** Waits for the first event (arrived at or after `since`) that matches; resolves with it. */
+  wait(what: string, pred: (e: MonitorLine['event']) => boolean, timeoutMs: number, since = 0): Promise<MonitorLine> {
+    return waitFor(`monitor event: ${what}`, async () => this.lines.find((l) => l.at >= since && pred(l.event)), timeoutMs, 50);
+  }
+
+  /** What the monitor printed on stderr, and whether it is still running (for failure messages). */
+  describe(): string {
+    return `monitor ${this.proc.exitCode === null ? 'running' : `exited ${this.proc.exitCode}`}; ${this.lines.length} events; stderr: ${this.stderr.trim() || '(none)'}`;
+  }
+
+  stop(): void {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGINT');
   }
 }

@@ -196,6 +196,7 @@ export class Charon {
   readonly vici: string;
   readonly confFile: string;
   private proc: ChildProcess | undefined;
+  private levels: Record<string, number> | undefined;
 
   private constructor(readonly ns: string, tag: string) {
     this.dir = makeTempDir(`sw${tag}`);
@@ -211,12 +212,13 @@ export class Charon {
     return c;
   }
 
-  private async launch(levels?: Record<string, number>): Promise<void> {
+  private async launch(levels?: Record<string, number>, keepConns = false): Promise<void> {
     const bin = charonBinary();
     if (!bin) throw new Error('no charon binary (apt-get install -y charon-systemd)');
+    this.levels = levels;
     mkdirSync(join(this.dir, 'swanctl'), { recursive: true });
     writeFileSync(join(this.dir, 'strongswan.conf'), strongswanConf({ logPath: this.logPath, vici: this.vici, levels }));
-    writeFileSync(this.confFile, swanctlConf([]));
+    if (!keepConns || !existsSync(this.confFile)) writeFileSync(this.confFile, swanctlConf([]));
     const script = 'mount -t tmpfs none /run && mount --bind "$1/strongswan.conf" /etc/strongswan.conf && ' +
       'mount --bind "$1/swanctl" /etc/swanctl && exec "$2"';
     const out = openSync(join(this.dir, 'charon.out'), 'a');
@@ -281,6 +283,28 @@ export class Charon {
 
   logSince(mark = 0, lines = 80): string {
     return `--- charon (${this.ns}) ${this.logPath} ---\n${tailFile(this.logPath, lines, mark)}`;
+  }
+
+  /** charon's pid (the spawned process execs into charon), while it runs. */
+  pid(): number | undefined {
+    const p = this.proc;
+    return p && p.exitCode === null && p.signalCode === null ? p.pid : undefined;
+  }
+
+  /** SIGKILL charon, as a crash or power loss would: no DELETE reaches the peer. Resolves once it is gone. */
+  async kill(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise<void>((r) => p.once('exit', () => r()));
+    p.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Start charon again in the same namespace and dir, and load the connections last written. */
+  async restart(): Promise<void> {
+    await this.kill();
+    await this.launch(this.levels, true);
+    await this.loadAll();
   }
 
   /** Kills charon (its private mount namespace and mounts vanish with it) and removes the temp dir. */

@@ -17,6 +17,16 @@
  *   underlay pin (/32 via 192.0.2.254 dev wan0) exists, so the full-tunnel test really tests the pin.
  * - svc: service host behind the endpoint, default via gw.
  *
+ * With `middle: 'router' | 'nat'` a fifth namespace sits on the underlay between cpe and gw
+ * (the lifecycle tests: loss on a router's forward chain, a masquerading NAT):
+ *
+ *   cpe ──wan0══wan0── mid ──out0══wan0── gw
+ *   192.0.2.1      192.0.2.254  100.64.99.1   100.64.99.254
+ *
+ * cpe's default route still points at 192.0.2.254 (now mid's inside address); mid routes
+ * everything else to gw; gw reaches 192.0.2.0/24 via mid (router) or only sees mid's
+ * 100.64.99.1 (nat: `masquerade` on out0, so IKE and ESP-in-UDP arrive from 100.64.99.1:port).
+ *
  * Only 100.64.0.0/10, 192.0.2.0/24, 198.51.100.0/24 and 203.0.113.0/24 are used. No dummy links
  * (extra addresses on lo). Namespaces come from netns.ts (unique names, cleanup registered).
  */
@@ -36,16 +46,21 @@ export const ADDR = {
   svcPrefix: '100.64.20.0/24',
   /** Reachable over the underlay, never in any tunnel's routes (on gw's lo). */
   internet: '203.0.113.10',
+  /** With a middle box: its outside address (the NAT's public address) and gw's address on that link. */
+  midOut: '100.64.99.1',
+  gwMid: '100.64.99.254',
 } as const;
 
-/** Interface names (the same in every namespace that has them). */
-export const IF = { lan: 'lan0', wan: 'wan0' } as const;
+/** Interface names (the same in every namespace that has them); `out` is the middle box's gw side. */
+export const IF = { lan: 'lan0', wan: 'wan0', out: 'out0' } as const;
 
 export interface Topology {
   branch: string;
   cpe: string;
   gw: string;
   svc: string;
+  /** The middle box (router or NAT), when asked for. */
+  mid?: string;
   destroy(): Promise<void>;
 }
 
@@ -54,6 +69,8 @@ export interface TopologyOptions {
   tag?: string;
   /** Masquerade 100.64.10.0/24 leaving cpe's wan0 (default true). */
   natLan?: boolean;
+  /** A router or a masquerading NAT between cpe and gw (default none: gw is the router). */
+  middle?: 'router' | 'nat';
 }
 
 async function sysctl(ns: string, kv: string): Promise<void> {
@@ -72,11 +89,17 @@ export async function createTopology(opts: TopologyOptions = {}): Promise<Topolo
   try {
     const branch = await ns('br');
     const cpe = await ns('cpe');
+    const mid = opts.middle ? await ns(opts.middle === 'nat' ? 'nat' : 'rt') : undefined;
     const gw = await ns('gw');
     const svc = await ns('svc');
 
     await addVeth(branch, IF.lan, cpe, IF.lan);
-    await addVeth(cpe, IF.wan, gw, IF.wan);
+    if (mid) {
+      await addVeth(cpe, IF.wan, mid, IF.wan);
+      await addVeth(mid, IF.out, gw, IF.wan);
+    } else {
+      await addVeth(cpe, IF.wan, gw, IF.wan);
+    }
     await addVeth(gw, IF.lan, svc, IF.lan);
 
     await addAddress(branch, IF.lan, `${ADDR.branch}/24`);
@@ -92,7 +115,17 @@ export async function createTopology(opts: TopologyOptions = {}): Promise<Topolo
       await exec(cpe, ['nft', 'add', 'rule', 'ip', 'bgtnat', 'post', 'oifname', IF.wan, 'ip', 'saddr', ADDR.lanPrefix, 'masquerade']);
     }
 
-    await addAddress(gw, IF.wan, `${ADDR.router}/24`);
+    if (mid) {
+      await addAddress(mid, IF.wan, `${ADDR.router}/24`);
+      await addAddress(mid, IF.out, `${ADDR.midOut}/24`);
+      await exec(mid, ['ip', 'route', 'add', 'default', 'via', ADDR.gwMid, 'dev', IF.out]);
+      await sysctl(mid, 'net.ipv4.ip_forward=1');
+      if (opts.middle === 'nat') await setMasquerade(mid);
+      await addAddress(gw, IF.wan, `${ADDR.gwMid}/24`);
+      if (opts.middle === 'router') await exec(gw, ['ip', 'route', 'add', '192.0.2.0/24', 'via', ADDR.midOut, 'dev', IF.wan]);
+    } else {
+      await addAddress(gw, IF.wan, `${ADDR.router}/24`);
+    }
     await addAddress(gw, 'lo', `${ADDR.gwIke}/32`);
     await addAddress(gw, 'lo', `${ADDR.internet}/32`);
     await addAddress(gw, IF.lan, `${ADDR.gwLan}/24`);
@@ -107,7 +140,7 @@ export async function createTopology(opts: TopologyOptions = {}): Promise<Topolo
       if (r.code !== 0) throw new Error(`topology: cpe cannot ping ${dst} over the underlay:\n${r.stdout}${r.stderr}`);
     }
     return {
-      branch, cpe, gw, svc,
+      branch, cpe, gw, svc, ...(mid ? { mid } : {}),
       async destroy() {
         for (const n of made.reverse()) await deleteNamespace(n);
       },
@@ -116,6 +149,55 @@ export async function createTopology(opts: TopologyOptions = {}): Promise<Topolo
     for (const n of made.reverse()) await deleteNamespace(n);
     throw err;
   }
+}
+
+/**
+ * The middle box's NAT: `masquerade` on out0 in `table ip bgtmid`, optionally to a source-port
+ * range. Replaces any previous rule (existing conntrack mappings keep their ports until flushed,
+ * see moveNatMapping).
+ */
+export async function setMasquerade(mid: string, ports?: [number, number]): Promise<void> {
+  await exec(mid, ['nft', 'delete', 'table', 'ip', 'bgtmid'], { allowFail: true });
+  await exec(mid, ['nft', 'add', 'table', 'ip', 'bgtmid']);
+  await exec(mid, ['nft', 'add', 'chain', 'ip', 'bgtmid', 'post', '{', 'type', 'nat', 'hook', 'postrouting', 'priority', '100', ';', '}']);
+  const to = ports ? ['to', `:${ports[0]}-${ports[1]}`] : [];
+  await exec(mid, ['nft', 'add', 'rule', 'ip', 'bgtmid', 'post', 'oifname', IF.out, 'meta', 'l4proto', 'udp', 'masquerade', ...to]);
+  await exec(mid, ['nft', 'add', 'rule', 'ip', 'bgtmid', 'post', 'oifname', IF.out, 'masquerade']);
+}
+
+/**
+ * Force the NAT to map the CPE's flows to new ports, as a NAT reboot or a mapping timeout does:
+ * masquerade to `ports`, then take out0 down and up, which makes the kernel drop every conntrack
+ * entry masqueraded through it (nf_nat_masquerade's device notifier; no conntrack tool needed).
+ * The next packet of each flow gets a fresh mapping from the new range.
+ */
+export async function moveNatMapping(mid: string, ports: [number, number]): Promise<void> {
+  await setMasquerade(mid, ports);
+  await exec(mid, ['ip', 'link', 'set', IF.out, 'down']);
+  await exec(mid, ['ip', 'link', 'set', IF.out, 'up']);
+  // the link going down took the default route with it
+  await exec(mid, ['ip', 'route', 'replace', 'default', 'via', ADDR.gwMid, 'dev', IF.out]);
+}
+
+/**
+ * Random loss on the middle router's forward chain, both directions (no netem on this kernel):
+ * `numgen random mod N == 0 drop`, i.e. 1 in N packets. Returns a function that reads the drop
+ * count; removeLoss() takes the table away.
+ */
+export async function addLoss(mid: string, oneIn: number): Promise<() => Promise<number>> {
+  await exec(mid, ['nft', 'add', 'table', 'inet', 'bgtloss']);
+  await exec(mid, ['nft', 'add', 'chain', 'inet', 'bgtloss', 'fwd', '{', 'type', 'filter', 'hook', 'forward', 'priority', '0', ';', 'policy', 'accept', ';', '}']);
+  await exec(mid, ['nft', 'add', 'counter', 'inet', 'bgtloss', 'dropped']);
+  await exec(mid, ['nft', 'add', 'rule', 'inet', 'bgtloss', 'fwd', 'numgen', 'random', 'mod', String(oneIn), '==', '0', 'counter', 'name', 'dropped', 'drop']);
+  return async () => {
+    const r = await exec(mid, ['nft', '-j', 'list', 'counter', 'inet', 'bgtloss', 'dropped']);
+    const doc = JSON.parse(r.stdout) as { nftables: { counter?: { packets: number } }[] };
+    return doc.nftables.find((x) => x.counter)?.counter?.packets ?? 0;
+  };
+}
+
+export async function removeLoss(mid: string): Promise<void> {
+  await exec(mid, ['nft', 'delete', 'table', 'inet', 'bgtloss'], { allowFail: true });
 }
 
 /** `ip route get DST` in ns, as { dev, via, src, raw }. */
