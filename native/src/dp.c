@@ -139,8 +139,9 @@ void dp_close(dp_t *dp)
     dp->tunnels[i].slab = NULL;
     free(dp->tunnels[i].rbuf);
     dp->tunnels[i].rbuf = NULL;
-    free(dp->tunnels[i].gro.buf);
-    memset(&dp->tunnels[i].gro, 0, sizeof dp->tunnels[i].gro);
+    free(dp->tunnels[i].gro_mem);
+    dp->tunnels[i].gro_mem = NULL;
+    memset(dp->tunnels[i].gro, 0, sizeof dp->tunnels[i].gro);
     dp->tunnels[i].used = false;
     dp->tunnels[i].cur = NULL;
   }
@@ -169,7 +170,7 @@ int dp_attach_tunnel(dp_t *dp, uint32_t id, int fd, uint32_t mtu, uint32_t mss, 
   uint32_t slot = (DP_HEADROOM + mtu + 1 + ESP_MAX_OVERHEAD + 63) & ~63u;
   uint8_t *slab = malloc((size_t)DP_BATCH * slot);
   uint8_t *rbuf = vnet ? malloc(DP_VNET_HDR + DP_GSO_MAX) : NULL;
-  uint8_t *gro = vnet ? malloc(DP_VNET_HDR + DP_GSO_MAX) : NULL;
+  uint8_t *gro = vnet ? malloc((size_t)DP_GRO_FLOWS * (DP_VNET_HDR + DP_GSO_MAX)) : NULL;
   if (!slab || (vnet && (!rbuf || !gro))) {
     free(slab);
     free(rbuf);
@@ -198,8 +199,10 @@ int dp_attach_tunnel(dp_t *dp, uint32_t id, int fd, uint32_t mtu, uint32_t mss, 
   t->used = true;
   t->vnet = vnet;
   t->rbuf = rbuf;
-  memset(&t->gro, 0, sizeof t->gro);
-  t->gro.buf = gro;
+  memset(t->gro, 0, sizeof t->gro);
+  t->gro_mem = gro;
+  t->gro_victim = 0;
+  for (int i = 0; i < DP_GRO_FLOWS && gro; i++) t->gro[i].buf = gro + (size_t)i * (DP_VNET_HDR + DP_GSO_MAX);
   t->broken = false;
   t->fd = fd;
   t->mtu = mtu;
@@ -235,8 +238,9 @@ void dp_detach_tunnel(dp_t *dp, uint32_t id)
     t->slab = NULL;
     free(t->rbuf);
     t->rbuf = NULL;
-    free(t->gro.buf);
-    memset(&t->gro, 0, sizeof t->gro);
+    free(t->gro_mem);
+    t->gro_mem = NULL;
+    memset(t->gro, 0, sizeof t->gro);
     t->cur = NULL;
     t->used = false;
     t->gen++;

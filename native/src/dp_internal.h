@@ -44,8 +44,10 @@ typedef struct {
 /* IFF_VNET_HDR tunnels: the virtio_net_hdr before every packet, and the largest TUN packet. */
 #define DP_VNET_HDR 10
 #define DP_GSO_MAX 65535
-/* Segments coalesced into one TUN write at most (the kernel's GRO limit is 64 too). */
+/* Segments coalesced into one TUN write at most (the kernel's GRO limit is 64 too), and the
+ * flows coalesced at once per tunnel (several TCP streams interleave in one receive batch). */
 #define DP_GRO_SEGS 64
+#define DP_GRO_FLOWS 8
 
 /* Inbound TCP segments of one flow being coalesced into one GSO write (RX thread only). */
 typedef struct {
@@ -67,7 +69,9 @@ typedef struct {
   uint32_t mtu, mss, slot;
   uint8_t *slab;      /* TX: DP_BATCH slots of `slot` octets */
   uint8_t *rbuf;      /* TX, vnet: one read of up to DP_VNET_HDR + DP_GSO_MAX octets */
-  dp_gro_t gro;       /* RX, vnet */
+  uint8_t *gro_mem;   /* RX, vnet: DP_GRO_FLOWS buffers of DP_VNET_HDR + DP_GSO_MAX */
+  dp_gro_t gro[DP_GRO_FLOWS];
+  uint32_t gro_victim; /* the slot to flush next when all are busy (round robin) */
   dp_child_t *cur;    /* the current outbound SA (make-before-break: the newest child) */
   dp_stats_t st;
 } dp_tunnel_t;

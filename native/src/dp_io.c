@@ -443,9 +443,8 @@ static bool tun_write(dp_tunnel_t *t, const uint8_t *pkt, uint32_t len, uint32_t
  * pseudo-header sum in the TCP checksum field, as the kernel's own TSO packets carry it). The
  * kernel forwards it whole and segments (or hands it to TCP) at the far end, as GRO would.
  */
-static void gro_flush(dp_tunnel_t *t)
+static void gro_flush(dp_tunnel_t *t, dp_gro_t *g)
 {
-  dp_gro_t *g = &t->gro;
   if (g->len == 0) return;
   uint8_t *ip = g->buf + DP_VNET_HDR;
   if (g->nseg == 1) {
@@ -475,27 +474,45 @@ static void gro_flush(dp_tunnel_t *t)
   g->nseg = 0;
 }
 
+/* The pending run of the TCP flow of packet p (same addresses and ports), or NULL. */
+static dp_gro_t *gro_find(dp_tunnel_t *t, const uint8_t *p)
+{
+  for (int i = 0; i < DP_GRO_FLOWS; i++) {
+    dp_gro_t *g = &t->gro[i];
+    const uint8_t *q = g->buf + DP_VNET_HDR;
+    if (g->len && memcmp(q + 12, p + 12, 8) == 0 && memcmp(q + 20, p + 20, 4) == 0) return g;
+  }
+  return NULL;
+}
+
 /*
  * Try to hold this decrypted packet for a coalesced write (the checks of the kernel's
  * tcp_gro_receive): IPv4 without options, not a fragment, TCP with only ACK (PSH ends a run),
- * data, and — to join a run — the same addresses, ports, ACK number, TOS/TTL/DF, TCP options,
- * the next sequence number, and no more payload than the first. False: write it now (after
- * the pending run).
+ * data, and — to join its flow's run — the same ACK number, TOS/TTL/DF, TCP options, the next
+ * sequence number, and no more payload than the first. Up to DP_GRO_FLOWS flows at once. False:
+ * write it now; any pending run of its flow has been written first, so a flow keeps its order.
  */
 static bool gro_add(dp_tunnel_t *t, const uint8_t *p, uint32_t len, const ipv4_info_t *info)
 {
-  dp_gro_t *g = &t->gro;
-  if (info->protocol != 6 || (p[0] & 15) != 5 || (rd16(p + 6) & 0x3fff) != 0 || len < 40) return false;
+  if (info->protocol != 6 || (p[0] & 15) != 5 || (rd16(p + 6) & 0x3fff) != 0 || len < 40) {
+    if (info->protocol == 6 && len >= 24 && (p[0] & 15) == 5) { /* TCP we do not coalesce: after its run */
+      dp_gro_t *g = gro_find(t, p);
+      if (g) gro_flush(t, g);
+    }
+    return false;
+  }
+  dp_gro_t *g = gro_find(t, p);
   uint32_t thl = (uint32_t)(p[20 + 12] >> 4) * 4;
   uint8_t f = p[20 + 13];
-  if (thl < 20 || 20 + thl >= len || (f & (uint8_t)~TCP_PSH) != TCP_ACK) return false;
+  if (thl < 20 || 20 + thl >= len || (f & (uint8_t)~TCP_PSH) != TCP_ACK) {
+    if (g) gro_flush(t, g);
+    return false;
+  }
   uint32_t hlen = 20 + thl, pay = len - hlen, seq = rd32(p + 24);
-  if (g->len) {
+  if (g) {
     const uint8_t *q = g->buf + DP_VNET_HDR;
     bool join = !g->closed && g->nseg < DP_GRO_SEGS && g->hlen == hlen && pay <= g->seg && seq == g->next_seq &&
                 g->len + pay <= DP_GSO_MAX && q[1] == p[1] && q[8] == p[8] && (q[6] & 0x40) == (p[6] & 0x40) &&
-                memcmp(q + 12, p + 12, 8) == 0 &&            /* addresses */
-                memcmp(q + 20, p + 20, 4) == 0 &&            /* ports */
                 memcmp(q + 28, p + 28, 4) == 0 &&            /* ACK number */
                 memcmp(q + 40, p + 40, thl - 20) == 0;       /* options */
     if (join) {
@@ -507,7 +524,14 @@ static bool gro_add(dp_tunnel_t *t, const uint8_t *p, uint32_t len, const ipv4_i
       if (pay < g->seg || (f & TCP_PSH)) g->closed = true;
       return true;
     }
-    gro_flush(t);
+    gro_flush(t, g);
+  } else {
+    for (int i = 0; i < DP_GRO_FLOWS && !g; i++)
+      if (t->gro[i].len == 0) g = &t->gro[i];
+    if (!g) {
+      g = &t->gro[t->gro_victim++ % DP_GRO_FLOWS];
+      gro_flush(t, g);
+    }
   }
   if (f & TCP_PSH) return false; /* nothing to coalesce it with: write it as it is */
   memcpy(g->buf + DP_VNET_HDR, p, len);
@@ -520,11 +544,15 @@ static bool gro_add(dp_tunnel_t *t, const uint8_t *p, uint32_t len, const ipv4_i
   return true;
 }
 
-/* End of an RX batch: write every tunnel's pending run. */
+/* End of an RX batch: write every tunnel's pending runs. */
 void dp_rx_flush(dp_t *dp)
 {
-  for (int i = 0; i < DP_MAX_TUNNELS; i++)
-    if (dp->tunnels[i].used && dp->tunnels[i].gro.len) gro_flush(&dp->tunnels[i]);
+  for (int i = 0; i < DP_MAX_TUNNELS; i++) {
+    dp_tunnel_t *t = &dp->tunnels[i];
+    if (!t->used || !t->vnet) continue;
+    for (int k = 0; k < DP_GRO_FLOWS; k++)
+      if (t->gro[k].len) gro_flush(t, &t->gro[k]);
+  }
 }
 
 int32_t dp_rx_one(dp_t *dp, uint8_t *pkt, uint32_t len, uint32_t from_addr, uint16_t from_port, bool coalesce)
@@ -565,10 +593,8 @@ int32_t dp_rx_one(dp_t *dp, uint8_t *pkt, uint32_t len, uint32_t from_addr, uint
         if (o->tunnel == c->tunnel) atomic_store(&o->remote, from);
   }
   if (t->mss) clamp_mss(inner, (uint32_t)r, t->mss);
-  if (t->vnet) {
-    if (coalesce && gro_add(t, inner, (uint32_t)r, &info)) return r;
-    gro_flush(t);
-  }
+  /* (Nothing is pending when coalesce is false: dp_inject runs between RX batches.) */
+  if (t->vnet && coalesce && gro_add(t, inner, (uint32_t)r, &info)) return r;
   return tun_write(t, inner, (uint32_t)r, 1) ? r : DP_RX_TUN_DROP;
 }
 
