@@ -181,19 +181,25 @@ export async function moveNatMapping(mid: string, ports: [number, number]): Prom
 
 /**
  * Random loss on the middle router's forward chain, both directions (no netem on this kernel):
- * `numgen random mod N == 0 drop`, i.e. 1 in N packets. Returns a function that reads the drop
- * count; removeLoss() takes the table away.
+ * one packet in `oneIn` is dropped (`meta mark set numgen random mod N`, then drop mark 0, so a
+ * single random draw decides each packet). IKE messages among the drops are counted apart (UDP
+ * 500, or UDP 4500 with the four-zero-octet non-ESP marker). Returns a reader of the counts.
  */
-export async function addLoss(mid: string, oneIn: number): Promise<() => Promise<number>> {
-  await exec(mid, ['nft', 'add', 'table', 'inet', 'bgtloss']);
-  await exec(mid, ['nft', 'add', 'chain', 'inet', 'bgtloss', 'fwd', '{', 'type', 'filter', 'hook', 'forward', 'priority', '0', ';', 'policy', 'accept', ';', '}']);
-  await exec(mid, ['nft', 'add', 'counter', 'inet', 'bgtloss', 'dropped']);
-  await exec(mid, ['nft', 'add', 'rule', 'inet', 'bgtloss', 'fwd', 'numgen', 'random', 'mod', String(oneIn), '==', '0', 'counter', 'name', 'dropped', 'drop']);
-  return async () => {
-    const r = await exec(mid, ['nft', '-j', 'list', 'counter', 'inet', 'bgtloss', 'dropped']);
+export async function addLoss(mid: string, oneIn: number): Promise<() => Promise<{ dropped: number; ike: number }>> {
+  const nft = (...a: string[]) => exec(mid, ['nft', ...a]);
+  await nft('add', 'table', 'inet', 'bgtloss');
+  await nft('add', 'chain', 'inet', 'bgtloss', 'lossy', '{', 'type', 'filter', 'hook', 'forward', 'priority', '0', ';', 'policy', 'accept', ';', '}');
+  for (const c of ['dropped', 'ike']) await nft('add', 'counter', 'inet', 'bgtloss', c);
+  await nft('add', 'rule', 'inet', 'bgtloss', 'lossy', 'meta', 'mark', 'set', 'numgen', 'random', 'mod', String(oneIn));
+  await nft('add', 'rule', 'inet', 'bgtloss', 'lossy', 'meta', 'mark', '0', 'udp', 'dport', '500', 'counter', 'name', 'ike');
+  await nft('add', 'rule', 'inet', 'bgtloss', 'lossy', 'meta', 'mark', '0', 'udp', 'dport', '4500', '@th,64,32', '0', 'counter', 'name', 'ike');
+  await nft('add', 'rule', 'inet', 'bgtloss', 'lossy', 'meta', 'mark', '0', 'counter', 'name', 'dropped', 'drop');
+  const read = async (name: string): Promise<number> => {
+    const r = await nft('-j', 'list', 'counter', 'inet', 'bgtloss', name);
     const doc = JSON.parse(r.stdout) as { nftables: { counter?: { packets: number } }[] };
     return doc.nftables.find((x) => x.counter)?.counter?.packets ?? 0;
   };
+  return async () => ({ dropped: await read('dropped'), ike: await read('ike') });
 }
 
 export async function removeLoss(mid: string): Promise<void> {
