@@ -14,6 +14,7 @@ import { hex, type EngineContext, type IkeSa } from './sa.js';
 import { processAuthRequest, processAuthResponse } from './tasks/ike-auth.js';
 import { answerRequest } from './tasks/informational.js';
 import { sendIkeDelete } from './tasks/ike-delete.js';
+import { handOver } from './tasks/ike-rekey.js';
 import { findNotify, notify } from './tasks/notify.js';
 import { establish } from './engine-state.js';
 import type { IkeEngine } from './engine.js';
@@ -142,7 +143,15 @@ function onRequest(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, exchangeTyp
     return;
   }
   const out = answerRequest(ctx, sa, exchangeType, messageId, inner);
-  if (out.closeIke) engine.remove(ctx, sa, 'deleted by peer', true);
+  if (!out.closeIke) return;
+  if (sa.passiveRekey && sa.state === 'established') {
+    // §2.8.2: the peer completed its rekey and deletes the old SA before our own rekey's answer
+    // came: its new SA is the one (our exchange dies with the old SA).
+    ctx.log('info', sa.tunnel.name, 'the peer deleted the old IKE SA after its rekey; taking its new IKE SA');
+    handOver(ctx, sa, sa.passiveRekey.sa, false);
+    sa.passiveRekey = null;
+  }
+  engine.remove(ctx, sa, 'deleted by peer', true);
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { I, R, logged, type Node } from './harness.js';
-import { count, dropFirst, events, expectAgree, ikeSa, isCreateChild, isInformational, pair, rekey } from './lifecycle.js';
+import { count, dropFirst, events, expectAgree, hold, ikeSa, isCreateChild, isInformational, pair, rekey } from './lifecycle.js';
 import { ExchangeType, NotifyType } from '../../src/ike/constants.js';
 import { notify } from '../../src/ike/tasks/notify.js';
 import type { Action } from '../../src/ike/actions.js';
@@ -273,4 +273,39 @@ describe('Child SA rekey', () => {
     net.advance(REKEY_GRACE_MS);
     expectAgree(net, 1);
   });
+
+  it('collision, delayed request: the peer\'s request comes after our rekey completed (TEMPORARY_FAILURE)', () => {
+    const { net, i, r } = pair();
+    const h = hold(net, (p) => isCreateChild(p, R, false));
+    rekey(net, i);
+    rekey(net, r);
+    net.run();
+    // Our rekey completed and the old SA's Delete went through before the peer's request arrives.
+    expect(events(i, 'child-rekeyed').length).toBe(1);
+    h.release();
+    net.run();
+    expect(logged(i, /answering TEMPORARY_FAILURE/)).toBe(true);
+    net.advance(REKEY_GRACE_MS + 20_000);
+    expectAgree(net, 1);
+    expect(events(r, 'child-rekeyed').length).toBe(1);
+  });
+
+  for (const late of ['initiator', 'responder'] as const) {
+    it(`collision, delayed response to the ${late}: the outcome is the same on both sides`, () => {
+      for (let seed = 1; seed < 40; seed++) {
+        const { net, i, r } = pair({ seedI: seed, seedR: seed * 5 + 1 });
+        const lateNode = late === 'initiator' ? i : r;
+        const other = late === 'initiator' ? r : i;
+        const h = hold(net, (p) => isCreateChild(p, other.address, true));
+        rekey(net, i);
+        rekey(net, r);
+        net.run();
+        h.release();
+        net.advance(REKEY_GRACE_MS + 20_000);
+        expectAgree(net, 1);
+        expect(lateNode.installed.size).toBe(1);
+        if (seed > 6) return;
+      }
+    });
+  }
 });

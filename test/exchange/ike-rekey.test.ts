@@ -5,8 +5,8 @@
  * the new IKE SA untouched: no install/remove in the datapath.
  */
 import { describe, expect, it } from 'vitest';
-import { I, R, logged, type Node } from './harness.js';
-import { count, dropFirst, events, expectAgree, ikeSa, isCreateChild, pair, rekey } from './lifecycle.js';
+import { I, R, logged, responderTunnel, type Node } from './harness.js';
+import { count, dropFirst, events, expectAgree, hold, ikeSa, isCreateChild, pair, rekey } from './lifecycle.js';
 import { REKEY_GRACE_MS } from '../../src/ike/tasks/child-rekey.js';
 
 const spis = (n: Node) => {
@@ -135,6 +135,45 @@ describe('IKE SA rekey', () => {
     net.advance(at + 1000);
     expect(events(i, 'ike-rekeyed').length).toBe(1);
     expectOneIkeSa([i, r]);
+    expectAgree(net, 1);
+  });
+
+  it('INVALID_KE_PAYLOAD: retried once with the group the peer asks for', () => {
+    const { net, i, r } = pair({ i: { ike: ['aes128gcm16-prfsha256-ecp256', 'aes128gcm16-prfsha256-curve25519'] } });
+    expect(i.engine.status(net.now)[0]!.ike!.dh).toBe('ECP_256');
+    // The responder's policy changed since (a reload): it now takes only Curve25519.
+    ikeSa(r).tunnel.ikeProposals = responderTunnel({ ike: ['aes128gcm16-prfsha256-curve25519'], esp: ['aes128gcm16'] }).ikeProposals;
+    rekey(net, i, 'ike');
+    net.run();
+    expect(logged(r, /asking for group 31 \(INVALID_KE_PAYLOAD\)/)).toBe(true);
+    expect(logged(i, /peer wants DH group 31 for the IKE SA rekey/)).toBe(true);
+    expect(i.engine.status(net.now)[0]!.ike!.dh).toBe('CURVE_25519');
+    expectOneIkeSa([i, r]);
+    expectAgree(net, 1);
+  });
+
+  it('status says rekeying while the IKE SA rekey is in flight', () => {
+    const { net, i } = pair();
+    const h = hold(net, (p) => isCreateChild(p, R, true));
+    rekey(net, i, 'ike');
+    net.run();
+    expect(i.engine.status(net.now)[0]!.state).toBe('rekeying');
+    h.release();
+    net.run();
+    expect(i.engine.status(net.now)[0]!.state).toBe('established');
+  });
+
+  it('collision, delayed request: the peer\'s request reaches the old SA we are deleting (TEMPORARY_FAILURE)', () => {
+    const { net, i, r } = pair();
+    const h = hold(net, (p) => isCreateChild(p, R, false));
+    rekey(net, i, 'ike');
+    rekey(net, r, 'ike');
+    net.run();
+    h.release();
+    net.run();
+    net.advance(60_000);
+    expectOneIkeSa([i, r]);
+    expect(spis(i)).toBe(spis(r));
     expectAgree(net, 1);
   });
 });

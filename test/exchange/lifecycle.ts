@@ -110,3 +110,23 @@ export function count(n: Node, kind: string): number {
 }
 
 export { I, R };
+
+/** Hold packets matching `match` (first `count` of them) until release() puts them back on the wire. */
+export function hold(net: import('./harness.js').Net, match: (p: Packet) => boolean, count = 1): { release: () => void; held: Packet[] } {
+  const held: Packet[] = [];
+  const prev = net.filter;
+  net.filter = (p) => {
+    if (held.length < count && match(p)) {
+      held.push(p);
+      return 'drop';
+    }
+    return prev(p);
+  };
+  return {
+    held,
+    release: () => {
+      net.filter = prev;
+      net.queue.push(...held.splice(0));
+    },
+  };
+}
