@@ -6,7 +6,7 @@ import type { TunnelState, TunnelStatus } from './actions.js';
 import type { TunnelConfig } from '../config/types.js';
 import { dhInfo, encrInfo, integInfo, prfInfo } from './crypto/transforms.js';
 import { schedule } from './lifetime.js';
-import { livenessPolicy } from './retransmit.js';
+import { DEFAULT_RETRANSMIT, livenessPolicy } from './retransmit.js';
 import { installChild } from './child-sa.js';
 import { hex, type ChildSa, type EngineContext, type IkeSa } from './sa.js';
 
@@ -28,7 +28,7 @@ export function establish(ctx: EngineContext, sa: IkeSa, child: ChildSa | null):
   const life = schedule(ctx.now, sa.tunnel.ikeLifetime, ctx.random);
   sa.rekeyAt = life.rekeyAt;
   sa.expireAt = life.expireAt;
-  if (sa.tunnel.dpd > 0) sa.policy = livenessPolicy(sa.tunnel.dpd);
+  sa.policy = sa.tunnel.dpd > 0 ? livenessPolicy(sa.tunnel.dpd) : DEFAULT_RETRANSMIT;
   const name = sa.tunnel.name;
   const s = sa.suite!;
   ctx.actions.push({ kind: 'event', event: { type: 'ike-up', tunnel: name, spiI: hex(sa.spiI), spiR: hex(sa.spiR) } });

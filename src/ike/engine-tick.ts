@@ -5,7 +5,7 @@
  */
 import { dropChild } from './child-sa.js';
 import { spiHex, type EngineContext, type EngineOps, type IkeSa } from './sa.js';
-import { activateReplacement, startChildRekey } from './tasks/child-rekey.js';
+import { activateReplacement, startChildCreate, startChildRekey } from './tasks/child-rekey.js';
 import { queueChildDelete } from './tasks/child-delete.js';
 import { startIkeRekey } from './tasks/ike-rekey.js';
 import { IkeDeleteTask } from './tasks/ike-delete.js';
@@ -95,6 +95,11 @@ export function tickSa(ctx: EngineContext, ops: EngineOps, sa: IkeSa): void {
     }
     if (c.state === 'installed' && c.active && !c.noRekey && ctx.now >= c.rekeyAt) startChildRekey(ctx, sa, c, 'lifetime');
   }
+  const create = childCreateDueAt(sa);
+  if (create !== null && ctx.now >= create) {
+    ctx.log('info', name, 'the IKE SA has no Child SA left; creating one (CREATE_CHILD_SA)');
+    startChildCreate(ctx, sa);
+  }
   const dpd = dpdDueAt(sa);
   if (dpd !== null && ctx.now >= dpd) sa.queue(ctx, dpdTask());
   if (needsKeepalive(sa, ctx.udpEncapsulationOnly) && ctx.now >= sa.nextKeepaliveAt) {
@@ -102,6 +107,15 @@ export function tickSa(ctx: EngineContext, ops: EngineOps, sa: IkeSa): void {
     ctx.actions.push({ kind: 'keepalive', from: { address: sa.local.address, port: 4500 }, to: { ...sa.remote } });
   }
   sa.kick(ctx);
+}
+
+/**
+ * An initiating tunnel whose IKE SA lost its last Child SA (deleted by the peer, lost in a
+ * rekey-delete collision) gets a new one: GSA never initiates, so nobody else would.
+ */
+function childCreateDueAt(sa: IkeSa): number | null {
+  if (!sa.tunnel.initiate || sa.state !== 'established' || sa.children.length > 0 || sa.hasTask('child-create')) return null;
+  return sa.childCreateAfter;
 }
 
 /**
@@ -128,6 +142,8 @@ export function saWakeup(sa: IkeSa, udpEncapsulationOnly: boolean): number | nul
     }
     const dpd = dpdDueAt(sa);
     if (dpd !== null) times.push(dpd);
+    const create = childCreateDueAt(sa);
+    if (create !== null) times.push(create);
     if (needsKeepalive(sa, udpEncapsulationOnly)) times.push(sa.nextKeepaliveAt);
   }
   return times.length ? Math.min(...times) : null;

@@ -163,6 +163,8 @@ export class IkeSa {
   nextKeepaliveAt = 0;
   /** Retransmission schedule for the next request (retransmit.ts). */
   policy: RetransmitPolicy = DEFAULT_RETRANSMIT;
+  /** An initiating tunnel left without a Child SA asks for a new one from then on (0: now). */
+  childCreateAfter = 0;
   /** Put INITIAL_CONTACT into our first IKE_AUTH (no other IKE SA with this peer, §2.4). */
   initialContact = true;
   /** A peer-initiated IKE rekey we answered while ours was in flight (§2.8.2). */

@@ -137,7 +137,7 @@ describe('Child SA rekey', () => {
     });
   }
 
-  it('collision with a delete of the same SA (RFC 7296 §2.25.1): both sides end without it', () => {
+  it('collision with a delete of the same SA (RFC 7296 §2.25.1): both sides drop it, then the initiating side creates a new one', () => {
     const { net, i, r } = pair();
     const rsa = ikeSa(r);
     const [old] = spiOf(r);
@@ -146,13 +146,17 @@ describe('Child SA rekey', () => {
     // The responder deletes the Child SA while the initiator's rekey is on the wire.
     queueChildDelete(ctx, rsa, [old!]);
     net.perform(r, ctx.actions);
-    net.advance(REKEY_GRACE_MS + 1000);
+    net.run();
     expectAgree(net, 0);
     expect(logged(i, /deleted by the peer meanwhile/) || logged(i, /TEMPORARY_FAILURE/)).toBe(true);
     expect(i.engine.status(net.now)[0]!.ike).not.toBeNull();
     expect(r.engine.status(net.now)[0]!.ike).not.toBeNull();
     net.advance(ACTIVATE_FALLBACK_MS + 20_000);
-    expectAgree(net, 0);
+    // GSA never initiates: the branch side asks for a fresh Child SA on the same IKE SA.
+    const [fresh] = expectAgree(net, 1);
+    expect(fresh).not.toBe(old);
+    expect(logged(i, /no Child SA left; creating one/)).toBe(true);
+    expect(events(i, 'child-up').length).toBe(2);
   });
 
   it('dropped request: retransmitted, one new SA', () => {

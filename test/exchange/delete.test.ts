@@ -39,22 +39,43 @@ describe('Child SA delete', () => {
   });
 
   it('dropped request: retransmitted, then both drop it', () => {
-    const { net } = pair();
+    const { net, r } = pair();
+    const [old] = [...r.installed.keys()];
     const dropped = dropFirst(net, (p) => isInformational(p, I, false));
     deleteChild(net, net.nodes.get(I)!);
-    net.advance(5000);
+    net.advance(1999);
+    expect(r.installed.has(old!)).toBe(true);
+    net.advance(1);
     expect(dropped()).toBe(1);
+    expect(r.installed.has(old!)).toBe(false);
+    expect([...net.nodes.get(I)!.installed.values()].some((c) => c.info.spiOut === old)).toBe(false);
+    expect(events(net.nodes.get(I)!, 'child-down').length).toBe(1);
+  });
+
+  it('an initiating tunnel left without a Child SA creates a new one on the same IKE SA', () => {
+    const { net, i, r } = pair();
+    const spiI = i.engine.status(net.now)[0]!.ike!.spiI;
+    const [old] = [...i.installed.keys()];
+    deleteChild(net, r);
+    net.run();
     expectAgree(net, 0);
+    net.advance(100);
+    const [fresh] = expectAgree(net, 1);
+    expect(fresh).not.toBe(old);
+    expect(i.engine.status(net.now)[0]!.ike!.spiI).toBe(spiI);
   });
 
   it('dropped response: the retransmit gets the cached answer, the initiator drops it then', () => {
-    const { net, i } = pair();
+    const { net, i, r } = pair();
+    const [old] = [...i.installed.keys()];
     dropFirst(net, (p) => isInformational(p, R, true));
     deleteChild(net, i);
     net.run();
     expect(i.installed.size).toBe(1);
-    net.advance(5000);
-    expectAgree(net, 0);
+    expect(r.installed.size).toBe(0);
+    net.advance(2000);
+    expect(i.installed.has(old!)).toBe(false);
+    expect(events(i, 'child-down').length).toBe(1);
   });
 });
 

@@ -90,6 +90,7 @@ export class ChildRekeyTask implements Task {
     const retryLater = () => {
       back();
       if (old) sa.addTimer({ kind: 'retry-child-rekey', at: ctx.now + retryDelay(ctx.random), spiIn: old.info.spiIn });
+      else if (this.oldSpiIn === null) sa.childCreateAfter = ctx.now + retryDelay(ctx.random);
     };
     const err = notifies(resp).find((n) => isErrorNotify(n.notifyType));
     if (err) {

@@ -59,6 +59,8 @@ function successor(ctx: EngineContext, old: IkeSa, weInitiated: boolean, sel: Se
   fresh.state = 'established';
   fresh.establishedAt = ctx.now;
   fresh.initialContact = false;
+  // Its Child SAs arrive with handOver(); until then it must not ask for a new one.
+  fresh.childCreateAfter = Infinity;
   const life = schedule(ctx.now, old.tunnel.ikeLifetime, ctx.random);
   fresh.rekeyAt = life.rekeyAt;
   fresh.expireAt = life.expireAt;
@@ -68,6 +70,7 @@ function successor(ctx: EngineContext, old: IkeSa, weInitiated: boolean, sel: Se
 /** Move the Child SAs, their timers and waiting jobs from `from` to `to`, and make `to` current. */
 export function handOver(ctx: EngineContext, from: IkeSa, to: IkeSa, weInitiated: boolean): void {
   to.children.push(...from.children);
+  to.childCreateAfter = 0;
   from.children = [];
   to.timers.push(...from.timers.filter((t) => 'spiIn' in t));
   from.timers = from.timers.filter((t) => !('spiIn' in t));
