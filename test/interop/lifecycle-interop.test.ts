@@ -284,6 +284,9 @@ describe('SA lifecycle ↔ strongSwan: 10% random loss on the underlay', () => {
     // and a fresh IKE SA through the loss: down, then up
     await bg.down(TUNNEL);
     await waitFor('strongSwan to drop the IKE SA', async () => ((await sw.listSas()).length === 0 ? true : undefined), 30_000, 200);
+    // If the DELETE's response was the lost packet, branchgate retransmits until its budget ends
+    // (`up` while deleting is a no-op in the engine), so wait for it to be down, as an operator would.
+    await waitFor('branchgate to finish deleting', async () => ((await bg.status(TUNNEL))?.state === 'down' ? true : undefined), 40_000, 200);
     const t1 = Date.now();
     await bg.up(TUNNEL);
     await established(L, 60_000);
