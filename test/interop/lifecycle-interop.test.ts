@@ -21,9 +21,9 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { Branchgate, requireBuild, type BgTunnelConfig, type Monitor } from './lab/branchgate.js';
 import { Charon, type SwanConn } from './lab/strongswan.js';
-import { addLoss, ADDR, createTopology, dumpRouting, IF, moveNatMapping, removeLoss, routeGet, waitRouteDev, type Topology } from './lab/topology.js';
+import { addLoss, ADDR, createTopology, dumpRouting, IF, moveNatMapping, removeLoss, routeGet, setMasquerade, waitRouteDev, type Topology } from './lab/topology.js';
 import { iperf3, longestStallSeconds, mbit, NftCounters, ping, requireTrafficTools } from './lab/traffic.js';
-import { waitFor } from './lab/netns.js';
+import { exec, waitFor } from './lab/netns.js';
 import { readFileSync } from 'node:fs';
 
 const IKE = 'aes256gcm16-prfsha256-ecp256';
@@ -79,15 +79,17 @@ function lab(tag: string, opts: { middle?: 'router' | 'nat'; conn?: Partial<Swan
     await l.sw?.stop().catch(() => undefined);
     await l.topo?.destroy();
   });
+  /** The live lab: a test may replace bg/mon (afterAll stops whatever is there then). */
   return (): Lab => {
-    const { topo, sw, bg, mon } = l;
-    if (!topo || !sw || !bg || !mon) throw new Error('lab setup failed (see the beforeAll error)');
+    if (!l.topo || !l.sw || !l.bg || !l.mon) throw new Error('lab setup failed (see the beforeAll error)');
+    const live = l as Lab;
     onTestFailed(async () => {
+      const { topo, sw, bg, mon } = live;
       const st = await bg.cli(['list-sas', '--json'], true).catch((e: Error) => ({ stdout: e.message }));
       console.error([bg.logs(80), `--- branchgate list-sas --json ---\n${st.stdout}`, `--- ${mon.describe()} ---`,
         sw.logSince(0, 80), await dumpRouting(topo.cpe, 'cpe'), await dumpRouting(topo.gw, 'gw')].join('\n'));
     });
-    return { topo, sw, bg, mon };
+    return live;
   };
 }
 
@@ -124,6 +126,9 @@ describe('SA lifecycle ↔ strongSwan: rekeys under load, dead peer and restart'
     const since = Date.now();
     const mark = sw.logMark();
     const first = await bg.tunnel(TUNNEL);
+    // the same path for 5 s without rekeys, for comparison
+    const base = await iperf3(topo.branch, topo.svc, ADDR.svc, { seconds: 5 });
+    report(`(2) baseline iperf3 5 s without rekeys: ${mbit(base.bitsPerSecond)} Mbit/s, retransmits ${base.retransmits ?? '?'}`);
     const perf = iperf3(topo.branch, topo.svc, ADDR.svc, { seconds: 60 });
     await sleep(2500); // let TCP ramp up
 
@@ -216,7 +221,7 @@ describe('SA lifecycle ↔ strongSwan: rekeys under load, dead peer and restart'
     // it keeps trying on its own against the dead peer
     const recon = await m.wait('reconnect', (e) => e.type === 'reconnect' && e.tunnel === TUNNEL, 15_000, killedAt);
     // stay down long enough for several attempts to fail (the backoff must not outgrow the 10 s promise)
-    await sleep(12_000);
+    await sleep(9_000);
 
     const restartAt = Date.now();
     await sw.restart();
@@ -367,4 +372,49 @@ describe('SA lifecycle ↔ strongSwan: behind a masquerading NAT', () => {
     expect([...states].filter((s) => s !== 'established' && s !== 'rekeying'), 'the tunnel never went down').toEqual([]);
     expect(mon.events('ike-down', movedAt), 'no ike-down').toEqual([]);
   }, 120_000);
+
+  it('(5b) strongSwan behind the NAT initiates, then its mapping moves: remote-moved, ESP and IKE follow, status shows the new remote', async () => {
+    const L = get();
+    const { topo, sw } = L;
+    // branchgate becomes the responder for a peer the NAT hides (masquerade on mid's CPE side too)
+    await L.bg.stop();
+    await sw.terminateAll().catch(() => undefined);
+    await exec(topo.gw, ['ip', 'route', 'replace', '192.0.2.0/24', 'via', ADDR.midOut, 'dev', IF.wan]);
+    await setMasquerade(topo.mid!, [45000, 45099], { oif: IF.wan, table: 'bgtpeer' });
+    L.bg = await Branchgate.start(topo.cpe, [bgTunnel({ initiate: false, remoteAddress: '%any', remoteId: ADDR.gwIke, dpd: 3 })],
+      { tag: 'lnr', logLevel: 'info', extra: { routing: { failMode: 'open', pinUnderlay: true } } });
+    L.mon = await L.bg.monitor();
+    const { bg, mon } = L;
+    // strongSwan probes after 2 s without inbound traffic: after the move that is what reaches us first
+    sw.writeConns([swanConn({ extra: { dpd_delay: '2s' } })]);
+    await sw.loadAll();
+    await sw.initiate(CHILD, CONN, 20);
+    await established(L);
+    const before = await bg.status(TUNNEL);
+    const ike0 = (await bg.tunnel(TUNNEL))?.ike;
+    expect(before?.remote, `branchgate sees the peer through the NAT: ${JSON.stringify(before)}`).toMatch(/^192\.0\.2\.254:450\d\d$/);
+    expect(before?.natDetected).toBe(true);
+    expect((await ping(topo.branch, ADDR.svc, 2)).received).toBe(2);
+
+    const movedAt = Date.now();
+    await moveNatMapping(topo.mid!, [46000, 46099], { oif: IF.wan, table: 'bgtpeer' });
+    const moved = await mon.wait('remote-moved', (e) => e.type === 'remote-moved' && e.tunnel === TUNNEL, 20_000, movedAt);
+    await waitFor('ping branch → svc after the peer moved', async () =>
+      ((await ping(topo.branch, ADDR.svc, 1, { waitS: 1 })).received === 1 ? true : undefined), 20_000, 100);
+    const back = Date.now();
+    const back2 = await ping(topo.svc, ADDR.branch, 2);
+    const after = await bg.status(TUNNEL);
+    const ike1 = (await bg.tunnel(TUNNEL))?.ike;
+    // our own IKE request must reach the peer at its new endpoint
+    const rk = await bg.rekey(TUNNEL, { ike: true, wait: true });
+    report(`(5b) peer at ${before?.remote} moved: remote-moved ${((moved.at - movedAt) / 1000).toFixed(2)} s after the NAT flush ` +
+      `(${String(moved.event.from)} → ${String(moved.event.to)}), traffic back ${((back - movedAt) / 1000).toFixed(2)} s; status remote now ${after?.remote}; ` +
+      `svc → branch ping ${back2.received}/2; IKE rekey to the new endpoint: ${rk.code === 0 ? rk.stdout.trim() : `FAILED ${rk.stderr.trim()}`}`);
+    expect(after?.remote, 'status shows the new remote').toMatch(/^192\.0\.2\.254:460\d\d$/);
+    expect(moved.event.to, 'remote-moved names the new endpoint').toBe(after?.remote);
+    expect([ike1?.spiI, ike1?.spiR], 'the same IKE SA after the peer moved').toEqual([ike0?.spiI, ike0?.spiR]);
+    expect(back2.received, 'svc → branch through the tunnel').toBe(2);
+    expect(rk.code, `branchgate rekey --ike --wait after the move: ${rk.stdout}${rk.stderr}`).toBe(0);
+    expect(mon.events('ike-down', movedAt), 'no ike-down').toEqual([]);
+  }, 90_000);
 });

@@ -151,32 +151,43 @@ export async function createTopology(opts: TopologyOptions = {}): Promise<Topolo
   }
 }
 
-/**
- * The middle box's NAT: `masquerade` on out0 in `table ip bgtmid`, optionally to a source-port
- * range. Replaces any previous rule (existing conntrack mappings keep their ports until flushed,
- * see moveNatMapping).
- */
-export async function setMasquerade(mid: string, ports?: [number, number]): Promise<void> {
-  await exec(mid, ['nft', 'delete', 'table', 'ip', 'bgtmid'], { allowFail: true });
-  await exec(mid, ['nft', 'add', 'table', 'ip', 'bgtmid']);
-  await exec(mid, ['nft', 'add', 'chain', 'ip', 'bgtmid', 'post', '{', 'type', 'nat', 'hook', 'postrouting', 'priority', '100', ';', '}']);
-  const to = ports ? ['to', `:${ports[0]}-${ports[1]}`] : [];
-  await exec(mid, ['nft', 'add', 'rule', 'ip', 'bgtmid', 'post', 'oifname', IF.out, 'meta', 'l4proto', 'udp', 'masquerade', ...to]);
-  await exec(mid, ['nft', 'add', 'rule', 'ip', 'bgtmid', 'post', 'oifname', IF.out, 'masquerade']);
+/** Which masquerade: the outgoing interface and the nft table that holds its rule. */
+export interface NatSide {
+  /** Default out0: the CPE's traffic towards gw. wan0 hides gw's side from the CPE instead. */
+  oif?: string;
+  table?: string;
 }
 
 /**
- * Force the NAT to map the CPE's flows to new ports, as a NAT reboot or a mapping timeout does:
- * masquerade to `ports`, then take out0 down and up, which makes the kernel drop every conntrack
- * entry masqueraded through it (nf_nat_masquerade's device notifier; no conntrack tool needed).
- * The next packet of each flow gets a fresh mapping from the new range.
+ * The middle box's NAT: `masquerade` on `oif` (default out0) in its own `table ip` (default
+ * bgtmid), UDP optionally to a source-port range. Replaces any previous rule there (existing
+ * conntrack mappings keep their ports until flushed, see moveNatMapping).
  */
-export async function moveNatMapping(mid: string, ports: [number, number]): Promise<void> {
-  await setMasquerade(mid, ports);
-  await exec(mid, ['ip', 'link', 'set', IF.out, 'down']);
-  await exec(mid, ['ip', 'link', 'set', IF.out, 'up']);
-  // the link going down took the default route with it
-  await exec(mid, ['ip', 'route', 'replace', 'default', 'via', ADDR.gwMid, 'dev', IF.out]);
+export async function setMasquerade(mid: string, ports?: [number, number], side: NatSide = {}): Promise<void> {
+  const oif = side.oif ?? IF.out;
+  const table = side.table ?? 'bgtmid';
+  await exec(mid, ['nft', 'delete', 'table', 'ip', table], { allowFail: true });
+  await exec(mid, ['nft', 'add', 'table', 'ip', table]);
+  await exec(mid, ['nft', 'add', 'chain', 'ip', table, 'post', '{', 'type', 'nat', 'hook', 'postrouting', 'priority', '100', ';', '}']);
+  const to = ports ? ['to', `:${ports[0]}-${ports[1]}`] : [];
+  await exec(mid, ['nft', 'add', 'rule', 'ip', table, 'post', 'oifname', oif, 'meta', 'l4proto', 'udp', 'masquerade', ...to]);
+  await exec(mid, ['nft', 'add', 'rule', 'ip', table, 'post', 'oifname', oif, 'masquerade']);
+}
+
+/**
+ * Force the NAT to map its flows to new ports, as a NAT reboot or a mapping timeout does:
+ * masquerade to `ports`, then take the interface down and up, which makes the kernel drop every
+ * conntrack entry masqueraded through it (nf_nat_masquerade's device notifier; no conntrack tool
+ * needed). The next packet of each flow gets a fresh mapping from the new range.
+ */
+export async function moveNatMapping(mid: string, ports: [number, number], side: NatSide = {}): Promise<void> {
+  const oif = side.oif ?? IF.out;
+  await setMasquerade(mid, ports, side);
+  await exec(mid, ['ip', 'link', 'set', oif, 'down']);
+  await exec(mid, ['ip', 'link', 'set', oif, 'up']);
+  // the link going down took its routes with it
+  if (oif === IF.out) await exec(mid, ['ip', 'route', 'replace', 'default', 'via', ADDR.gwMid, 'dev', IF.out]);
+  else await exec(mid, ['ip', 'route', 'replace', '192.0.2.0/24', 'dev', oif, 'src', ADDR.router]);
 }
 
 /**
