@@ -5,7 +5,8 @@
  */
 import { dropChild } from './child-sa.js';
 import { spiHex, type EngineContext, type EngineOps, type IkeSa } from './sa.js';
-import { activateReplacement, startChildCreate, startChildRekey } from './tasks/child-rekey.js';
+import { startChildCreate, startChildRekey } from './tasks/child-rekey.js';
+import { activateReplacement } from './tasks/child-rekey-responder.js';
 import { queueChildDelete } from './tasks/child-delete.js';
 import { startIkeRekey } from './tasks/ike-rekey.js';
 import { IkeDeleteTask } from './tasks/ike-delete.js';

@@ -8,7 +8,7 @@ import { ExchangeType, PayloadType, ProtocolId } from '../constants.js';
 import type { DeletePayload, Payload } from '../codec/types.js';
 import type { EngineContext, IkeSa } from '../sa.js';
 import { deleteChildren } from './child-delete.js';
-import { answerCreateChild } from './child-rekey.js';
+import { answerCreateChild } from './child-rekey-responder.js';
 import { answerIkeRekey } from './ike-rekey.js';
 
 export { sendIkeDelete } from './ike-delete.js';
