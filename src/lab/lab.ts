@@ -122,6 +122,19 @@ async function buildTopology(p: LabPlan): Promise<void> {
     await addr(e.svcNs, 'lan0', `${e.svcAddress}/24`);
     await route(e.svcNs, 'default', 'via', e.svcGateway);
   }
+  if (p.backbone) {
+    const [a, b] = p.endpoints as [LabEndpoint, LabEndpoint];
+    const [aa, ba] = p.backbone.addresses;
+    await veth(a.ns, 'bb0', b.ns, 'bb0');
+    await addr(a.ns, 'bb0', `${aa}/${p.backbone.prefixLen}`);
+    await addr(b.ns, 'bb0', `${ba}/${p.backbone.prefixLen}`);
+    for (const [me, other, via] of [[a, b, ba], [b, a, aa]] as const) {
+      // asymmetric paths are the point of the backbone: no reverse-path filter here
+      for (const k of ['all', 'default', 'bb0', 'lan0', 'up0']) await sysctl(me.ns, `net.ipv4.conf.${k}.rp_filter=0`);
+      await route(me.ns, other.svcPrefix, 'via', via);
+      await route(me.ns, p.lanPrefix, 'via', via, 'metric', '1000');
+    }
+  }
   for (const e of p.endpoints) {
     const r = await nsRun(cpe, ['ping', '-n', '-c', '1', '-W', '2', e.publicAddress], { allowFail: true, timeoutMs: 5000 });
     if (r.code !== 0) throw new LabError(`the underlay does not work: ${cpe} cannot ping ${e.publicAddress}\n${r.stdout}${r.stderr}`);
@@ -247,7 +260,7 @@ export async function labUp(opts: LabOptions, out: Out): Promise<UpResult> {
       const birdConf = join(d, 'bird.conf');
       writeFileSync(birdConf, renderGsaPeerConfig({
         address: e.bgpAddress, cpeAddress: p.cpe.bgpAddress, cpeAsn: p.cpe.asn, asn: e.asn,
-        interface: opts.endpoint === 'strongswan' ? 'ipsec0' : 'bg0', extra: [e.svcPrefix],
+        interface: opts.endpoint === 'strongswan' ? 'ipsec0' : 'bg0', prefixes: e.announced,
       }));
       const bpid = spawnDetached(['ip', 'netns', 'exec', e.ns, birdBin, '-f', '-c', birdConf, '-s', join(d, 'bird.ctl')], join(d, 'bird.log'));
       started(`bird (${e.name}, GSA's BGP speaker)`, e.ns, bpid, join(d, 'bird.log'));
@@ -270,7 +283,7 @@ export async function labUp(opts: LabOptions, out: Out): Promise<UpResult> {
 
     for (const e of p.endpoints) {
       await waitUntil(`a route to ${e.svcAddress} through ${e.cpeInterface}`, async () => {
-        const r = await nsRun(p.ns.cpe, ['ip', 'route', 'get', e.svcAddress], { allowFail: true });
+        const r = await nsRun(p.ns.cpe, ['ip', 'route', 'show', e.svcPrefix], { allowFail: true });
         return new RegExp(`dev ${e.cpeInterface}\\b`).test(r.stdout) ? true : undefined;
       }, 10_000);
       const r = await nsRun(p.ns.branch, ['ping', '-n', '-c', '2', '-i', '0.2', '-W', '2', e.svcAddress], { allowFail: true, timeoutMs: 10_000 });
@@ -311,7 +324,7 @@ export function tryText(s: LabState, seconds: number): string {
     `  birdc -s ${join(s.options.dir, 'cpe.bird.ctl')} show protocols`,
     ...(s.options.endpoint === 'strongswan' ? [`  swanctl --list-sas --uri unix://${join(s.options.dir, e1.name, 'charon.vici')}`] : []),
     `  birdc -s ${join(s.options.dir, e1.name, 'bird.ctl')} show route protocol cpe   # the branch prefix, learned by "GSA"`,
-    ...(p.endpoints.length > 1 ? [`  kill -9 $(ip netns pids ${p.endpoints[0]!.ns})   # zone failover: kill gsa1, watch traffic move to gsa2`] : []),
+    ...(p.endpoints.length > 1 ? [`  kill -9 $(ip netns pids ${p.endpoints[0]!.ns})   # zone failover: kill gsa1's charon and BIRD; after DPD (--dpd) ${e1.svcAddress} is reached through ${p.endpoints[1]!.cpeInterface}`] : []),
     `  ${bg} lab status${dirOpt}`,
     `  ${bg} lab down${dirOpt}`,
     '',

@@ -71,6 +71,13 @@ export interface LabPlan {
   /** Reached over the branch's default route, never through a tunnel (on the underlay's lo). */
   internet: string;
   endpoints: LabEndpoint[];
+  /**
+   * With two endpoints: a link between them standing in for GSA's own network. Each announces
+   * both zones' service prefixes and forwards the other zone's over it, and an endpoint whose
+   * tunnel is gone hands the branch's traffic to the other (a fallback route for the LAN), so
+   * killing one endpoint's charon and BIRD shows the CPE's failover end to end.
+   */
+  backbone?: { addresses: [string, string]; prefixLen: number };
   /** Every namespace, in creation order. */
   namespaces: string[];
 }
@@ -92,6 +99,8 @@ export function labPlan(opts: LabOptions): LabPlan {
       announced: [...M365_PREFIXES, svcPrefix],
     });
   }
+  // A pair shares its service prefixes over GSA's "backbone" (see LabPlan.backbone).
+  if (endpoints.length === 2) for (const e of endpoints) e.announced = [...M365_PREFIXES, ...endpoints.map((x) => x.svcPrefix)];
   return {
     options: opts,
     ns,
@@ -100,6 +109,7 @@ export function labPlan(opts: LabOptions): LabPlan {
     cpe: { lanAddress: '100.64.10.1', wanAddress: '192.0.2.2', gateway: '192.0.2.1', bgpAddress: '100.64.0.1', asn: 65010 },
     internet: '203.0.113.10',
     endpoints,
+    ...(endpoints.length === 2 ? { backbone: { addresses: ['100.64.30.1', '100.64.30.2'] as [string, string], prefixLen: 30 } } : {}),
     namespaces: [ns.branch, ns.cpe, ns.wan, ...endpoints.flatMap((e) => [e.ns, e.svcNs])],
   };
 }

@@ -94,9 +94,9 @@ describe('branchgate lab up / status / down (as root, real namespaces)', () => {
 
   it('lab up (zone-redundant pair, NAT) completes in under 60 s and prints what to try', async () => {
     const t0 = Date.now();
-    const r = await cli(['lab', 'up', '--endpoints', '2', '--nat', '--dir', dir]);
+    const r = await cli(['lab', 'up', '--endpoints', '2', '--nat', '--dpd', '1', '--dir', dir]);
     const seconds = (Date.now() - t0) / 1000;
-    console.log(`[lab-cli] lab up --endpoints 2 --nat: exit ${r.code} in ${seconds.toFixed(1)} s`);
+    console.log(`[lab-cli] lab up --endpoints 2 --nat --dpd 1: exit ${r.code} in ${seconds.toFixed(1)} s`);
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(seconds).toBeLessThan(60);
     expect(r.stdout).toContain('try:');
@@ -107,9 +107,12 @@ describe('branchgate lab up / status / down (as root, real namespaces)', () => {
   }, 90_000);
 
   it('traffic flows from the branch host through each tunnel to its service host; other traffic takes the default route', async () => {
-    for (const [svc, dev] of [['100.64.21.2', 'bg0'], ['100.64.22.2', 'bg1']] as const) {
-      const route = await nsRun('bglab-cpe', ['ip', 'route', 'get', svc]);
-      expect(route.stdout, `route to ${svc}`).toMatch(new RegExp(`dev ${dev}\\b`));
+    // a pair: both zones announce both service prefixes, so each is an ECMP route over bg0 and bg1
+    for (const prefix of ['100.64.21.0/24', '100.64.22.0/24', '13.107.6.152/31']) {
+      const route = (await nsRun('bglab-cpe', ['ip', 'route', 'show', prefix])).stdout;
+      expect(route, `route to ${prefix}`).toMatch(/nexthop dev bg0[\s\S]*nexthop dev bg1/);
+    }
+    for (const svc of ['100.64.21.2', '100.64.22.2']) {
       const p = await nsRun('bglab-branch', ['ping', '-n', '-c', '3', '-i', '0.2', '-W', '2', svc]);
       expect(p.code, p.stdout).toBe(0);
     }
@@ -139,11 +142,33 @@ describe('branchgate lab up / status / down (as root, real namespaces)', () => {
     expect(s.stdout).not.toContain('DEAD');
     expect(s.stdout).toMatch(/gsa1\s+established/);
     expect(s.stdout).toMatch(/gsa2\s+established/);
-    expect(s.stdout).toMatch(/100\.64\.0\.2\s+Established\s+received 26/);
-    expect(s.stdout).toMatch(/100\.64\.0\.3\s+Established\s+received 26/);
+    expect(s.stdout).toMatch(/100\.64\.0\.2\s+Established\s+received 27/);
+    expect(s.stdout).toMatch(/100\.64\.0\.3\s+Established\s+received 27/);
     const again = await cli(['lab', 'up', '--dir', dir]);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('a lab is already up');
+  }, 30_000);
+
+  it('zone failover in the lab: kill gsa1\'s charon and BIRD; after DPD the routes collapse onto bg1 and both service hosts still answer', async () => {
+    const pids = (await run(['ip', 'netns', 'pids', 'bglab-gsa1'])).stdout.split(/\s+/).filter(Boolean).map(Number);
+    expect(pids.length, 'charon and BIRD in bglab-gsa1').toBeGreaterThanOrEqual(2);
+    const t0 = Date.now();
+    for (const pid of pids) process.kill(pid, 'SIGKILL');
+    for (;;) {
+      const r = (await nsRun('bglab-cpe', ['ip', 'route', 'show', '100.64.21.0/24'])).stdout;
+      if (r.includes('dev bg1') && !r.includes('dev bg0')) break;
+      expect(Date.now() - t0, `routes still on bg0 after the kill: ${r}`).toBeLessThan(10_000);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    console.log(`[lab-cli] gsa1 killed: routes on bg1 only after ${Date.now() - t0} ms (dpd 1 s)`);
+    for (const svc of ['100.64.21.2', '100.64.22.2']) {
+      const p = await nsRun('bglab-branch', ['ping', '-n', '-c', '3', '-i', '0.2', '-W', '2', svc]);
+      expect(p.code, `${svc} after the failover\n${p.stdout}`).toBe(0);
+    }
+    const s = await cli(['lab', 'status', '--dir', dir]);
+    expect(s.code, 'degraded').toBe(1);
+    expect(s.stdout).toMatch(/lab DEGRADED/);
+    expect(s.stdout).toMatch(/DEAD +pid \d+ +charon \(gsa1\)/);
   }, 30_000);
 
   it('lab down leaves no namespace, process, route or file behind', async () => {
@@ -166,4 +191,39 @@ describe('branchgate lab up / status / down (as root, real namespaces)', () => {
     expect(d2.code).toBe(0);
     expect(d2.stdout).toContain('nothing to do');
   }, 30_000);
+});
+
+describe('branchgate lab up --endpoint branchgate (branchgate as the GSA-like responder)', () => {
+  let dir = '';
+  beforeAll(async () => {
+    if (!BIRD) throw new Error('bird is not installed: apt-get install -y bird2 (interop tests never skip)');
+    requirePrereqs();
+    requireBuild();
+    const up = await labNamespaces();
+    if (up.length) throw new Error(`a lab is already up (${up.join(', ')}): run \`branchgate lab down\` before this test`);
+    dir = mkdtempSync(join(tmpdir(), 'bglabtest-'));
+    rmSync(dir, { recursive: true });
+  });
+  afterAll(async () => {
+    if (dir) await cli(['lab', 'down', '--dir', dir]);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('comes up with BGP over a branchgate ↔ branchgate tunnel, carries traffic, and goes away', async () => {
+    const t0 = Date.now();
+    const r = await cli(['lab', 'up', '--endpoint', 'branchgate', '--dir', dir]);
+    console.log(`[lab-cli] lab up --endpoint branchgate: exit ${r.code} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toContain('branchgate 198.51.100.2');
+    const p = await nsRun('bglab-branch', ['ping', '-n', '-c', '3', '-i', '0.2', '-W', '2', '100.64.21.2']);
+    expect(p.code, p.stdout).toBe(0);
+    expect((await nsRun('bglab-cpe', ['ip', 'route', 'get', '13.107.6.152'])).stdout).toMatch(/dev bg0\b/);
+    const s = await cli(['lab', 'status', '--dir', dir]);
+    expect(s.stdout).toMatch(/branchgate responder \(gsa1\)/);
+    expect(s.stdout).toMatch(/100\.64\.0\.2\s+Established\s+received 26/);
+    const d = await cli(['lab', 'down', '--dir', dir]);
+    expect(d.code, d.stderr).toBe(0);
+    expect(await labNamespaces()).toEqual([]);
+    expect(existsSync(dir)).toBe(false);
+  }, 90_000);
 });
