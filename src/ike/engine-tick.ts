@@ -83,7 +83,7 @@ export function tickSa(ctx: EngineContext, ops: EngineOps, sa: IkeSa): void {
     startIkeRekey(ctx, sa, 'lifetime');
   }
   for (const c of [...sa.children]) {
-    if (c.state === 'rekeyed') continue;
+    if (c.state === 'rekeyed' || c.state === 'deleting') continue;
     if (ctx.now >= c.expireAt) {
       if (sa.tunnel.initiate) {
         ctx.log('warn', name, `Child SA reached its hard lifetime${c.noRekey ? ' (the peer refused to rekey it: NO_ADDITIONAL_SAS)' : ' without a successful rekey'}; deleting it and re-establishing the IKE SA`, { spiIn: spiHex(c.info.spiIn) });
@@ -137,7 +137,7 @@ export function saWakeup(sa: IkeSa, udpEncapsulationOnly: boolean): number | nul
     if (sa.expireAt) times.push(sa.expireAt);
     if (sa.rekeyAt && !sa.rekeying) times.push(sa.rekeyAt);
     for (const c of sa.children) {
-      if (c.state === 'rekeyed') continue;
+      if (c.state === 'rekeyed' || c.state === 'deleting') continue;
       times.push(c.expireAt);
       if (c.state === 'installed' && c.active && !c.noRekey) times.push(c.rekeyAt);
     }

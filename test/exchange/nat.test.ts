@@ -3,7 +3,7 @@
  * messages (RFC 7296 §2.23), INITIAL_CONTACT and a restarted peer (§2.4).
  */
 import { describe, expect, it } from 'vitest';
-import { Net, I, R, decodeOrFail, initiatorTunnel, seeded } from './harness.js';
+import { Net, I, R, decodeOrFail, initiatorTunnel, responderTunnel, seeded } from './harness.js';
 import { events, expectAgree, ikeSa, isInformational, pair, IKE, ESP } from './lifecycle.js';
 import { ExchangeType, NotifyType, PayloadType } from '../../src/ike/constants.js';
 import { openMessage } from '../../src/ike/codec/message.js';
@@ -101,6 +101,19 @@ describe('INITIAL_CONTACT', () => {
     expect(r.installed.has(oldChild)).toBe(false);
     expect(r.engine.sas.size).toBe(1);
     expectAgree(net, 1);
+  });
+
+  it('a restarted responder: our SA dies by DPD and reconnecting brings the tunnel back', () => {
+    const { net, i } = pair({ i: { dpd: 1 } });
+    // The responder restarts: all its state is gone (it drops what it cannot match).
+    net.add(R, [responderTunnel({ ike: IKE, esp: ESP })], { random: seeded(77) });
+    const t0 = net.now;
+    net.advance(2400);
+    expect(events(i, 'dpd-dead').length).toBe(1);
+    net.advance(3000);
+    expect(net.now - t0).toBeLessThan(10_000);
+    expectAgree(net, 1);
+    expect(events(i, 'reconnect').length).toBe(1);
   });
 
   it('not sent when another IKE SA with the peer exists', () => {
