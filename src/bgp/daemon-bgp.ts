@@ -16,6 +16,7 @@ import type { EngineEvent } from '../ike/actions.js';
 import type { Logger } from '../log.js';
 import type { BgpNeighborDoc } from '../control/status.js';
 import { BgpSupervisor, type BgpEvent } from './supervisor.js';
+import { connectedIssues, hostAddresses } from './preflight.js';
 
 export interface DaemonBgp {
   start(): Promise<void>;
@@ -43,7 +44,14 @@ export function createDaemonBgp(config: Config, logger: Logger): DaemonBgp | nul
     sup.setTunnelState(tunnel, state).catch((err: unknown) => log.error({ err, tunnel }, 'BGP could not follow the tunnel state'));
   };
   return {
-    start: () => sup.start(),
+    async start() {
+      // GSA's BGP address against the host's connected subnets (preflight.ts): logged, not fatal.
+      const tunnelIfaces = new Set(config.tunnels.map((t) => t.interface));
+      for (const i of connectedIssues(bgp.neighbors, await hostAddresses(), tunnelIfaces)) {
+        log[i.level]({ neighbor: i.neighbor, interface: i.ifname }, `bgp: ${i.message}`);
+      }
+      await sup.start();
+    },
     stop: () => sup.stop(),
     onEngineEvent(e) {
       const live = children.get(e.tunnel) ?? new Set<string>();
