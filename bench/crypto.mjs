@@ -28,18 +28,29 @@ function now() {
   return Number(process.hrtime.bigint()) / 1e9;
 }
 
-/** Run fn(iteration) in chunks until `seconds` elapse; returns ops/s (fn returns ops done). */
+/**
+ * Which clock divides the work: `openssl speed` divides by the CPU user time of its process
+ * unless given -elapsed, so on a shared machine a wall-clock rate for our paths would be compared
+ * with a CPU-time rate for OpenSSL. By default ours are per CPU-user-second too (process.cpuUsage:
+ * the whole process, so GC threads count against the allocating paths); BENCH_CLOCK=wall switches
+ * both sides to wall-clock time (and passes -elapsed to openssl).
+ */
+export const CLOCK = process.env.BENCH_CLOCK === 'wall' ? 'wall' : 'cpu-user';
+
+/** Run fn(iteration) in chunks until `seconds` of wall time elapse; returns ops/s (fn returns ops done). */
 function measure(seconds, fn) {
   for (let i = 0; i < 3; i++) fn(i); // warm-up (JIT, caches)
   let ops = 0;
   let k = 0;
   const start = now();
+  const cpu0 = process.cpuUsage();
   let t = start;
   while (t - start < seconds) {
     for (let j = 0; j < 8; j++) ops += fn(k++);
     t = now();
   }
-  return ops / (t - start);
+  const user = process.cpuUsage(cpu0).user / 1e6;
+  return CLOCK === 'wall' || user <= 0 ? ops / (t - start) : ops / user;
 }
 
 function params(spi, esn = false) {
@@ -152,7 +163,7 @@ export function nativePath(api, size, seconds, count) {
 
 /** `openssl speed -mr` → { [size]: bytes/s } for one cipher (+F lines carry bytes/s per size). */
 export function opensslSpeed(cipher, extraArgs) {
-  const out = execFileSync('openssl', ['speed', '-mr', '-seconds', '1', ...extraArgs, '-evp', cipher], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync('openssl', ['speed', '-mr', '-seconds', '1', ...(CLOCK === 'wall' ? ['-elapsed'] : []), ...extraArgs, '-evp', cipher], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const h = /^\+H:(.*)$/m.exec(out);
   const f = /^\+F:\d+:[^:]+:(.*)$/m.exec(out);
   if (!h || !f) throw new Error(`cannot parse openssl speed output:\n${out}`);
@@ -197,7 +208,7 @@ export async function runCrypto({ seconds = 0.5, log = console.log } = {}) {
       `open ${(paths.nativeBatch.open / 1e3).toFixed(0)}k/s, openssl ${(ref.exactBytesPerSec / 1e9).toFixed(2)} GB/s`);
     openssl[`ref${size}`] = ref;
   }
-  return { openssl, rows, addon: load.reason };
+  return { clock: CLOCK, openssl, rows, addon: load.reason };
 }
 
 const median = (xs) => {
@@ -240,5 +251,5 @@ export async function runCryptoAcceptance({ rounds = 5, size = 1400, seconds = 1
       `(×${x.sealVsOpensslEnc.toFixed(2)}/×${x.openVsOpensslEnc.toFixed(2)} of openssl enc), ts ${(ts.seal / 1e3).toFixed(0)}k/${(ts.open / 1e3).toFixed(0)}k pkt/s (native ×${x.sealVsTs.toFixed(1)}/×${x.openVsTs.toFixed(1)})`);
   }
   const keys = Object.keys(r[0]);
-  return { size, rounds: r, spread: Object.fromEntries(keys.map((k) => [k, spread(r.map((x) => x[k]))])) };
+  return { clock: CLOCK, size, rounds: r, spread: Object.fromEntries(keys.map((k) => [k, spread(r.map((x) => x[k]))])) };
 }

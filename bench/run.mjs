@@ -52,7 +52,7 @@ function machine() {
     node: process.version,
     nodeOpenssl: process.versions.openssl,
     openssl: sh('openssl', ['version']),
-    strongswan: (sh('/usr/lib/ipsec/charon', ['--version']) ?? sh('swanctl', ['--version']) ?? '').split('\n')[0] || null,
+    strongswan: (sh('dpkg-query', ['-W', '-f=strongSwan ${Version}', 'charon-systemd']) ?? '').split('\n')[0] || null,
     iperf3: (sh('iperf3', ['--version']) ?? '').split('\n')[0] || null,
     gitCommit: sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']),
     gitDirty: (sh('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no']) ?? '').length > 0,
@@ -130,7 +130,7 @@ function markdown(doc) {
   if (doc.crypto) {
     const a = doc.crypto.acceptance.spread;
     L.push('## Crypto hot path (AES-256-GCM-16, one core)', '');
-    L.push(`Acceptance 1 at ${doc.crypto.acceptance.size} B, ${doc.crypto.acceptance.rounds.length} interleaved rounds (median (min–max)):`, '');
+    L.push(`Acceptance 1 at ${doc.crypto.acceptance.size} B, ${doc.crypto.acceptance.rounds.length} interleaved rounds (median (min–max)); rates per ${doc.crypto.acceptance.clock === 'wall' ? 'wall-clock second (openssl -elapsed)' : 'CPU-user second of the measuring process, as `openssl speed` counts by default'}:`, '');
     L.push('| figure | value |', '|---|---|');
     L.push(`| \`openssl speed -evp aes-256-gcm -bytes 1400\` encrypt / decrypt | ${sp(a.opensslEncBytesPerSec, fmt.gb)} / ${sp(a.opensslDecBytesPerSec, fmt.gb)} |`);
     L.push(`| native batched seal / open | ${sp(a.nativeSealBytesPerSec, fmt.gb)} / ${sp(a.nativeOpenBytesPerSec, fmt.gb)} |`);
@@ -168,7 +168,7 @@ function markdown(doc) {
       L.push(`| ${p.name}${p.errors.length ? ` (${p.errors.length} failed round(s))` : ''} | ${sp(p.tcp1, fmt.mbps)} | ${sp(p.tcp1Reverse, fmt.mbps)} | ${sp(p.tcp4, fmt.mbps)} | ${sp(p.udpPps, fmt.k)} | ${sp(p.udpLossPct, (x) => x.toFixed(0))} | ${sp(p.pingAvgMs, (x) => `${x.toFixed(2)} ms`)} | ${sp(p.cpuCpe)} / ${sp(p.cpuGw)} | ${p.integrityOk ? 'yes' : 'NO'} |`);
     }
     const dp = s.perPairing.filter((p) => p.dataplane && (typeof p.dataplane.cpe === 'object' || typeof p.dataplane.gw === 'object'));
-    L.push('', 'Dataplane each branchgate reported (I/O thread names; `status --json` nativeFastPath):', '');
+    L.push('', 'Dataplane each branchgate ran (the native engine names its I/O threads bg-dp-tx/bg-dp-rx; `status --json` nativeFastPath only says the addon loaded):', '');
     for (const p of dp) {
       const d = (x) => (typeof x === 'object' ? `${x.threads} (nativeFastPath ${x.statusNativeFastPath})` : x);
       L.push(`- ${p.name}: CPE ${d(p.dataplane.cpe)}, endpoint ${d(p.dataplane.gw)}`);
