@@ -23,6 +23,7 @@ import { buildListSas, buildStatus, spi32, type ChildRuntime, type ListSasDocume
 import { nativeFastPath, packageVersion } from './version.js';
 import { Datapath, kernelDatapath, type DatapathOptions } from './datapath.js';
 import type { DataplaneEvent } from './dataplane/types.js';
+import { lastDataplaneChoice } from './dataplane/native-select.js';
 import { createDaemonBgp, type DaemonBgp } from './bgp/daemon-bgp.js';
 
 /** Why a Child SA must be rekeyed before its time lifetime: a volume lifetime or the ESP sequence space. */
@@ -576,7 +577,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     throw err;
   }
   if (opts.handleSignals !== false) d.installSignals();
+  const dp = opts.datapath ? null : lastDataplaneChoice();
   logger.info({ version: packageVersion(), tunnels: engine.tunnelNames(), socket: socketPath,
-    udp: d.transport.endpoints() }, 'branchgate running');
+    udp: d.transport.endpoints(), ...(dp ? { dataplane: dp.kind, dataplaneReason: dp.reason } : {}) }, 'branchgate running');
   return d;
 }

@@ -25,6 +25,7 @@ import { addLoss, ADDR, createTopology, dumpRouting, IF, moveNatMapping, removeL
 import { iperf3, longestStallSeconds, mbit, NftCounters, ping, requireTrafficTools } from './lab/traffic.js';
 import { exec, waitFor } from './lab/netns.js';
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 
 const IKE = 'aes256gcm16-prfsha256-ecp256';
 const PSK = 'lifecycle-psk-3f9c02';
@@ -128,7 +129,10 @@ describe('SA lifecycle ↔ strongSwan: rekeys under load, dead peer and restart'
     const first = await bg.tunnel(TUNNEL);
     // the same path for 5 s without rekeys, for comparison
     const base = await iperf3(topo.branch, topo.svc, ADDR.svc, { seconds: 5 });
+    const running = bg.logRecords().find((r) => r.msg === 'branchgate running');
+    report(`(2) dataplane: ${String(running?.dataplane ?? '?')} (${String(running?.dataplaneReason ?? '')})`);
     report(`(2) baseline iperf3 5 s without rekeys: ${mbit(base.bitsPerSecond)} Mbit/s, retransmits ${base.retransmits ?? '?'}`);
+    const perfAt = Date.now();
     const perf = iperf3(topo.branch, topo.svc, ADDR.svc, { seconds: 60 });
     await sleep(2500); // let TCP ramp up
 
@@ -146,7 +150,9 @@ describe('SA lifecycle ↔ strongSwan: rekeys under load, dead peer and restart'
     expect([count('bg-child'), count('sw-child'), count('bg-ike') + count('sw-ike')]).toEqual([20, 20, 5]);
 
     const results: Promise<{ op: Op; ok: boolean; out: string }>[] = [];
+    const issued: { op: Op; at: number }[] = [];
     const doOp = async (op: Op): Promise<{ op: Op; ok: boolean; out: string }> => {
+      issued.push({ op, at: Date.now() });
       if (op === 'bg-child' || op === 'bg-ike') {
         const r = await bg.rekey(TUNNEL, { ike: op === 'bg-ike', wait: true });
         return { op, ok: r.code === 0, out: (r.stdout + r.stderr).trim() };
@@ -176,6 +182,15 @@ describe('SA lifecycle ↔ strongSwan: rekeys under load, dead peer and restart'
     const zero = perfResult.intervals.filter((i) => i.bytes === 0);
     const minMbit = Math.min(...perfResult.intervals.map((i) => i.bitsPerSecond));
     const last = await bg.tunnel(TUNNEL);
+    // For a second without data: what happened around it (iperf3's clock starts about when we called it).
+    const rel = (at: number): string => ((at - perfAt) / 1000).toFixed(2);
+    const around = zero.map((z) => ({
+      second: `${z.start.toFixed(1)}-${z.end.toFixed(1)}`,
+      ops: issued.filter((o) => (o.at - perfAt) / 1000 >= z.start - 3 && (o.at - perfAt) / 1000 <= z.end + 0.5).map((o) => `${rel(o.at)} ${o.op}`),
+      events: evs.filter((e) => (e.at - perfAt) / 1000 >= z.start - 3 && (e.at - perfAt) / 1000 <= z.end + 0.5)
+        .map((e) => `${rel(e.at)} ${e.event.type}${e.event.initiator === undefined ? '' : e.event.initiator ? ' (we)' : ' (peer)'}`),
+    }));
+    if (zero.length > 0) report(`(2) around the seconds without data (load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}): ${JSON.stringify(around)}`);
     report(`(2) iperf3 60 s: ${mbit(perfResult.bitsPerSecond)} Mbit/s, ${perfResult.intervals.length} intervals, slowest ${mbit(minMbit)} Mbit/s, ` +
       `zero-byte intervals ${zero.length}, longest stall ${longestStallSeconds(perfResult.intervals)} s, retransmits ${perfResult.retransmits ?? '?'}`);
     report(`(2) requested: bg child 20, sw child 20, IKE 5 (bg 3, sw 2); requests that failed: ${failedOps.length} ${JSON.stringify(failedOps.map((o) => `${o.op}: ${o.out}`))}`);
@@ -187,7 +202,8 @@ describe('SA lifecycle ↔ strongSwan: rekeys under load, dead peer and restart'
 
     expect(bgAuth, 'branchgate ESP authentication failures').toBe(0);
     expect(swAuth, 'strongSwan ESP ICV failures (charon log)').toEqual([]);
-    expect(zero, `iperf3 intervals with no data: ${JSON.stringify(perfResult.intervals.map((i) => Math.round(i.bitsPerSecond / 1e6)))}`).toEqual([]);
+    expect(zero, `iperf3 intervals with no data (Mbit/s per second: ${JSON.stringify(perfResult.intervals.map((i) => Math.round(i.bitsPerSecond / 1e6)))}; ` +
+      `around them: ${JSON.stringify(around)})`).toEqual([]);
     expect(perfResult.intervals.length, 'iperf3 reported every second').toBeGreaterThanOrEqual(60);
     expect(p.received, 'ping through the tunnel after the rekeys').toBe(3);
     expect(last?.ike?.spiI, 'the IKE SA was rekeyed').not.toBe(first?.ike?.spiI);
