@@ -35,7 +35,7 @@ export function missingPrereqs(opts: Pick<LabOptions, 'endpoint'>, probe = { uid
 export function describeMissing(m: readonly Missing[]): string {
   const pkgs = [...new Set(m.flatMap((x) => (x.pkg ? [x.pkg] : [])))];
   return [
-    'branchgate lab: cannot build the lab, missing:',
+    'cannot build the lab, missing:',
     ...m.map((x) => `  - ${x.what}${x.pkg ? ` (package ${x.pkg})` : ''}`),
     ...(pkgs.length ? ['', `Install with:  apt-get install -y ${pkgs.join(' ')}`] : []),
     '',
