@@ -117,6 +117,12 @@ export class IkeEngine {
     const ctx = this.ctx(now);
     const t = this.entry(name);
     t.wanted = true;
+    if (t.sa?.state === 'deleting' && t.config.initiate && t.config.remoteAddress !== '%any') {
+      // The Delete went out; waiting for its answer helps nobody. INITIAL_CONTACT in the new
+      // IKE_AUTH clears the old SA on the peer if the Delete never reached it (RFC 7296 §2.4).
+      ctx.log('info', name, 'the IKE SA is still being deleted; dropping it now and initiating again');
+      this.remove(ctx, t.sa, 'closed by operator', false);
+    }
     if (t.sa) ctx.log('info', name, `already ${tunnelState(t.sa)}`);
     else if (!t.config.initiate || t.config.remoteAddress === '%any') ctx.log('info', name, 'responder tunnel: waiting for the peer to initiate');
     else this.initiate(ctx, t, false);

@@ -133,6 +133,19 @@ describe('IKE SA delete', () => {
     expect(events(i, 'reconnect').length).toBe(0);
   });
 
+  it('up NAME while the Delete is still unanswered drops the old SA and initiates at once', () => {
+    const { net, i } = pair();
+    dropFirst(net, (p) => isInformational(p, R, true));
+    net.perform(i, i.engine.down('gsa', net.now));
+    net.run();
+    expect(i.engine.status(net.now)[0]!.state).toBe('deleting');
+    net.perform(i, i.engine.up('gsa', net.now));
+    expect(logged(i, /still being deleted; dropping it now and initiating again/)).toBe(true);
+    net.run();
+    expectAgree(net, 1);
+    expect(i.engine.sas.size).toBe(1);
+  });
+
   it('up NAME after down NAME resumes the tunnel', () => {
     const { net, i } = pair();
     net.perform(i, i.engine.down('gsa', net.now));
