@@ -43,7 +43,7 @@ describe('Child SA delete', () => {
     const [old] = [...r.installed.keys()];
     const dropped = dropFirst(net, (p) => isInformational(p, I, false));
     deleteChild(net, net.nodes.get(I)!);
-    net.advance(1999);
+    net.advance(999); // first retransmit at T0 = dpd/10 = 1 s
     expect(r.installed.has(old!)).toBe(true);
     net.advance(1);
     expect(dropped()).toBe(1);

@@ -37,10 +37,12 @@ describe('timer formulas', () => {
     expect(budgetMs(RECONNECT_RETRANSMIT)).toBe(8000);
   });
 
-  it('liveness budget: 7 × clamp(dpd/5, 0.2 s, 4 s) after the probe', () => {
-    for (const [dpd, budget] of [[0.5, 1400], [1, 1400], [4, 5600], [10, 14_000], [20, 28_000], [60, 28_000]] as const) {
-      expect(budgetMs(livenessPolicy(dpd))).toBe(budget);
+  it('liveness budget: 13.1875 × clamp(dpd/10, 0.1 s, 4 s) after the probe, in five sends', () => {
+    for (const [dpd, budget] of [[0.5, 1318.75], [1, 1318.75], [3, 3956.25], [10, 13_187.5], [40, 52_750], [60, 52_750]] as const) {
+      expect(budgetMs(livenessPolicy(dpd))).toBeCloseTo(budget, 6);
+      expect(livenessPolicy(dpd).tries).toBe(4);
     }
+    expect(1000 + budgetMs(livenessPolicy(1))).toBeLessThan(2500);
   });
 
   it('reconnect backoff: exponential from 0.25–0.5 s, capped at 5 s, jittered', () => {
