@@ -122,8 +122,10 @@ function onResponse(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, exchangeTy
     if (!r.ok) return engine.remove(ctx, sa, 'authentication failed', true);
     adopt(engine, ctx, sa, false);
     establish(ctx, sa, r.child);
-    engine.connected(sa.tunnel.name);
-    if (!r.child) sendIkeDelete(ctx, sa, 'no Child SA', true);
+    // The backoff resets only for a usable tunnel: a peer that refuses the Child SA every time
+    // is retried at the capped rate, not in a tight loop.
+    if (r.child) engine.connected(sa.tunnel.name);
+    else sendIkeDelete(ctx, sa, 'no Child SA', true);
     return;
   }
   if (task) task.onResponse(ctx, sa, inner);

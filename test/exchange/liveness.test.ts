@@ -138,6 +138,20 @@ describe('reconnect', () => {
   });
 });
 
+describe('reconnect backoff when the peer refuses the Child SA', () => {
+  it('a tunnel whose Child SA is always refused backs off to the cap instead of looping', () => {
+    const net = new Net();
+    const i = net.add(I, [initiatorTunnel({ ike: IKE, esp: ['aes128gcm16'] })], { random: seeded(8) });
+    net.add(R, [responderTunnel({ ike: IKE, esp: ['aes256gcm16'] })], { random: seeded(9) });
+    net.start(I);
+    net.advance(60_000);
+    const recon = events(i, 'reconnect');
+    expect(recon.length).toBeGreaterThan(5);
+    expect(recon.length).toBeLessThan(25);
+    expect(recon.at(-1)!.inMs).toBeGreaterThanOrEqual(2500);
+  });
+});
+
 describe('lifetimes', () => {
   it('jitter: two tunnels set up at the same instant do not rekey at the same instant', () => {
     const R2 = '192.0.2.3';
