@@ -95,6 +95,9 @@ function mutate(text: string, ms: Mutation[]): string {
 }
 
 describe('parseConfig never throws', () => {
+  // 4-10 s alone on the 2-core build machine; over 20 s while interop tests share the cores.
+  const PROPERTY_TIMEOUT_MS = 90_000;
+
   it('the fuzz seed is valid', () => {
     const r = parseConfig(VALID, 'fuzz.yaml', ENV);
     expect(r.ok ? [] : r.errors).toEqual([]);
@@ -102,11 +105,11 @@ describe('parseConfig never throws', () => {
 
   it('property: arbitrary strings', () => {
     fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 400 }), checkResult), { numRuns: RUNS / 2 });
-  });
+  }, PROPERTY_TIMEOUT_MS);
 
   it('property: mutated valid YAML', () => {
     fc.assert(fc.property(fc.array(mutation, { minLength: 1, maxLength: 4 }), (ms) => checkResult(mutate(VALID, ms))), { numRuns: RUNS });
-  });
+  }, PROPERTY_TIMEOUT_MS);
 
   it('property: valid structure with one value replaced by anything', () => {
     const doc = parseYaml(VALID) as Record<string, unknown>;
@@ -127,5 +130,5 @@ describe('parseConfig never throws', () => {
       }),
       { numRuns: RUNS },
     );
-  });
+  }, PROPERTY_TIMEOUT_MS);
 });
