@@ -7,14 +7,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Action, Arrival, TunnelStatus } from './actions.js';
 import type { TunnelConfig } from '../config/types.js';
-import type { IkeMessage } from './codec/types.js';
 import { decodeMessage } from './codec/message.js';
 import { BadVersionError } from './codec/header.js';
-import { criticalUnknown, invalidPayload } from './payload-checks.js';
+import { invalidPayload } from './payload-checks.js';
 import { ExchangeType, NotifyType, exchangeName } from './constants.js';
 import { HALF_OPEN_TIMEOUT_MS, IkeSa, hex, type EngineContext, type EngineOps } from './sa.js';
-import { processInitRequest, processInitResponse, startInitiator } from './tasks/ike-init.js';
-import { sendAuthRequest } from './tasks/ike-auth.js';
+import { startInitiator } from './tasks/ike-init.js';
 import { sendIkeDelete } from './tasks/ike-delete.js';
 import { startChildRekey } from './tasks/child-rekey.js';
 import { startIkeRekey } from './tasks/ike-rekey.js';
@@ -22,6 +20,7 @@ import { notify, sendStatelessResponse } from './tasks/notify.js';
 import { removeSa, saStatus, tunnelState } from './engine-state.js';
 import { saWakeup, tickSa } from './engine-tick.js';
 import { onProtected } from './receive.js';
+import { onInitRequest, onInitResponse } from './receive-init.js';
 import { reconnectDelay, type ReconnectState } from './reconnect.js';
 import { RECONNECT_RETRANSMIT } from './retransmit.js';
 
@@ -225,7 +224,7 @@ export class IkeEngine {
       return ctx.actions;
     }
     if (h.exchangeType === ExchangeType.IKE_SA_INIT && !h.response) {
-      this.onInitRequest(ctx, msg, bytes, arrival);
+      onInitRequest(this, ctx, msg, bytes, arrival);
       return ctx.actions;
     }
     const sa = this.sas.get(hex(h.initiator ? h.spiR : h.spiI));
@@ -235,57 +234,11 @@ export class IkeEngine {
       return ctx.actions;
     }
     if (h.exchangeType === ExchangeType.IKE_SA_INIT) {
-      this.onInitResponse(ctx, sa, msg, bytes, arrival);
+      onInitResponse(this, ctx, sa, msg, bytes, arrival);
       return ctx.actions;
     }
     onProtected(this, ctx, sa, msg, bytes, arrival);
     return ctx.actions;
-  }
-
-  private onInitRequest(ctx: EngineContext, msg: IkeMessage, bytes: Uint8Array, arrival: Arrival): void {
-    const key = `${hex(msg.header.spiI)}|${arrival.from.address}:${arrival.from.port}`;
-    const known = this.halfOpen.get(key);
-    if (known) {
-      // RFC 7296 §2.1: a retransmitted request gets the cached response, not a new SA.
-      if (Buffer.compare(Buffer.from(known.initRequest), Buffer.from(bytes)) === 0) known.resendLastResponse(ctx);
-      else this.drops.unexpected++;
-      return;
-    }
-    const critical = criticalUnknown(msg.payloads);
-    if (critical !== null) {
-      this.drops['critical-payload']++;
-      ctx.log('warn', undefined, `IKE_SA_INIT from ${arrival.from.address} has unsupported critical payload ${critical}; answering UNSUPPORTED_CRITICAL_PAYLOAD`);
-      sendStatelessResponse(ctx, msg.header, arrival, [notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, Uint8Array.of(critical))]);
-      return;
-    }
-    const candidates = [...this.tunnels.values()]
-      .map((t) => t.config)
-      .filter((c) => (!c.localAddress || c.localAddress === arrival.to.address) && (c.remoteAddress === '%any' || c.remoteAddress === arrival.from.address));
-    if (candidates.length === 0) {
-      this.drops['no-tunnel']++;
-      ctx.log('warn', undefined, `IKE_SA_INIT from ${arrival.from.address} to ${arrival.to.address} matches no tunnel; ignoring it`);
-      return;
-    }
-    const sa = processInitRequest(ctx, candidates, msg, bytes, arrival);
-    if (!sa) return;
-    this.sas.set(hex(sa.spiR), sa);
-    this.halfOpen.set(key, sa);
-  }
-
-  private onInitResponse(ctx: EngineContext, sa: IkeSa, msg: IkeMessage, bytes: Uint8Array, arrival: Arrival): void {
-    if (sa.state !== 'init-sent' || !msg.header.response || msg.header.messageId !== 0) {
-      this.drops.unexpected++;
-      return;
-    }
-    if (criticalUnknown(msg.payloads) !== null) {
-      this.drops['critical-payload']++;
-      ctx.log('error', sa.tunnel.name, 'IKE_SA_INIT response carries an unsupported critical payload; aborting (RFC 7296 §2.5)');
-      this.remove(ctx, sa, 'unsupported critical payload', true);
-      return;
-    }
-    const outcome = processInitResponse(ctx, sa, msg, bytes, arrival);
-    if (outcome === 'failed') this.remove(ctx, sa, 'IKE_SA_INIT failed', true);
-    else if (outcome === 'established-init') sendAuthRequest(ctx, sa);
   }
 
   onTick(now: number): Action[] {
