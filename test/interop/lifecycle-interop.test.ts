@@ -16,7 +16,9 @@
  * (5) mid masquerades: NAT detected, 1-byte NAT-keepalives counted on the NAT's outside, and
  *     after the NAT mapping moves (new port range, conntrack flushed) traffic resumes on the
  *     same IKE SA.
- * Measured numbers are printed as `[lifecycle]` lines.
+ * Measured numbers are printed as `[lifecycle]` lines. For a diagnosis of (2):
+ * BGT_LIFECYCLE_LOG=debug (daemon log level) and BGT_LIFECYCLE_DUMP=DIR (copies the daemon log,
+ * charon's log and the iperf3 intervals with the rekey timeline there).
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { Branchgate, requireBuild, type BgTunnelConfig, type Monitor } from './lab/branchgate.js';
@@ -61,7 +63,7 @@ interface Lab {
 }
 
 /** One topology + charon + daemon + monitor per describe block; everything goes in afterAll. */
-function lab(tag: string, opts: { middle?: 'router' | 'nat'; conn?: Partial<SwanConn>; tunnel?: Partial<BgTunnelConfig>; beforeDaemon?: (t: Topology) => Promise<void> }) {
+function lab(tag: string, opts: { middle?: 'router' | 'nat'; conn?: Partial<SwanConn>; tunnel?: Partial<BgTunnelConfig>; logLevel?: string; beforeDaemon?: (t: Topology) => Promise<void> }) {
   let l: Partial<Lab> = {};
   beforeAll(async () => {
     requireTrafficTools();
@@ -72,7 +74,7 @@ function lab(tag: string, opts: { middle?: 'router' | 'nat'; conn?: Partial<Swan
     l.sw.writeConns([swanConn(opts.conn)]);
     await l.sw.loadAll();
     await opts.beforeDaemon?.(l.topo);
-    l.bg = await Branchgate.start(l.topo.cpe, [bgTunnel(opts.tunnel)], { tag, logLevel: 'info', extra: { routing: { failMode: 'open', pinUnderlay: true } } });
+    l.bg = await Branchgate.start(l.topo.cpe, [bgTunnel(opts.tunnel)], { tag, logLevel: opts.logLevel ?? 'info', extra: { routing: { failMode: 'open', pinUnderlay: true } } });
     l.mon = await l.bg.monitor();
   }, 90_000);
   afterAll(async () => {
@@ -114,11 +116,10 @@ function swLog(sw: Charon, mark: number, re: RegExp): string[] {
 
 const LR_DPD = 3;
 const SW_AUTH_FAIL = /ESP decryption or ICV verification failed|ESP decryption failed|authentication failed/i;
-const SW_UNKNOWN_SPI = /inbound ESP packet does not belong to an installed SA/;
 
 describe('SA lifecycle ↔ strongSwan: rekeys under load, dead peer and restart', () => {
   // dpd 3 s throughout: (2) also shows liveness stays quiet under load and rekeys.
-  const get = lab('lr', { middle: 'router', tunnel: { dpd: LR_DPD } });
+  const get = lab('lr', { middle: 'router', tunnel: { dpd: LR_DPD }, logLevel: process.env.BGT_LIFECYCLE_LOG });
 
   it('(2) 20 + 20 Child and 5 IKE rekeys during 60 s of iperf3: no auth failure, no second without data', async () => {
     const L = get();
@@ -177,7 +178,6 @@ describe('SA lifecycle ↔ strongSwan: rekeys under load, dead peer and restart'
     const bgAuth = await childTotal(bg, 'authFailures', since);
     const bgReplay = await childTotal(bg, 'replayDrops', since);
     const swAuth = swLog(sw, mark, SW_AUTH_FAIL);
-    const swUnknown = swLog(sw, mark, SW_UNKNOWN_SPI);
     const failedOps = ops.filter((o) => !o.ok);
     const zero = perfResult.intervals.filter((i) => i.bytes === 0);
     const minMbit = Math.min(...perfResult.intervals.map((i) => i.bitsPerSecond));
@@ -190,6 +190,13 @@ describe('SA lifecycle ↔ strongSwan: rekeys under load, dead peer and restart'
       events: evs.filter((e) => (e.at - perfAt) / 1000 >= z.start - 3 && (e.at - perfAt) / 1000 <= z.end + 0.5)
         .map((e) => `${rel(e.at)} ${e.event.type}${e.event.initiator === undefined ? '' : e.event.initiator ? ' (we)' : ' (peer)'}`),
     }));
+    if (process.env.BGT_LIFECYCLE_DUMP) {
+      const { mkdirSync, copyFileSync, writeFileSync } = await import('node:fs');
+      mkdirSync(process.env.BGT_LIFECYCLE_DUMP, { recursive: true });
+      copyFileSync(bg.stdoutPath, `${process.env.BGT_LIFECYCLE_DUMP}/branchgate.jsonl`);
+      copyFileSync(sw.logPath, `${process.env.BGT_LIFECYCLE_DUMP}/charon.log`);
+      writeFileSync(`${process.env.BGT_LIFECYCLE_DUMP}/perf.json`, JSON.stringify({ perfAt: new Date(perfAt).toISOString(), intervals: perfResult.intervals, issued, around }, null, 1));
+    }
     if (zero.length > 0) report(`(2) around the seconds without data (load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}): ${JSON.stringify(around)}`);
     report(`(2) iperf3 60 s: ${mbit(perfResult.bitsPerSecond)} Mbit/s, ${perfResult.intervals.length} intervals, slowest ${mbit(minMbit)} Mbit/s, ` +
       `zero-byte intervals ${zero.length}, longest stall ${longestStallSeconds(perfResult.intervals)} s, retransmits ${perfResult.retransmits ?? '?'}`);
@@ -197,8 +204,7 @@ describe('SA lifecycle ↔ strongSwan: rekeys under load, dead peer and restart'
     report(`(2) branchgate saw child-rekeyed ${childRekeys.length} (we initiated ${childRekeys.filter((e) => e.event.initiator === true).length}, ` +
       `peer ${childRekeys.filter((e) => e.event.initiator === false).length}), ike-rekeyed ${ikeRekeys.length} ` +
       `(we ${ikeRekeys.filter((e) => e.event.initiator === true).length}, peer ${ikeRekeys.filter((e) => e.event.initiator === false).length})`);
-    report(`(2) ESP auth failures: branchgate ${bgAuth}, strongSwan ${swAuth.length}; replay drops branchgate ${bgReplay}; ` +
-      `strongSwan "not an installed SA" drops ${swUnknown.length}; ping after: ${p.received}/3`);
+    report(`(2) ESP auth failures: branchgate ${bgAuth}, strongSwan ${swAuth.length}; replay drops branchgate ${bgReplay}; ping after: ${p.received}/3`);
 
     expect(bgAuth, 'branchgate ESP authentication failures').toBe(0);
     expect(swAuth, 'strongSwan ESP ICV failures (charon log)').toEqual([]);

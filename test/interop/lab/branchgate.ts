@@ -5,7 +5,7 @@
  * (`npm run build`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -109,7 +109,6 @@ export class Branchgate {
   readonly stdoutPath: string;
   readonly stderrPath: string;
   private proc: ChildProcess | undefined;
-  private outs: WriteStream[] = [];
   private monitors: Monitor[] = [];
   private env: NodeJS.ProcessEnv = {};
 
@@ -137,18 +136,19 @@ export class Branchgate {
   }
 
   private async launch(): Promise<void> {
+    // The daemon writes its log straight into the files: through a pipe to this (busy) test
+    // process, a full pipe would stall the daemon's synchronous logging and with it the daemon.
+    const so = openSync(this.stdoutPath, 'a');
+    const se = openSync(this.stderrPath, 'a');
     const p = spawn('ip', ['netns', 'exec', this.ns, process.execPath, BIN, 'run', '--config', this.configFile], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', so, se],
       cwd: REPO_ROOT,
       env: { ...process.env, ...this.env },
     });
+    closeSync(so);
+    closeSync(se);
     this.proc = p;
     trackProcess(p);
-    const so = createWriteStream(this.stdoutPath);
-    const se = createWriteStream(this.stderrPath);
-    this.outs = [so, se];
-    p.stdout?.pipe(so);
-    p.stderr?.pipe(se);
     await waitFor(`branchgate control socket ${this.socket}`, async () => {
       if (p.exitCode !== null || p.signalCode !== null) {
         throw new Error(`branchgate exited (${p.exitCode ?? p.signalCode}) before its control socket answered:\n${this.logs(30)}`);
@@ -249,7 +249,6 @@ export class Branchgate {
       clearTimeout(t);
       status = p.exitCode ?? p.signalCode;
     }
-    await Promise.all(this.outs.map((s) => new Promise<void>((r) => s.end(() => r()))));
     if (!opts.keepDir) removeTempDir(this.dir);
     return status;
   }
