@@ -108,7 +108,7 @@ function describeEvent(e: EngineEvent): { msg: string; reason?: string; level: '
   const by = (initiator: boolean): string => (initiator ? 'we started it' : 'the peer started it');
   switch (e.type) {
     case 'ike-up': return { msg: `IKE SA established (${e.spiI}_i ${e.spiR}_r)`, level: 'info' };
-    case 'ike-down': return { msg: `IKE SA gone: ${e.reason}`, reason: e.reason, level: 'warn' };
+    case 'ike-down': return { msg: `IKE SA gone: ${e.reason}`, reason: e.reason, level: 'info' };
     case 'child-up': return { msg: `Child SA installed (in ${e.spiIn}, out ${e.spiOut})`, level: 'info' };
     case 'child-down': return { msg: `Child SA removed (in ${e.spiIn}): ${e.reason}`, reason: e.reason, level: 'info' };
     case 'child-rekeyed':

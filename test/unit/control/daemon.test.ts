@@ -206,6 +206,24 @@ describe('daemon with a fake engine', () => {
       spiIn: 'c0ffee01', spiOut: 'beef0002', peer: '127.0.0.2:4500' }]);
   });
 
+  it('logs one line per lifecycle event with tunnel, peer and reason', async () => {
+    const { e, sock } = await start();
+    await ok(sock, 'up', 't1');
+    e.onRekey = () => [
+      { kind: 'event', event: { type: 'dpd-dead', tunnel: 't1', silentMs: 7200 } },
+      { kind: 'event', event: { type: 'reconnect', tunnel: 't1', attempt: 2, inMs: 1500, reason: 'peer dead (DPD)' } },
+      { kind: 'event', event: { type: 'remote-moved', tunnel: 't1', from: '127.0.0.2:4500', to: '127.0.0.2:40001' } },
+      { kind: 'event', event: { type: 'ike-rekeyed', tunnel: 't1', oldSpiI: 'a', oldSpiR: 'b', spiI: 'c', spiR: 'd', initiator: false } },
+    ];
+    await ok(sock, 'rekey', 't1');
+    const by = (t: string) => sink.records().find((x) => x.event === t);
+    expect(by('dpd-dead')).toMatchObject({ level: 'warn', tunnel: 't1', peer: '127.0.0.2:4500', silentMs: 7200,
+      reason: 'no answer to liveness checks; nothing heard for 7.2 s', msg: 'peer declared dead: no answer to liveness checks; nothing heard for 7.2 s' });
+    expect(by('reconnect')).toMatchObject({ level: 'info', attempt: 2, reason: 'peer dead (DPD)', msg: 'reconnecting in 1.5 s (attempt 2): peer dead (DPD)' });
+    expect(by('remote-moved')).toMatchObject({ reason: "peer's NAT mapping moved from 127.0.0.2:4500 to 127.0.0.2:40001", msg: 'remote endpoint moved: 127.0.0.2:4500 -> 127.0.0.2:40001' });
+    expect(by('ike-rekeyed')).toMatchObject({ reason: 'rekey started by the peer', msg: 'IKE SA rekeyed: a_i b_r -> c_i d_r; the peer started it' });
+  });
+
   it('performs activate-child, update-remote and keepalive actions', async () => {
     const dp = memoryDatapath();
     const { d, e, sock } = await start(CONFIG_YAML, dp);
