@@ -37,11 +37,8 @@ export function metricsEvent(e: EngineEvent): MetricsEvent | undefined {
       return { type: 'rekey', tunnel: e.tunnel, kind: 'ike' };
     case 'dpd-dead':
       return { type: 'dpd-failed', tunnel: e.tunnel };
-    case 'ike-up': {
-      // The engine reports how long the handshake took when it knows (initiator side).
-      const ms = (e as { handshakeMs?: unknown }).handshakeMs;
-      return typeof ms === 'number' ? { type: 'handshake', tunnel: e.tunnel, ms } : undefined;
-    }
+    case 'ike-up':
+      return e.handshakeMs !== undefined ? { type: 'handshake', tunnel: e.tunnel, ms: e.handshakeMs } : undefined;
     default:
       return undefined;
   }

@@ -48,7 +48,8 @@ export interface ChildSaKeys {
  * and the daemon; both sides code against these shapes.
  */
 export type EngineEvent =
-  | { type: 'ike-up'; tunnel: string; spiI: string; spiR: string }
+  /** handshakeMs: from our first IKE_SA_INIT (sent or received) to IKE_AUTH done. */
+  | { type: 'ike-up'; tunnel: string; spiI: string; spiR: string; handshakeMs?: number }
   | { type: 'ike-down'; tunnel: string; reason: string }
   | { type: 'child-up'; tunnel: string; spiIn: string; spiOut: string }
   | { type: 'child-down'; tunnel: string; spiIn: string; reason: string }

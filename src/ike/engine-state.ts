@@ -31,7 +31,7 @@ export function establish(ctx: EngineContext, sa: IkeSa, child: ChildSa | null):
   sa.policy = sa.tunnel.dpd > 0 ? livenessPolicy(sa.tunnel.dpd) : DEFAULT_RETRANSMIT;
   const name = sa.tunnel.name;
   const s = sa.suite!;
-  ctx.actions.push({ kind: 'event', event: { type: 'ike-up', tunnel: name, spiI: hex(sa.spiI), spiR: hex(sa.spiR) } });
+  ctx.actions.push({ kind: 'event', event: { type: 'ike-up', tunnel: name, spiI: hex(sa.spiI), spiR: hex(sa.spiR), handshakeMs: ctx.now - sa.createdAt } });
   ctx.log('info', name, `IKE SA established with ${sa.peerId || sa.remote.address}`, {
     spiI: hex(sa.spiI),
     spiR: hex(sa.spiR),

@@ -92,11 +92,11 @@ export class IkeEngine {
   /** Initiate every tunnel with initiate: true. */
   start(now: number): Action[] {
     const ctx = this.ctx(now);
-    for (const t of this.tunnels.values()) if (t.config.initiate) this.initiate(ctx, t, false);
+    for (const t of this.tunnels.values()) if (t.config.initiate) this.initiate(ctx, t);
     return ctx.actions;
   }
 
-  private initiate(ctx: EngineContext, t: TunnelEntry, reconnecting: boolean): void {
+  private initiate(ctx: EngineContext, t: TunnelEntry): void {
     const config = t.config;
     t.reconnect = null;
     if (!config.localAddress) {
@@ -105,7 +105,10 @@ export class IkeEngine {
     }
     // RFC 7296 §2.4: INITIAL_CONTACT only when we hold no other IKE SA with this peer.
     const others = [...this.sas.values()].some((s) => s.tunnel.name === config.name && (s.state === 'established' || s.state === 'rekeyed'));
-    const sa = startInitiator(ctx, config, { address: config.localAddress }, { address: config.remoteAddress }, reconnecting ? RECONNECT_RETRANSMIT : undefined);
+    // Every initiation, the first one too, uses the short reconnect schedule: a CPE that boots
+    // while its uplink or the endpoint is down must still come up within 10 s of it returning
+    // (strongSwan's 165 s schedule would leave it silent for up to 42 s at a time).
+    const sa = startInitiator(ctx, config, { address: config.localAddress }, { address: config.remoteAddress }, RECONNECT_RETRANSMIT);
     if (!sa) return;
     sa.initialContact = !others;
     this.sas.set(hex(sa.spiI), sa);
@@ -124,7 +127,7 @@ export class IkeEngine {
     }
     if (t.sa) ctx.log('info', name, `already ${tunnelState(t.sa)}`);
     else if (!t.config.initiate || t.config.remoteAddress === '%any') ctx.log('info', name, 'responder tunnel: waiting for the peer to initiate');
-    else this.initiate(ctx, t, false);
+    else this.initiate(ctx, t);
     return ctx.actions;
   }
 
@@ -252,7 +255,7 @@ export class IkeEngine {
       tickSa(ctx, this.ops, sa);
     }
     for (const t of this.tunnels.values()) {
-      if (t.reconnect && now >= t.reconnect.at && !t.sa && t.wanted) this.initiate(ctx, t, true);
+      if (t.reconnect && now >= t.reconnect.at && !t.sa && t.wanted) this.initiate(ctx, t);
     }
     return ctx.actions;
   }

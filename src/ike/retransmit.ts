@@ -13,9 +13,9 @@
  *   "dead" at dpd + 13.1875·T0 = 2.32 × dpd for dpd ≤ 40 s (1 s → 2.32 s, 3 s → 6.96 s,
  *   10 s → 23.2 s), dpd + 52.75 s above. Five sends keep a false verdict under 10 % loss
  *   (≈ 19 % per round trip) at about 2·10⁻⁴ per exchange.
- * - RECONNECT: IKE_SA_INIT of a reconnect attempt: 2 s between sends, 3 retransmits, so a peer
- *   that comes back is reached within 2 s inside an attempt (reconnect.ts bounds the gap between
- *   attempts).
+ * - RECONNECT: every initiation (the first at start or `up`, and each reconnect attempt) until
+ *   the IKE SA is established: 2 s between sends, 3 retransmits, so a peer that comes back is
+ *   reached within 2 s inside an attempt (reconnect.ts bounds the gap between attempts).
  */
 export const RETRANSMIT_TIMEOUT_MS = 4000;
 export const RETRANSMIT_BASE = 1.8;
