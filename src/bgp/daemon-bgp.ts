@@ -21,6 +21,12 @@ import { connectedIssues, hostAddresses } from './preflight.js';
 export interface DaemonBgp {
   start(): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * A reload (SIGHUP / `branchgate reload`): apply the new bgp: section, tunnels and failMode with
+   * BIRD's `configure` (sessions whose settings did not change stay up). A config without bgp:
+   * where there was one needs stop() instead; the daemon decides that.
+   */
+  update(config: Config): Promise<void>;
   /** Every engine event goes here; BGP follows the tunnels' Child SAs. */
   onEngineEvent(e: EngineEvent): void;
   neighbors(): BgpNeighborDoc[];
@@ -53,6 +59,14 @@ export function createDaemonBgp(config: Config, logger: Logger): DaemonBgp | nul
       await sup.start();
     },
     stop: () => sup.stop(),
+    update(next) {
+      if (!next.bgp) return Promise.reject(new Error('update: the new config has no bgp: section (stop BGP instead)'));
+      return sup.update({
+        bgp: next.bgp,
+        tunnels: next.tunnels.map((t) => ({ name: t.name, interface: t.interface, remoteAddress: t.remoteAddress })),
+        failMode: next.routing.failMode,
+      });
+    },
     onEngineEvent(e) {
       const live = children.get(e.tunnel) ?? new Set<string>();
       children.set(e.tunnel, live);

@@ -6,6 +6,7 @@
 import { describe, expect, it, vi } from 'vitest';
 
 const calls: [string, string][] = [];
+const updates: unknown[] = [];
 vi.mock('../../../src/bgp/supervisor.js', () => ({
   BgpSupervisor: class {
     setTunnelState(t: string, s: string) {
@@ -13,6 +14,10 @@ vi.mock('../../../src/bgp/supervisor.js', () => ({
       return Promise.resolve();
     }
     start() { return Promise.resolve(); }
+    update(next: unknown) {
+      updates.push(next);
+      return Promise.resolve();
+    }
     stop() { return Promise.resolve(); }
     status() { return { running: true, neighbors: [{ address: '100.64.0.2', state: 'Established', received: 3, advertised: 1, tunnel: 't1' }] }; }
     onEvent() { return () => undefined; }
@@ -51,6 +56,14 @@ describe('createDaemonBgp', () => {
     b.onEngineEvent({ type: 'child-up', tunnel: 't1', spiIn: '05', spiOut: '06' });
     b.onEngineEvent({ type: 'ike-down', tunnel: 't1', reason: 'deleted' });
     expect(calls).toEqual([['t1', 'up'], ['t1', 'down'], ['t1', 'up'], ['t1', 'down']]);
+  });
+
+  it('update() hands the reloaded bgp:, tunnels and failMode to the supervisor', async () => {
+    const b = createDaemonBgp(config, logger)!;
+    const next = { ...(config as object), routing: { failMode: 'closed', pinUnderlay: true } } as never;
+    await b.update(next);
+    expect(updates).toEqual([{ bgp: (config as { bgp: unknown }).bgp, tunnels: [{ name: 't1', interface: 'bg0', remoteAddress: '198.51.100.2' }], failMode: 'closed' }]);
+    await expect(b.update({ ...(config as object), bgp: undefined } as never)).rejects.toThrow(/no bgp: section/);
   });
 
   it('shows the supervisor\'s neighbors in the status shape', () => {
