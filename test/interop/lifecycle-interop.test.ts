@@ -135,6 +135,16 @@ describe('SA lifecycle ↔ strongSwan: rekeys under load, dead peer and restart'
     report(`(2) baseline iperf3 5 s without rekeys: ${mbit(base.bitsPerSecond)} Mbit/s, retransmits ${base.retransmits ?? '?'}`);
     const perfAt = Date.now();
     const perf = iperf3(topo.branch, topo.svc, ADDR.svc, { seconds: 60 });
+    // a rekey must never blink the routes: sample the route to svc and the tunnel state each second
+    const samples: string[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const [r, st] = await Promise.all([routeGet(topo.cpe, ADDR.svc), bg.status(TUNNEL).catch(() => undefined)]);
+        samples.push(`${r.dev ?? '?'}/${st?.state ?? '?'}`);
+        await sleep(1000);
+      }
+    })();
     await sleep(2500); // let TCP ramp up
 
     // 40 slots 1.3 s apart: 15 + 15 single Child rekeys, 5 slots with both sides at once, and the
@@ -167,6 +177,8 @@ describe('SA lifecycle ↔ strongSwan: rekeys under load, dead peer and restart'
       for (const op of slots[i]!) results.push(doOp(op));
     }
     const perfResult = await perf;
+    sampling = false;
+    await sampler;
     const ops = await Promise.all(results);
     await sleep(3000); // the last exchanges and deletes settle
     await established(L);
@@ -204,9 +216,12 @@ describe('SA lifecycle ↔ strongSwan: rekeys under load, dead peer and restart'
     report(`(2) branchgate saw child-rekeyed ${childRekeys.length} (we initiated ${childRekeys.filter((e) => e.event.initiator === true).length}, ` +
       `peer ${childRekeys.filter((e) => e.event.initiator === false).length}), ike-rekeyed ${ikeRekeys.length} ` +
       `(we ${ikeRekeys.filter((e) => e.event.initiator === true).length}, peer ${ikeRekeys.filter((e) => e.event.initiator === false).length})`);
+    const blinks = samples.filter((x) => x !== `${TUN}/established` && x !== `${TUN}/rekeying`);
+    report(`(2) route/state samples once a second: ${samples.length}, not ${TUN}/established or rekeying: ${JSON.stringify(blinks)}`);
     report(`(2) ESP auth failures: branchgate ${bgAuth}, strongSwan ${swAuth.length}; replay drops branchgate ${bgReplay}; ping after: ${p.received}/3`);
 
     expect(bgAuth, 'branchgate ESP authentication failures').toBe(0);
+    expect(blinks, `route to ${ADDR.svc} stays on ${TUN} and the tunnel established throughout`).toEqual([]);
     expect(swAuth, 'strongSwan ESP ICV failures (charon log)').toEqual([]);
     expect(zero, `iperf3 intervals with no data (Mbit/s per second: ${JSON.stringify(perfResult.intervals.map((i) => Math.round(i.bitsPerSecond / 1e6)))}; ` +
       `around them: ${JSON.stringify(around)})`).toEqual([]);
