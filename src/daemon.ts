@@ -100,8 +100,6 @@ export interface Daemon {
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** How often installed Child SAs' counters are read (volume lifetimes, inbound-ESP liveness). */
 export const COUNTER_POLL_MS = 1000;
-/** How long `rekey --wait` waits for the rekey to complete by default. */
-const REKEY_WAIT_S = 30;
 
 /** One log line per engine event: what happened, in words, and why. */
 function describeEvent(e: EngineEvent): { msg: string; reason?: string; level: 'info' | 'warn' } {
