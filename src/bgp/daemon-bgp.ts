@@ -45,6 +45,12 @@ export function createDaemonBgp(config: Config, logger: Logger): DaemonBgp | nul
     controlSocket: config.control.socket,
     log,
   });
+  // One log line per session change, limit trip and BIRD exit: what an operator greps for.
+  sup.onEvent((e) => {
+    if (e.kind === 'neighbor') log.info({ neighbor: e.address, tunnel: e.tunnel, from: e.from, to: e.to, ...(e.info ? { info: e.info } : {}) }, `bgp: neighbor ${e.address} ${e.from} → ${e.to}`);
+    else if (e.kind === 'limit') log.warn({ neighbor: e.address, tunnel: e.tunnel, limit: e.limit }, `bgp: neighbor ${e.address} sent more than ${e.limit} prefixes; session disabled until a reload`);
+    else if (e.what === 'exited') log.warn({ code: e.code, signal: e.signal, restartInMs: e.restartInMs }, 'bgp: BIRD exited; restarting');
+  });
   const children = new Map<string, Set<string>>();
   const set = (tunnel: string, state: 'up' | 'down') => {
     sup.setTunnelState(tunnel, state).catch((err: unknown) => log.error({ err, tunnel }, 'BGP could not follow the tunnel state'));

@@ -7,6 +7,7 @@ import { describe, expect, it, vi } from 'vitest';
 
 const calls: [string, string][] = [];
 const updates: unknown[] = [];
+const listeners: ((e: unknown) => void)[] = [];
 vi.mock('../../../src/bgp/supervisor.js', () => ({
   BgpSupervisor: class {
     setTunnelState(t: string, s: string) {
@@ -20,13 +21,17 @@ vi.mock('../../../src/bgp/supervisor.js', () => ({
     }
     stop() { return Promise.resolve(); }
     status() { return { running: true, neighbors: [{ address: '100.64.0.2', state: 'Established', received: 3, advertised: 1, tunnel: 't1' }] }; }
-    onEvent() { return () => undefined; }
+    onEvent(fn: (e: unknown) => void) {
+      listeners.push(fn);
+      return () => undefined;
+    }
   },
 }));
 
 const { createDaemonBgp } = await import('../../../src/bgp/daemon-bgp.js');
 
-const logger = { child: () => logger, error: () => undefined, info: () => undefined, warn: () => undefined, debug: () => undefined } as never;
+const logged: string[] = [];
+const logger = { child: () => logger, error: () => undefined, info: (_o: unknown, m: string) => logged.push(m), warn: (_o: unknown, m: string) => logged.push(m), debug: () => undefined } as never;
 const config = {
   log: { level: 'info' }, control: { socket: '/tmp/x.sock' }, routing: { failMode: 'open', pinUnderlay: true },
   tunnels: [{ name: 't1', interface: 'bg0', remoteAddress: '198.51.100.2' }],
@@ -64,6 +69,16 @@ describe('createDaemonBgp', () => {
     await b.update(next);
     expect(updates).toEqual([{ bgp: (config as { bgp: unknown }).bgp, tunnels: [{ name: 't1', interface: 'bg0', remoteAddress: '198.51.100.2' }], failMode: 'closed' }]);
     await expect(b.update({ ...(config as object), bgp: undefined } as never)).rejects.toThrow(/no bgp: section/);
+  });
+
+  it('logs session changes and limit trips', () => {
+    listeners.length = 0;
+    logged.length = 0;
+    createDaemonBgp(config, logger);
+    listeners[0]!({ kind: 'neighbor', address: '100.64.0.2', tunnel: 't1', from: 'Connect', to: 'Established' });
+    listeners[0]!({ kind: 'limit', address: '100.64.0.2', tunnel: 't1', limit: 40 });
+    listeners[0]!({ kind: 'bird', what: 'reconfigured' });
+    expect(logged).toEqual(['bgp: neighbor 100.64.0.2 Connect → Established', 'bgp: neighbor 100.64.0.2 sent more than 40 prefixes; session disabled until a reload']);
   });
 
   it('shows the supervisor\'s neighbors in the status shape', () => {
