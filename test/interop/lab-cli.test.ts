@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeMissing, missingPrereqs } from '../../src/lab/prereqs.js';
 import { labPlan, LAB_PREFIX } from '../../src/lab/plan.js';
 import { swanctlConf } from '../../src/lab/strongswan.js';
-import { BIN, requireBuild } from './lab/branchgate.js';
+import { BIN, REPO_ROOT as REPO, requireBuild } from './lab/branchgate.js';
 import { requirePrereqs, run } from './lab/netns.js';
 
 const BIRD = ['/usr/sbin/bird', '/usr/bin/bird'].find((p) => existsSync(p));
@@ -226,4 +226,30 @@ describe('branchgate lab up --endpoint branchgate (branchgate as the GSA-like re
     expect(await labNamespaces()).toEqual([]);
     expect(existsSync(dir)).toBe(false);
   }, 90_000);
+});
+
+describe("the README's lab command: scripts/try-lab.sh", () => {
+  let dir = '';
+  beforeAll(async () => {
+    requirePrereqs();
+    requireBuild();
+    const up = await labNamespaces();
+    if (up.length) throw new Error(`a lab is already up (${up.join(', ')}): run \`branchgate lab down\` before this test`);
+    dir = mkdtempSync(join(tmpdir(), 'bglabtest-'));
+    rmSync(dir, { recursive: true });
+  });
+  afterAll(async () => {
+    if (dir) await cli(['lab', 'down', '--dir', dir]);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('installs what it needs, brings the lab up, pings through the tunnel and prints status', async () => {
+    const r = await run(['bash', join(REPO, 'scripts', 'try-lab.sh')], {
+      timeoutMs: 180_000, allowFail: true, env: { ...process.env, BRANCHGATE_LAB_DIR: dir },
+    });
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toMatch(/3 packets transmitted, 3 received/);
+    // `status` (human form) lists the lab's tunnel as established.
+    expect(r.stdout).toMatch(/gsa1\s+established/);
+  }, 200_000);
 });

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages branchgate's tests and lab need (strongSwan with kernel-libipsec
+# as the peer, BIRD 2, iperf3, nftables, iproute2, ping, tcpdump) when any is missing, without
+# letting the packages start their system services. Used by .ci/run and scripts/try-lab.sh.
+# Root only (apt-get). Prints what it installs; does nothing when all is there.
+set -euo pipefail
+
+if [ "$(id -u)" != 0 ]; then
+  echo "install-deps: must run as root (apt-get install); try: sudo $0" >&2
+  exit 1
+fi
+
+PKGS=(systemd strongswan-swanctl charon-systemd libcharon-extra-plugins libstrongswan-extra-plugins
+  libstrongswan-standard-plugins iproute2 iputils-ping iperf3 tcpdump bird2 nftables)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all packages already installed"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+# policy-rc.d 101: package scripts must not start strongswan/bird services on this box
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+apt-get install -y --no-install-recommends "${PKGS[@]}"
