@@ -26,6 +26,7 @@ import { Charon, type SwanConn } from './lab/strongswan.js';
 import { addLoss, ADDR, createTopology, dumpRouting, IF, moveNatMapping, removeLoss, routeGet, setMasquerade, waitRouteDev, type Topology } from './lab/topology.js';
 import { iperf3, longestStallSeconds, mbit, NftCounters, ping, requireTrafficTools } from './lab/traffic.js';
 import { exec, waitFor } from './lab/netns.js';
+import { budgetMs as livenessBudgetMs, livenessPolicy } from '../../src/ike/retransmit.js';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 
@@ -240,8 +241,8 @@ describe('SA lifecycle ↔ strongSwan: rekeys under load, dead peer and restart'
     const { topo, sw, bg, mon } = L;
     await established(L);
     expect(mon.events('dpd-dead'), 'no dpd-dead while the peer was alive (during the rekeys)').toEqual([]);
-    // dpd 3 s for this test: a probe 3 s after the last inbound, liveness retransmits at
-    // T0 = 0.6 s, 1.2 s later, given up 2.4 s after that (src/ike/retransmit.ts): dead ≤ 2.4 × dpd.
+    // A liveness probe goes out dpd after the last authenticated inbound and is retransmitted on
+    // the engine's liveness schedule (src/ike/retransmit.ts): dead at most dpd + that budget.
     const DPD = LR_DPD;
     const fresh = bg;
     const m = mon;
@@ -252,7 +253,7 @@ describe('SA lifecycle ↔ strongSwan: rekeys under load, dead peer and restart'
     await sw.kill();
     const dead = await m.wait('dpd-dead', (e) => e.type === 'dpd-dead' && e.tunnel === TUNNEL, 30_000, killedAt);
     const deadMs = dead.at - killedAt;
-    const budgetMs = 2.4 * DPD * 1000;
+    const budgetMs = DPD * 1000 + livenessBudgetMs(livenessPolicy(DPD));
     const down = await fresh.status(TUNNEL);
     const routeWhileDown = await routeGet(topo.cpe, ADDR.svc);
     // it keeps trying on its own against the dead peer
