@@ -4,6 +4,7 @@
  * with an explicit `now` (milliseconds) and returns a list of actions.
  */
 import type { TrafficSelector } from './codec/types.js';
+import type { Secret } from '../secret.js';
 
 /** An IPv4 address and UDP port. */
 export interface Endpoint {
@@ -41,6 +42,30 @@ export interface ChildSaKeys {
   encrOut: Uint8Array;
   integOut: Uint8Array;
 }
+
+/**
+ * Debug key export (EngineOptions.exportKeys, off by default): what one Wireshark decryption
+ * table record needs (src/debug/key-export.ts writes it with src/debug/wireshark-keys.ts). The
+ * keys are copies wrapped in Secret, so an export-keys action that ends up in a log by mistake
+ * prints "(hidden)"; only the writer reveals them.
+ */
+export type KeyExport =
+  /** An IKE SA's keys (ikev2_decryption_table), when derived: after IKE_SA_INIT and on every IKE rekey. */
+  | {
+      sa: 'ike';
+      tunnel: string;
+      /** The 8-octet SPIs as 16 lowercase hex digits, as in status and events. */
+      spiI: string;
+      spiR: string;
+      /** IANA transform ids (RFC 7296 §3.3.2); integId 0 (NONE) for AEAD. */
+      encrId: number;
+      encrKeyBits: number;
+      integId: number;
+      /** SK_e* include the 4-octet salt for GCM; SK_a* are empty for AEAD. Never SK_d or SK_p*. */
+      keys: { skEi: Secret; skEr: Secret; skAi: Secret; skAr: Secret };
+    }
+  /** A Child SA's keys (esp_sa, both directions), when it is installed: creation and every rekey. */
+  | { sa: 'child'; tunnel: string; child: ChildSaInfo; keys: { encrIn: Secret; integIn: Secret; encrOut: Secret; integOut: Secret } };
 
 /**
  * What `monitor` streams and the daemon logs. SPIs are hex strings. The lifecycle events
@@ -88,6 +113,8 @@ export type Action =
   /** RFC 3948 §2.3 NAT-keepalive: the one byte 0xFF, from our port-4500 socket at `from`. */
   | { kind: 'keepalive'; from: Endpoint; to: Endpoint }
   | { kind: 'event'; event: EngineEvent }
+  /** Only with EngineOptions.exportKeys: append this record to the Wireshark tables (src/debug/key-export.ts). */
+  | { kind: 'export-keys'; keys: KeyExport }
   | { kind: 'log'; level: LogLevel; tunnel?: string; msg: string; fields?: Record<string, string | number | boolean> };
 
 /** How a datagram reached us. natT is true when it arrived on port 4500 (marker already stripped). */

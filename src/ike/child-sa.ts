@@ -11,6 +11,7 @@ import { encrInfo, integInfo } from './crypto/transforms.js';
 import { toProposals, type Selection } from './proposals.js';
 import { selectorToString } from '../config/cidr.js';
 import { schedule } from './lifetime.js';
+import { exportChildKeys } from './key-export.js';
 import { spiHex, type ChildSa, type EngineContext, type IkeSa } from './sa.js';
 
 export interface NewChild {
@@ -86,6 +87,7 @@ export function installChild(ctx: EngineContext, child: ChildSa): void {
     selectors: { local: child.localTs, remote: child.remoteTs },
     activate: child.active,
   });
+  exportChildKeys(ctx, child);
 }
 
 /** Take a Child SA out of the datapath and out of the IKE SA. */

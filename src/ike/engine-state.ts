@@ -53,8 +53,9 @@ export function establish(ctx: EngineContext, sa: IkeSa, child: ChildSa | null):
 /** Tear an SA down locally: its Child SAs leave the datapath and the tunnel reports down. */
 export function removeSa(ctx: EngineContext, sa: IkeSa, reason: string): void {
   const name = sa.tunnel.name;
-  if (sa.state === 'rekeyed' && sa.children.length === 0) {
-    // Replaced by a rekey (or redundant after a collision): nothing of it is in the datapath.
+  if ((sa.retired || sa.state === 'rekeyed') && sa.children.length === 0) {
+    // Retired by a reload (its down already reported), or replaced by a rekey (or redundant
+    // after a collision): nothing of it is in the datapath.
     ctx.log('debug', name, `old IKE SA removed: ${reason}`, { spiI: hex(sa.spiI), spiR: hex(sa.spiR) });
     sa.wipe();
     sa.outstanding = null;

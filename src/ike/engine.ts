@@ -23,6 +23,7 @@ import { onProtected } from './receive.js';
 import { onInitRequest, onInitResponse } from './receive-init.js';
 import { reconnectDelay, type ReconnectState } from './reconnect.js';
 import { RECONNECT_RETRANSMIT } from './retransmit.js';
+import { reconfigure } from './reconfigure.js';
 
 export interface EngineOptions {
   tunnels: TunnelConfig[];
@@ -33,6 +34,13 @@ export interface EngineOptions {
    * peer encapsulates, as strongSwan's kernel-libipsec does. The daemon sets this.
    */
   udpEncapsulationOnly?: boolean;
+  /**
+   * Debug only (Wireshark decryption tables, src/debug/key-export.ts): emit an `export-keys`
+   * action with the IKE SA's SK_e and SK_a keys when they are derived (IKE_SA_INIT, IKE rekey)
+   * and with a Child SA's keys when it is installed (creation, rekey). Default false: the keys
+   * never leave the engine but through install-child to the datapath.
+   */
+  exportKeys?: boolean;
 }
 
 /** Counters of what the engine dropped, by reason (hostile input is counted, never fatal). */
@@ -57,6 +65,8 @@ export class IkeEngine {
   readonly drops: Record<DropReason, number> = { malformed: 0, 'no-sa': 0, integrity: 0, unexpected: 0, 'critical-payload': 0, 'no-tunnel': 0 };
   private readonly random: (n: number) => Uint8Array;
   readonly udpEncapsulationOnly: boolean;
+  /** EngineOptions.exportKeys; may be switched at run time (applies to keys derived from then on). */
+  exportKeys: boolean;
   readonly ops: EngineOps = {
     removeIke: (ctx, sa, reason, reconnect) => this.remove(ctx, sa, reason, reconnect),
     register: (sa) => void this.sas.set(hex(sa.ourSpi), sa),
@@ -71,6 +81,7 @@ export class IkeEngine {
     for (const t of opts.tunnels) this.tunnels.set(t.name, { config: t, sa: null, wanted: true, reconnect: null, failures: 0 });
     this.random = opts.random ?? ((n) => new Uint8Array(randomBytes(n)));
     this.udpEncapsulationOnly = opts.udpEncapsulationOnly ?? false;
+    this.exportKeys = opts.exportKeys ?? false;
   }
 
   ctx(now: number): EngineContext {
@@ -80,6 +91,7 @@ export class IkeEngine {
       actions,
       random: this.random,
       udpEncapsulationOnly: this.udpEncapsulationOnly,
+      exportKeys: this.exportKeys,
       ops: this.ops,
       log: (level, tunnel, msg, fields) => actions.push({ kind: 'log', level, msg, ...(tunnel ? { tunnel } : {}), ...(fields ? { fields } : {}) }),
     };
@@ -96,6 +108,19 @@ export class IkeEngine {
     return ctx.actions;
   }
 
+  /**
+   * Config reload: apply a new tunnel list (src/ike/reconfigure.ts). A tunnel whose config is
+   * equal by value keeps everything; a changed one is deleted and started again with the new
+   * config; a removed one is deleted and forgotten; an added one is started. Logs one
+   * "reload: tunnel NAME …" line per tunnel, naming the changed keys (never their values).
+   * Throws RangeError, changing nothing, when two tunnels share a name.
+   */
+  reconfigure(tunnels: TunnelConfig[], now: number): Action[] {
+    const ctx = this.ctx(now);
+    reconfigure(this, ctx, tunnels, (t) => this.initiate(ctx, t));
+    return ctx.actions;
+  }
+
   private initiate(ctx: EngineContext, t: TunnelEntry): void {
     const config = t.config;
     t.reconnect = null;
@@ -104,7 +129,7 @@ export class IkeEngine {
       return;
     }
     // RFC 7296 §2.4: INITIAL_CONTACT only when we hold no other IKE SA with this peer.
-    const others = [...this.sas.values()].some((s) => s.tunnel.name === config.name && (s.state === 'established' || s.state === 'rekeyed'));
+    const others = [...this.sas.values()].some((s) => s.tunnel.name === config.name && !s.retired && (s.state === 'established' || s.state === 'rekeyed'));
     // Every initiation, the first one too, uses the short reconnect schedule: a CPE that boots
     // while its uplink or the endpoint is down must still come up within 10 s of it returning
     // (strongSwan's 165 s schedule would leave it silent for up to 42 s at a time).

@@ -17,6 +17,7 @@ import { sendIkeDelete } from './tasks/ike-delete.js';
 import { handOver } from './tasks/ike-rekey.js';
 import { findNotify, notify } from './tasks/notify.js';
 import { establish } from './engine-state.js';
+import { exportIkeKeys } from './key-export.js';
 import type { IkeEngine } from './engine.js';
 
 /** Open an SK message, or feed an SKF fragment to the SA's reassembler. null: nothing (yet). */
@@ -117,6 +118,12 @@ function followPeer(ctx: EngineContext, sa: IkeSa, arrival: Arrival): void {
 function onResponse(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, exchangeType: number, inner: Payload[]): void {
   const task = sa.outstanding?.task ?? null;
   sa.outstanding = null;
+  if (sa.retired && task?.name !== 'ike-delete') {
+    // A reload took this SA from its tunnel: what its last exchange would have set up is not
+    // wanted any more; its Delete goes next (kick).
+    ctx.log('debug', sa.tunnel.name, `ignoring the ${exchangeName(exchangeType)} response on an IKE SA retired by a reload`, { spiI: hex(sa.spiI) });
+    return;
+  }
   if (exchangeType === ExchangeType.IKE_AUTH && sa.state === 'auth-sent') {
     const r = processAuthResponse(ctx, sa, inner);
     if (!r.ok) return engine.remove(ctx, sa, 'authentication failed', true);
@@ -133,6 +140,8 @@ function onResponse(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, exchangeTy
 
 function onRequest(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, exchangeType: number, messageId: number, inner: Payload[]): void {
   if (exchangeType === ExchangeType.IKE_AUTH && sa.state === 'half-open') {
+    // The request passed the SK integrity check: the peer holds these keys (debug export only).
+    exportIkeKeys(ctx, sa);
     const r = processAuthRequest(ctx, sa, messageId, inner);
     if (!r.ok) return engine.remove(ctx, sa, 'authentication failed', false);
     for (const [k, v] of engine.halfOpen) if (v === sa) engine.halfOpen.delete(k);

@@ -23,6 +23,8 @@ export interface EngineContext {
   now: number;
   /** The datapath carries ESP only in UDP 4500: always ask the peer to encapsulate. */
   udpEncapsulationOnly: boolean;
+  /** Emit export-keys actions (EngineOptions.exportKeys; debug only). Absent: false. */
+  exportKeys?: boolean;
   random(n: number): Uint8Array;
   actions: Action[];
   log(level: LogLevel, tunnel: string | undefined, msg: string, fields?: Record<string, string | number | boolean>): void;

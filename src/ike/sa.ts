@@ -102,6 +102,12 @@ export class IkeSa {
   /** Responder only: tunnels whose addresses match, narrowed to one once IDi is known. */
   candidates: TunnelConfig[] = [];
   peerId = '';
+  /**
+   * A config reload took this SA from its tunnel (IkeEngine.reconfigure): its Child SAs are out
+   * of the datapath and its down was reported; it lives on only to send its Delete (or finish a
+   * Delete already under way), and it goes quietly.
+   */
+  retired = false;
 
   constructor(
     public tunnel: TunnelConfig,

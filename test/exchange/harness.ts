@@ -5,7 +5,7 @@
  */
 import { expect } from 'vitest';
 import { IkeEngine } from '../../src/ike/engine.js';
-import type { Action, ChildSaInfo, ChildSaKeys, Endpoint, EngineEvent } from '../../src/ike/actions.js';
+import type { Action, ChildSaInfo, ChildSaKeys, Endpoint, EngineEvent, KeyExport } from '../../src/ike/actions.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { TunnelConfig } from '../../src/config/types.js';
 import { decodeMessage } from '../../src/ike/codec/message.js';
@@ -29,6 +29,8 @@ export interface Node {
   installed: Map<number, { info: ChildSaInfo; keys: ChildSaKeys; active: boolean }>;
   /** Every action, with the fake-clock time it was returned at. */
   actions: { at: number; action: Action }[];
+  /** The records of every export-keys action (EngineOptions.exportKeys), in order. */
+  exported: KeyExport[];
 }
 
 /** A reproducible random source (xorshift32) for SPIs, nonces and jitter. */
@@ -63,8 +65,8 @@ export class Net {
   /** Decide the fate of each packet (loss, duplication, NAT rewriting). */
   filter: (p: Packet) => Verdict = () => 'deliver';
 
-  add(address: string, tunnels: TunnelConfig[], opts: { udpEncapsulationOnly?: boolean; random?: (n: number) => Uint8Array } = {}): Node {
-    const node: Node = { address, engine: new IkeEngine({ tunnels, ...opts }), logs: [], events: [], installed: new Map(), actions: [] };
+  add(address: string, tunnels: TunnelConfig[], opts: { udpEncapsulationOnly?: boolean; random?: (n: number) => Uint8Array; exportKeys?: boolean } = {}): Node {
+    const node: Node = { address, engine: new IkeEngine({ tunnels, ...opts }), logs: [], events: [], installed: new Map(), actions: [], exported: [] };
     this.nodes.set(address, node);
     return node;
   }
@@ -98,6 +100,9 @@ export class Net {
           break;
         case 'event':
           node.events.push(a.event);
+          break;
+        case 'export-keys':
+          node.exported.push(a.keys);
           break;
         case 'log':
           node.logs.push({ level: a.level, msg: a.msg, ...(a.tunnel ? { tunnel: a.tunnel } : {}) });
@@ -140,6 +145,15 @@ export class Net {
       this.run();
     }
     this.now = end;
+  }
+
+  /** Config reload on one node (IkeEngine.reconfigure), then let packets flow. */
+  reconfigure(address: string, tunnels: TunnelConfig[]): Action[] {
+    const node = this.nodes.get(address)!;
+    const actions = node.engine.reconfigure(tunnels, this.now);
+    this.perform(node, actions);
+    this.run();
+    return actions;
   }
 
   start(address: string): void {

@@ -14,6 +14,7 @@ import { acceptResponseProposal, describeProposals, firstDhGroup, offersDhGroup,
 import { checkNat, sourceHash, natHash } from '../natd.js';
 import { IkeSa, type EngineContext } from '../sa.js';
 import type { RetransmitPolicy } from '../retransmit.js';
+import { exportIkeKeys } from '../key-export.js';
 import { first, findNotify, notifies, notify, readU16, sendStatelessResponse, u16 } from './notify.js';
 
 /** RFC 7296 §2.10: at least 128 bits and at least half the PRF key size; 32 octets covers SHA2-512. */
@@ -166,6 +167,10 @@ export function processInitResponse(ctx: EngineContext, sa: IkeSa, msg: IkeMessa
     return 'failed';
   }
   deriveKeys(sa, shared);
+  // Exported now, not at IKE_AUTH's end: a capture of a failing IKE_AUTH is the one most worth
+  // decrypting (strongSwan's save-keys does the same). The responder exports when the first
+  // IKE_AUTH request authenticates (receive.ts), so a flood of IKE_SA_INITs writes nothing.
+  exportIkeKeys(ctx, sa);
   sa.ke = null;
   sa.outstanding = null;
   applyNat(ctx, sa, p, arrival);

@@ -22,6 +22,7 @@ import { hex, IkeSa, type EngineContext, type Task } from '../sa.js';
 import { NONCE_LENGTH } from './ike-init.js';
 import { first, notifies, notify, readU16, u16 } from './notify.js';
 import { IkeDeleteTask } from './ike-delete.js';
+import { exportIkeKeys } from '../key-export.js';
 
 /** An old or redundant IKE SA waits this long for the peer's Delete before it goes by itself. */
 export const REKEYED_EXPIRE_MS = 30_000;
@@ -47,6 +48,7 @@ function successor(ctx: EngineContext, old: IkeSa, weInitiated: boolean, sel: Se
     spiI: fresh.spiI, spiR: fresh.spiR, sharedSecret: shared, skDOld: old.keys!.skD, prfIdOld: old.suite!.prfId,
   });
   shared.fill(0);
+  exportIkeKeys(ctx, fresh);
   const k = fresh.keys;
   const cipher = (e: Uint8Array, a: Uint8Array) => createSkCipher({ encrId: s.encrId, encrKeyBits: s.encrKeyBits, integId: s.integId, encrKey: e, integKey: a });
   const i = cipher(k.skEi, k.skAi);
