@@ -7,13 +7,18 @@
  *   3. handshakes: IKE SAs per second and memory per IKE SA (bench/handshake.mjs);
  * and writes bench/results/<stamp>.{json,md} plus bench/results/latest.{json,md}.
  *
- *   node bench/run.mjs [--only crypto,tunnel,handshake] [--rounds N] [--seconds S] [--quick]
+ *   node bench/run.mjs [--only crypto,tunnel,handshake] [--rounds N] [--seconds S] [--quick] [--no-build]
+ *   npm run bench -- --quick
+ *
+ * First it builds what it measures: the addon (npm run build:native, which must succeed), dist/
+ * (tsc -p tsconfig.build.json: it emits even when a file elsewhere has a type error, so its exit
+ * status is reported, not fatal) and the lab helpers (bench/tsconfig.lab.json → bench/.lab).
  *
  * Benchmarks are measurements, not tests: nothing here fails on a number. Ratios are always taken
  * against references measured in the same run (the machine is shared and noisy); with --rounds N
  * every acceptance figure is reported as median, min and max over the N rounds.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -27,6 +32,20 @@ const only = new Set((opt('--only', 'crypto,tunnel,handshake')).split(','));
 const rounds = Number(opt('--rounds', quick ? 1 : 3));
 const seconds = Number(opt('--seconds', quick ? 3 : 6));
 const outDir = opt('--out', join(ROOT, 'bench', 'results'));
+
+if (!args.includes('--no-build')) {
+  const step = (what, cmd, argv, fatal) => {
+    const r = spawnSync(cmd, argv, { cwd: ROOT, stdio: 'inherit' });
+    if (r.status !== 0) {
+      console.error(`bench: ${what} exited ${r.status}${fatal ? '' : ' (continuing: it still emitted)'}`);
+      if (fatal) process.exit(1);
+    }
+  };
+  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  step('npm run build:native', 'npm', ['run', 'build:native', '--silent'], true);
+  step('tsc -p tsconfig.build.json', process.execPath, [tsc, '-p', 'tsconfig.build.json'], false);
+  step('tsc -p bench/tsconfig.lab.json', process.execPath, [tsc, '-p', 'bench/tsconfig.lab.json'], false);
+}
 
 const sh = (cmd, argv) => {
   try {
