@@ -494,6 +494,7 @@ static dp_gro_t *gro_find(dp_tunnel_t *t, const uint8_t *p)
  */
 static bool gro_add(dp_tunnel_t *t, const uint8_t *p, uint32_t len, const ipv4_info_t *info)
 {
+  len = info->total_len; /* octets after the IP datagram (TFC padding, RFC 4303 §2.7) are not data */
   if (info->protocol != 6 || (p[0] & 15) != 5 || (rd16(p + 6) & 0x3fff) != 0 || len < 40) {
     if (info->protocol == 6 && len >= 24 && (p[0] & 15) == 5) { /* TCP we do not coalesce: after its run */
       dp_gro_t *g = gro_find(t, p);

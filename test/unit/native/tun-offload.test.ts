@@ -157,7 +157,9 @@ describe('native engine TUN offloads (virtio_net_hdr)', () => {
   it('RX: in-order segments of one flow are written as one GSO super-packet; others one by one', async () => {
     const { a, b } = await pair(false, true);
     const mss = 1348;
-    const data = pattern(mss * 5 + 100, 11);
+    // Enough segments that the engine's TX thread reads several per batch (whether it does is up
+    // to thread timing: a batch of one is written as it came, which is also correct).
+    const data = pattern(mss * 60 + 100, 11);
     const segs: Uint8Array[] = [];
     for (let off = 0, i = 0; off < data.length; off += mss, i++) {
       const last = off + mss >= data.length;
@@ -212,12 +214,13 @@ describe('native engine TUN offloads (virtio_net_hdr)', () => {
     const { a, b } = await pair(false, true);
     const mss = 1348;
     const flows = [40001, 40002, 40003];
-    const data = new Map(flows.map((f, k) => [f, pattern(mss * 4, 3 + k)]));
+    const N = 30;
+    const data = new Map(flows.map((f, k) => [f, pattern(mss * N, 3 + k)]));
     const pkts: Uint8Array[] = [];
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < N; i++) {
       for (const f of flows) pkts.push(withTcpCsum(withIpCsum(tcp(data.get(f)!.subarray(i * mss, (i + 1) * mss), 1 + i * mss, 0x10, i, f))));
     }
-    pkts.push(withTcpCsum(withIpCsum(tcp(new Uint8Array(0), 1 + 4 * mss, 0x11, 9, 40002)))); // FIN of one flow
+    pkts.push(withTcpCsum(withIpCsum(tcp(new Uint8Array(0), 1 + N * mss, 0x11, 9, 40002)))); // FIN of one flow
     inject(a.twin, pkts);
     const got: Uint8Array[] = [];
     const perFlow = new Map<number, number[]>(flows.map((f) => [f, []]));
@@ -241,13 +244,49 @@ describe('native engine TUN offloads (virtio_net_hdr)', () => {
       const sport = (p[20]! << 8) | p[21]!;
       if (p[33] === 0x11) {
         fin = i;
-        expect(perFlow.get(sport)!.length, 'the FIN comes after all of its flow').toBe(4 * mss);
+        expect(perFlow.get(sport)!.length, 'the FIN comes after all of its flow').toBe(N * mss);
         return;
       }
       perFlow.get(sport)!.push(...p.subarray(HLEN));
     });
     expect(fin).toBeGreaterThan(-1);
     for (const f of flows) expect(Buffer.from(perFlow.get(f)!).equals(Buffer.from(data.get(f)!)), `flow ${f}`).toBe(true);
-    expect(got.filter((g) => g[1] === GSO_TCPV4).length).toBeGreaterThanOrEqual(flows.length);
+    expect(got.filter((g) => g[1] === GSO_TCPV4).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('RX: padding after the IP datagram (TFC padding) never becomes TCP payload when coalescing', async () => {
+    const { a, b } = await pair(false, true);
+    const mss = 1000;
+    const data = pattern(mss * 3, 13);
+    const pkts = [0, 1, 2].map((i) => {
+      const p = withTcpCsum(withIpCsum(tcp(data.subarray(i * mss, (i + 1) * mss), 50 + i * mss, 0x10, i, 40100)));
+      const padded = new Uint8Array(p.length + 24);
+      padded.set(p);
+      padded.fill(0xee, p.length);
+      return padded;
+    });
+    inject(a.twin, pkts);
+    const got: Uint8Array[] = [];
+    await until('the segments', () => {
+      const buf = Buffer.alloc(70_000);
+      for (;;) {
+        let n: number;
+        try {
+          n = readSync(b.twin, buf, 0, buf.length, null);
+        } catch {
+          break;
+        }
+        got.push(Uint8Array.from(buf.subarray(0, n)));
+      }
+      const payload = got.reduce((k, g) => k + ((g[12]! << 8) | g[13]!) - HLEN, 0);
+      return payload >= data.length ? true : undefined;
+    });
+    const payload: number[] = [];
+    for (const g of got) {
+      const p = g.subarray(10);
+      const total = (p[2]! << 8) | p[3]!;
+      payload.push(...p.subarray(HLEN, total));
+    }
+    expect(Buffer.from(payload).equals(Buffer.from(data))).toBe(true);
   });
 });
