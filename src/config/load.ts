@@ -158,7 +158,7 @@ function buildBgp(b: NonNullable<ConfigFile['bgp']>, controlSocket: string): Bgp
 }
 
 /** Fill the defaults that depend on other keys and expand profiles. Input is already valid. */
-function buildConfig(file: ConfigFile, psks: Secret[]): Config {
+function buildConfig(file: ConfigFile, psks: Secret[], baseDir: string): Config {
   const tunnels = file.tunnels.map((t, i): TunnelConfig => {
     const prop = tunnelProposals(t);
     return {
@@ -190,7 +190,8 @@ function buildConfig(file: ConfigFile, psks: Secret[]): Config {
     };
   });
   const bgp = file.bgp && buildBgp(file.bgp, file.control.socket);
-  return { log: file.log, control: file.control, tunnels, routing: file.routing, ...(bgp && { bgp }) };
+  const debug = file.debug.wiresharkKeys !== undefined ? { wiresharkKeys: resolve(baseDir, file.debug.wiresharkKeys) } : {};
+  return { log: file.log, control: file.control, tunnels, routing: file.routing, ...(bgp && { bgp }), debug };
 }
 
 function scrub(message: string, secrets: string[]): string {
@@ -264,7 +265,7 @@ export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessE
     if (shape.data.tunnels.length === 0) {
       warnings.push(toIssue({ path: ['tunnels'], message: 'no tunnels configured: the daemon will start but do nothing' }));
     }
-    return { ok: true, config: buildConfig(shape.data, psks as Secret[]), warnings: warnings.sort(byPos) };
+    return { ok: true, config: buildConfig(shape.data, psks as Secret[], baseDir), warnings: warnings.sort(byPos) };
   } catch (e) {
     // Only a bug gets here; it must not take down a daemon that is reloading its config.
     return { ok: false, errors: [issueAt(fileName, { line: 1, col: 1 }, '', `cannot read this config: ${(e as Error).message}`)] };

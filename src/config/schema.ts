@@ -142,6 +142,12 @@ const ControlShape = {
     return { ok: true, value: m[0] };
   }).optional(),
 };
+/**
+ * debug.wiresharkKeys: a directory where the daemon writes Wireshark's esp_sa and
+ * ikev2_decryption_table files (every SA's keys, so a capture can be decrypted). Off unless set;
+ * the daemon logs a warning about it at every start.
+ */
+const DebugShape = { wiresharkKeys: z.string().min(1).optional() };
 const RoutingShape = {
   failMode: z.enum(['open', 'closed']).default('open'),
   pinUnderlay: z.boolean().default(true),
@@ -188,6 +194,7 @@ const RootShape = {
   routing: z.strictObject(RoutingShape).prefault({}),
   bgp: z.strictObject(BgpShape).optional(),
   gsa: z.strictObject(GsaShape).optional(),
+  debug: z.strictObject(DebugShape).prefault({}),
 };
 
 export const ConfigSchema = z.strictObject(RootShape);
@@ -196,7 +203,7 @@ export type ConfigFile = z.output<typeof ConfigSchema>;
 const SHAPES = new Map<string, object>([
   ['', RootShape], ['log', LogShape], ['control', ControlShape], ['tunnels', TunnelShape],
   ['routing', RoutingShape], ['bgp', BgpShape], ['bgp.neighbors', NeighborShape], ['bgp.bird', BirdShape],
-  ['gsa', GsaShape], ['tunnels.gsaPolicy', GsaPolicyShape()],
+  ['gsa', GsaShape], ['tunnels.gsaPolicy', GsaPolicyShape()], ['debug', DebugShape],
 ]);
 
 /** Keys allowed in the object at path (array indices ignored); [] if path is not an object. */

@@ -101,4 +101,6 @@ export interface Config {
   tunnels: TunnelConfig[];
   routing: RoutingConfig;
   bgp?: BgpConfig;
+  /** wiresharkKeys: directory for the Wireshark key tables (debug export; off when absent). */
+  debug: { wiresharkKeys?: string };
 }
