@@ -79,7 +79,7 @@ let nextPort = 5201 + (process.pid % 400) * 10;
  * clientNs. With reverse, data flows server → client. Throws with iperf3's own error, or on timeout
  * (seconds + 20 s), killing both ends.
  */
-export async function iperf3(clientNs: string, serverNs: string, serverAddr: string, opts: { seconds: number; reverse?: boolean }): Promise<IperfResult> {
+export async function iperf3(clientNs: string, serverNs: string, serverAddr: string, opts: { seconds: number; reverse?: boolean; bitrate?: string }): Promise<IperfResult> {
   const port = nextPort++;
   const server = spawn('ip', ['netns', 'exec', serverNs, 'iperf3', '-s', '-1', '--json', '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
   trackProcess(server);
@@ -97,7 +97,7 @@ export async function iperf3(clientNs: string, serverNs: string, serverAddr: str
       return r.stdout.includes(`:${port}`) ? true : undefined;
     }, 5000, 50);
     const argv = ['iperf3', '-c', serverAddr, '-p', String(port), '-t', String(opts.seconds), '-i', '1', '--json', '--connect-timeout', '5000',
-      ...(opts.reverse ? ['-R'] : [])];
+      ...(opts.reverse ? ['-R'] : []), ...(opts.bitrate ? ['-b', opts.bitrate] : [])];
     const r = await exec(clientNs, argv, { allowFail: true, timeoutMs: (opts.seconds + 20) * 1000 });
     const direction = opts.reverse ? `${serverAddr} → ${clientNs}` : `${clientNs} → ${serverAddr}`;
     let doc: IperfJson;
