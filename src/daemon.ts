@@ -25,6 +25,7 @@ import { Datapath, kernelDatapath, type DatapathOptions } from './datapath.js';
 import type { DataplaneEvent } from './dataplane/types.js';
 import { lastDataplaneChoice } from './dataplane/native-select.js';
 import { createDaemonBgp, type DaemonBgp } from './bgp/daemon-bgp.js';
+import { startDaemonMetrics, type DaemonMetrics } from './control/daemon-metrics.js';
 
 /** Why a Child SA must be rekeyed before its time lifetime: a volume lifetime or the ESP sequence space. */
 export type VolumeReason = 'bytes' | 'packets' | 'seq-exhausted';
@@ -133,6 +134,7 @@ class DaemonImpl implements Daemon {
   datapath!: Datapath;
   control: ControlServer | undefined;
   bgp: DaemonBgp | null = null;
+  metrics: DaemonMetrics | null = null;
   readonly closed: Promise<void>;
   #resolveClosed!: () => void;
   #timer: NodeJS.Timeout | undefined;
@@ -210,6 +212,7 @@ class DaemonImpl implements Daemon {
         const n = this.#children.has(key) ? this.datapath.counters(a.spiIn) : null;
         if (n) {
           tunnelLogger(this.logger, a.tunnel).info({ spiIn: spi32(a.spiIn), spiOut: spi32(a.spiOut), ...n }, 'Child SA removed from the datapath');
+          this.metrics?.childFinal(a.tunnel, a.spiIn, n);
         }
         this.#children.delete(key);
         this.#lastPacketsIn.delete(key);
@@ -241,6 +244,7 @@ class DaemonImpl implements Daemon {
         const peer = this.#peer(tunnel);
         tunnelLogger(this.logger, tunnel)[d.level]({ event: type, ...rest, peer, ...(d.reason !== undefined ? { reason: d.reason } : {}) }, d.msg);
         this.bgp?.onEngineEvent(a.event);
+        this.metrics?.onEngineEvent(a.event);
         for (const fn of this.#subscribers) {
           try {
             fn(a.event);
@@ -541,6 +545,7 @@ class DaemonImpl implements Daemon {
       await this.datapath?.stop().catch((err: unknown) => this.logger.error({ err }, 'datapath shutdown failed'));
       await this.transport?.close();
       await this.control?.close();
+      await this.metrics?.close();
       this.logger.info('stopped');
       this.#resolveClosed();
     })();
@@ -568,6 +573,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     await d.datapath.start();
     d.bgp = createDaemonBgp({ ...config, tunnels }, logger);
     await d.bgp?.start();
+    // IkeEngine counts dropped datagrams by reason; test engines may not.
+    const drops = (engine as Partial<Pick<IkeEngine, 'drops'>>).drops;
+    d.metrics = await startDaemonMetrics(config.control.metrics, { status: () => d.status(), listSas: () => d.listSas(), ikeDrops: () => drops }, logger);
     d.control = await ControlServer.listen({ path: socketPath, handle: (req) => d.handle(req), subscribe: (fn) => d.monitor(fn), logger });
     d.run((now) => engine.start(now));
   } catch (err) {

@@ -121,10 +121,28 @@ describe('Prometheus /metrics of a daemon carrying traffic', () => {
     expect(ikeAge).toBeLessThan(120);
     const spiIn = after?.children[0]?.spiIn ?? '';
     expect(one(samples, 'branchgate_child_sa_age_seconds', { ...t, spi_in: spiIn.toLowerCase().replace(/^0x/, '') })).toBeGreaterThan(0);
-    // Whether the native fast path is loaded agrees with `version`.
-    const v = JSON.parse((await d.cli(['version', '--json'])).stdout) as { nativeFastPath: boolean };
+    // Whether the native fast path is loaded agrees with the daemon's status document.
+    const v = JSON.parse((await d.cli(['status', '--json'])).stdout) as { nativeFastPath: boolean };
     expect(one(samples, 'branchgate_native_fast_path_loaded')).toBe(v.nativeFastPath ? 1 : 0);
     // The IKE handshake was observed once.
     expect(one(samples, 'branchgate_handshake_duration_seconds_count', t)).toBe(1);
   });
+
+  it('a Child SA rekey and an IKE SA rekey are counted; the tunnel totals carry on across the new SA', async () => {
+    if (!bg) throw new Error('lab setup failed (see beforeAll error)');
+    const t = { tunnel: TUNNEL };
+    const s0 = await scrape();
+    const tx0 = one(s0, 'branchgate_tunnel_transmit_packets_total', t);
+    const rekeys0 = one(s0, 'branchgate_rekeys_total', { ...t, kind: 'child' });
+    const ike0 = one(s0, 'branchgate_rekeys_total', { ...t, kind: 'ike' });
+    await bg.cli(['rekey', TUNNEL, '--wait']);
+    await bg.cli(['rekey', TUNNEL, '--ike', '--wait']);
+    const p = await ping(topo!.branch, ADDR.svc, 5, { intervalS: 0.05 });
+    expect(p.received, p.output).toBe(5);
+    const s1 = await scrape();
+    expect(one(s1, 'branchgate_rekeys_total', { ...t, kind: 'child' })).toBe(rekeys0 + 1);
+    expect(one(s1, 'branchgate_rekeys_total', { ...t, kind: 'ike' })).toBe(ike0 + 1);
+    // The new Child SA's counters start at zero, but the tunnel's total only grows.
+    expect(one(s1, 'branchgate_tunnel_transmit_packets_total', t)).toBeGreaterThanOrEqual(tx0 + 5);
+  }, 60_000);
 });

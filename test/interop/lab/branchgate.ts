@@ -131,7 +131,9 @@ export class Branchgate {
   }
 
   writeConfig(tunnels: BgTunnelConfig[], logLevel = 'debug', extra: Record<string, unknown> = {}): void {
-    const doc = { log: { level: logLevel }, control: { socket: this.socket }, tunnels, ...extra };
+    // extra.control adds to the control section (e.g. metrics); the socket stays this harness's.
+    const { control, ...rest } = extra as { control?: Record<string, unknown> };
+    const doc = { log: { level: logLevel }, control: { ...control, socket: this.socket }, tunnels, ...rest };
     writeFileSync(this.configFile, stringify(doc));
   }
 
