@@ -37,7 +37,9 @@ commands:
   list-sas [--json]                   IKE and Child SAs: algorithms, SPIs, counters, rekey times
   up NAME | down NAME                 bring one tunnel up or down
   rekey NAME [--ike] [--wait]         rekey the tunnel's Child SA (or its IKE SA); --wait: until done
+  reload                              re-read the config file; unchanged tunnels keep their SAs (SIGHUP too)
   monitor                             stream events (tunnel up/down, rekeys, DPD, NAT, BGP) as JSON lines
+  lab up|down|status                  the namespace lab: a branch, branchgate and a GSA-like endpoint
   version [--json]                    version, and whether the native fast path is loaded
   help                                this text
 
@@ -45,10 +47,6 @@ Commands that talk to the daemon take --socket PATH (default ${DEFAULT_SOCKET},
 or $BRANCHGATE_SOCKET).
 Exit status: 0 ok, 1 runtime failure, 2 usage or config error.
 `;
-
-const NOT_YET: Record<string, string> = {
-  reload: 'restart `branchgate run` to apply a changed config',
-};
 
 /** How long `rekey --wait` waits for the daemon to report the rekey done (seconds). */
 export const REKEY_WAIT_S = 30;
@@ -67,6 +65,7 @@ const SPECS: Record<string, { options: Opts; positionals: number; usage: string 
   rekey: { options: { ...help, ...socket, ike: { type: 'boolean' }, wait: { type: 'boolean' } }, positionals: 1,
     usage: 'rekey NAME [--ike] [--wait] [--socket PATH]' },
   monitor: { options: { ...help, ...socket }, positionals: 0, usage: 'monitor [--socket PATH]' },
+  reload: { options: { ...help, ...socket }, positionals: 0, usage: 'reload [--socket PATH]' },
   version: { options: { ...help, ...json }, positionals: 0, usage: 'version [--json]' },
   help: { options: { ...help }, positionals: 0, usage: 'help' },
 };
@@ -87,11 +86,6 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
   // The lab has subcommands and options of its own (src/lab/cli.ts).
   if (cmd === 'lab') return (await import('./lab/cli.js')).labMain(rest, io);
-  const hint = NOT_YET[cmd];
-  if (hint !== undefined) {
-    io.stderr.write(`branchgate: '${cmd}' is not available yet in this version — ${hint}\n`);
-    return 2;
-  }
   const spec = SPECS[cmd];
   if (spec === undefined) return usageError(io, `unknown command '${cmd}'`);
   let values: Values;
@@ -117,6 +111,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     case 'status': case 'list-sas': return query(io, cmd, sock, values.json === true);
     case 'rekey': return rekey(io, positionals[0] ?? '', values.ike === true, values.wait === true, sock);
     case 'monitor': return monitor(io, sock);
+    case 'reload': return reload(io, sock);
     default: return upDown(io, cmd === 'up' ? 'up' : 'down', positionals[0] ?? '', sock);
   }
 }
@@ -202,6 +197,28 @@ async function upDown(io: CliIo, cmd: 'up' | 'down', name: string, sock: string)
   if (typeof r === 'number') return r;
   const state = typeof r.result === 'object' && r.result !== null && 'state' in r.result ? String(r.result.state) : 'unknown';
   io.stdout.write(`${name}: ${cmd} requested (now ${state}; follow with \`branchgate status\`)\n`);
+  return 0;
+}
+
+/** `reload`: one line per tunnel saying what the daemon did with it. */
+async function reload(io: CliIo, sock: string): Promise<number> {
+  const r = await call(io, sock, 'reload', undefined, 30_000);
+  if (typeof r === 'number') return r;
+  const list = (k: string): string[] => {
+    const v = field(r.result, k);
+    return Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? x : String(field(x, 'name')))) : [];
+  };
+  const changed = field(r.result, 'changed');
+  const lines = [
+    ...list('unchanged').map((n) => `${n}: unchanged, SAs kept`),
+    ...(Array.isArray(changed) ? changed : []).map((c) => {
+      const keys = field(c, 'keys');
+      return `${String(field(c, 'name'))}: changed (${Array.isArray(keys) ? keys.join(', ') : '?'}), re-establishing`;
+    }),
+    ...list('added').map((n) => `${n}: added, starting`),
+    ...list('removed').map((n) => `${n}: removed, SAs deleted`),
+  ];
+  io.stdout.write(lines.length > 0 ? `${lines.join('\n')}\n` : 'reloaded: no tunnels configured\n');
   return 0;
 }
 

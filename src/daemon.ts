@@ -26,12 +26,15 @@ import type { DataplaneEvent } from './dataplane/types.js';
 import { lastDataplaneChoice } from './dataplane/native-select.js';
 import { createDaemonBgp, type DaemonBgp } from './bgp/daemon-bgp.js';
 import { startDaemonMetrics, type DaemonMetrics } from './control/daemon-metrics.js';
+import { diffTunnels, type TunnelDiff } from './config-diff.js';
+import { WiresharkKeyWriter, wiresharkKeyPaths, wiresharkKeysWarning } from './debug/wireshark-keys.js';
+import { wipeKeyExport, writeKeyExport } from './debug/key-export.js';
 
 /** Why a Child SA must be rekeyed before its time lifetime: a volume lifetime or the ESP sequence space. */
 export type VolumeReason = 'bytes' | 'packets' | 'seq-exhausted';
 
 /** The engine surface the daemon uses; tests substitute a fake. */
-export type EngineLike = Pick<IkeEngine, 'start' | 'onDatagram' | 'onTick' | 'nextWakeup' | 'up' | 'down' | 'status' | 'tunnelNames'> & {
+export type EngineLike = Pick<IkeEngine, 'start' | 'onDatagram' | 'onTick' | 'nextWakeup' | 'up' | 'down' | 'status' | 'tunnelNames' | 'reconfigure'> & {
   /** Operator rekey (`branchgate rekey NAME [--ike]`): CREATE_CHILD_SA for the Child SA or the IKE SA. */
   rekey(name: string, what: 'child' | 'ike', now: number): Action[];
   /** A Child SA reached a volume lifetime or is near sequence-number exhaustion: rekey it. */
@@ -135,6 +138,12 @@ class DaemonImpl implements Daemon {
   control: ControlServer | undefined;
   bgp: DaemonBgp | null = null;
   metrics: DaemonMetrics | null = null;
+  /** debug.wiresharkKeys: where export-keys actions are written (null: the export is off). */
+  keyWriter: WiresharkKeyWriter | null = null;
+  /** Where `reload` / SIGHUP re-read the config from. */
+  configPath = '';
+  env: NodeJS.ProcessEnv = process.env;
+  #reloading: Promise<unknown> | undefined;
   readonly closed: Promise<void>;
   #resolveClosed!: () => void;
   #timer: NodeJS.Timeout | undefined;
@@ -154,7 +163,7 @@ class DaemonImpl implements Daemon {
   #signals: [NodeJS.Signals, () => void][] = [];
 
   constructor(
-    readonly config: Config,
+    public config: Config,
     readonly socketPath: string,
     readonly logger: Logger,
     readonly engine: EngineLike,
@@ -256,6 +265,11 @@ class DaemonImpl implements Daemon {
       }
       case 'log':
         logAction(this.logger, a);
+        return;
+      case 'export-keys':
+        // Only produced when debug.wiresharkKeys is set; the record is wiped either way.
+        if (this.keyWriter) writeKeyExport(this.keyWriter, a.keys);
+        else wipeKeyExport(a.keys);
         return;
     }
   }
@@ -494,6 +508,8 @@ class DaemonImpl implements Daemon {
       }
       case 'rekey':
         return this.#rekey(req);
+      case 'reload':
+        return this.reload();
       case 'monitor':
         // Streaming: the control server subscribes through monitor(); this is never reached.
         throw new ControlError('bad-request', 'monitor is a subscription; the control server handles it');
@@ -520,9 +536,77 @@ class DaemonImpl implements Daemon {
       this.logger.info({ signal }, 'shutting down');
       void this.stop();
     };
-    const onHup = (): void => this.logger.warn('SIGHUP: reload not implemented yet; restart branchgate to apply config changes');
+    const onHup = (): void => {
+      this.logger.info('SIGHUP: reloading the config');
+      this.reload().catch(() => undefined); // reload() logs what went wrong
+    };
     this.#signals = [['SIGINT', onTerm('SIGINT')], ['SIGTERM', onTerm('SIGTERM')], ['SIGHUP', onHup]];
     for (const [sig, fn] of this.#signals) process.on(sig, fn);
+  }
+
+  /**
+   * `reload` / SIGHUP: re-read the config file and apply it. A file that does not load changes
+   * nothing (the errors are logged and returned). Tunnels whose config is equal by value keep
+   * their SAs; changed ones are re-established, removed ones deleted, added ones started
+   * (engine.reconfigure), and the datapath and BGP follow. Serialized: one reload at a time.
+   */
+  reload(): Promise<{ unchanged: string[]; changed: TunnelDiff['changed']; added: string[]; removed: string[] }> {
+    const run = async () => {
+      let next: Config;
+      try {
+        const loaded = loadConfig(this.configPath, this.env);
+        next = loaded.config;
+        for (const w of loaded.warnings) this.logger.warn(`config: ${w}`);
+      } catch (err) {
+        const lines = err instanceof ConfigLoadError ? err.issues : [String(err)];
+        this.logger.error({ errors: lines }, 'reload: the config did not load; the running config stays');
+        throw new ControlError('bad-request', `the config did not load; nothing changed:\n${lines.join('\n')}`);
+      }
+      const { tunnels, bind } = await resolveLocal(next.tunnels, this.logger);
+      const bound = new Set(this.transport.endpoints().map((e) => e.address));
+      const unbound = [...new Set(bind)].filter((a) => !bound.has(a) && !bound.has('0.0.0.0'));
+      if (unbound.length > 0) {
+        const msg = `reload: ${unbound.join(', ')} is a new local address; UDP 500/4500 are bound only at start — restart branchgate to use it`;
+        this.logger.error(msg);
+        throw new ControlError('failed', `${msg}; nothing changed`);
+      }
+      const diff = diffTunnels(this.config.tunnels, tunnels);
+      this.run((now) => this.engine.reconfigure(tunnels, now));
+      const resolved = { ...next, tunnels };
+      await this.datapath.reconfigure(resolved, diff);
+      await this.#reloadBgp(resolved);
+      this.setKeyExport(resolved);
+      this.config = resolved;
+      this.#routes = new Map(tunnels.map((t) => [t.name, t.routes]));
+      this.logger.info({ unchanged: diff.unchanged, changed: diff.changed.map((c) => c.name), added: diff.added, removed: diff.removed }, 'reload: done');
+      return diff;
+    };
+    const p = (this.#reloading ?? Promise.resolve()).catch(() => undefined).then(run);
+    this.#reloading = p;
+    return p;
+  }
+
+  async #reloadBgp(next: Config): Promise<void> {
+    try {
+      if (this.bgp && next.bgp) await this.bgp.update(next);
+      else if (this.bgp && !next.bgp) {
+        await this.bgp.stop();
+        this.bgp = null;
+      } else if (!this.bgp && next.bgp) {
+        this.bgp = createDaemonBgp(next, this.logger);
+        await this.bgp?.start();
+      }
+    } catch (err) {
+      this.logger.error({ err }, 'reload: BGP did not follow the new config; see the BIRD log');
+    }
+  }
+
+  /** debug.wiresharkKeys on, off or moved: the writer and the engine's export follow. */
+  setKeyExport(c: Config): void {
+    const dir = c.debug.wiresharkKeys;
+    this.keyWriter = dir === undefined ? null : new WiresharkKeyWriter(wiresharkKeyPaths(dir));
+    if (this.keyWriter) this.logger.warn(wiresharkKeysWarning(this.keyWriter.paths));
+    if (this.engine instanceof IkeEngine) this.engine.exportKeys = this.keyWriter !== null;
   }
 
   stop(): Promise<void> {
@@ -561,7 +645,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // The datapath carries ESP only in UDP 4500, so the engine always asks peers to encapsulate.
   const engine = opts.engineFactory ? opts.engineFactory(tunnels) : new IkeEngine({ tunnels, udpEncapsulationOnly: true });
   const socketPath = opts.socketPath ?? config.control.socket;
-  const d = new DaemonImpl(config, socketPath, logger, engine);
+  const d = new DaemonImpl({ ...config, tunnels }, socketPath, logger, engine);
+  d.configPath = opts.configPath;
+  d.env = opts.env ?? process.env;
+  if (config.debug.wiresharkKeys !== undefined) d.setKeyExport(config);
   d.transport = await UdpTransport.open({
     addresses: bind, logger, ...(opts.ports ? { ports: opts.ports } : {}),
     onIke: (bytes, arrival) => d.run((now) => engine.onDatagram(bytes, arrival, now)),

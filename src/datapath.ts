@@ -17,10 +17,12 @@ import { childSpec } from './dataplane/spec.js';
 import type { TunnelRouting } from './routing/plan.js';
 import { RouteManager } from './routing/routes.js';
 import type { Logger } from './log.js';
+import type { TunnelDiff, TunnelKey } from './config-diff.js';
 
 /** The part of RouteManager the daemon uses (tests pass null: no kernel routes at all). */
 export interface RouteLike {
   setTunnel(t: TunnelRouting, state: 'up' | 'down'): Promise<unknown>;
+  removeTunnel(name: string): Promise<unknown>;
   cleanup(): Promise<unknown>;
   installed(name: string): string[];
 }
@@ -50,7 +52,7 @@ export class Datapath {
   private readonly chains = new Map<string, Promise<void>>();
 
   constructor(
-    private readonly config: Config,
+    private config: Config,
     opts: DatapathOptions,
     sender: EspSender,
     private readonly logger: Logger,
@@ -134,6 +136,41 @@ export class Datapath {
     if (!set || !set.delete(spiIn) || set.size > 0) return;
     const t = this.config.tunnels.find((x) => x.name === tunnel);
     if (t) this.applyRoutes(t, 'down');
+  }
+
+  /**
+   * Config reload, after engine.reconfigure() removed the Child SAs of every changed and removed
+   * tunnel: detach removed tunnels (their routes and pin go), attach added ones, re-create the
+   * TUN of a changed tunnel whose interface settings changed, and re-plan the routes of every
+   * other tunnel whose routing inputs changed. Unchanged tunnels are not touched at all.
+   */
+  async reconfigure(next: Config, diff: TunnelDiff): Promise<void> {
+    const prev = this.config;
+    this.config = next;
+    const IFACE: readonly TunnelKey[] = ['interface', 'mtu', 'mssClamp'];
+    const routingChanged = prev.routing.failMode !== next.routing.failMode || prev.routing.pinUnderlay !== next.routing.pinUnderlay;
+    for (const name of diff.removed) {
+      await (this.chains.get(name) ?? Promise.resolve());
+      this.children.delete(name);
+      this.chains.delete(name);
+      await this.dataplane.detachTunnel(name);
+      await this.routes?.removeTunnel(name);
+    }
+    for (const t of next.tunnels) {
+      const change = diff.changed.find((c) => c.name === t.name);
+      if (diff.added.includes(t.name)) {
+        await this.dataplane.attachTunnel(t.name, { name: t.interface, mtu: t.mtu, mssClamp: t.mssClamp });
+        this.applyRoutes(t, 'down');
+      } else if (change && change.keys.some((k) => IFACE.includes(k))) {
+        await (this.chains.get(t.name) ?? Promise.resolve());
+        await this.dataplane.detachTunnel(t.name);
+        await this.dataplane.attachTunnel(t.name, { name: t.interface, mtu: t.mtu, mssClamp: t.mssClamp });
+        this.applyRoutes(t, (this.children.get(t.name)?.size ?? 0) > 0 ? 'up' : 'down');
+      } else if (change || routingChanged) {
+        this.applyRoutes(t, (this.children.get(t.name)?.size ?? 0) > 0 ? 'up' : 'down');
+      }
+    }
+    await this.settle();
   }
 
   receiveEsp(datagram: Uint8Array, from: Endpoint): void {

@@ -22,7 +22,7 @@ import { z } from 'zod';
 /** A request line longer than this is refused and the connection closed (bounded memory). */
 export const MAX_LINE = 64 * 1024;
 
-export const COMMANDS = ['status', 'list-sas', 'up', 'down', 'rekey', 'monitor', 'version'] as const;
+export const COMMANDS = ['status', 'list-sas', 'up', 'down', 'rekey', 'reload', 'monitor', 'version'] as const;
 export type Command = (typeof COMMANDS)[number];
 /** Commands that act on one tunnel and need args.name. */
 const NEEDS_NAME: readonly Command[] = ['up', 'down', 'rekey'];

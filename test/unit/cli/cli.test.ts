@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,9 @@ import { formatStatus, main } from '../../../src/cli.js';
 import { startDaemon, type Daemon } from '../../../src/daemon.js';
 import type { StatusDocument } from '../../../src/control/status.js';
 import { CONFIG_YAML, FakeEngine, LineSink, memoryDatapath } from '../control/fake-engine.js';
+
+/** The package's own version, as the daemon reports it. */
+const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 
@@ -35,11 +39,11 @@ const BAD_YAML = 'tunnels:\n  - name: t1\n    remoteAddress: 300.1.2.3\n    psk:
 describe('branchgate CLI (in process)', () => {
   it('version prints the version and the native fast path state', async () => {
     // npm ci builds native/ (scripts/build-native.mjs), so the addon must be loaded here.
-    expect(await cli(['version'])).toEqual({ code: 0, err: '', out: 'branchgate 0.1.0\nnative fast path: loaded\n' });
+    expect(await cli(['version'])).toEqual({ code: 0, err: '', out: `branchgate ${VERSION}\nnative fast path: loaded\n` });
     const j = await cli(['version', '--json']);
     expect(j.code).toBe(0);
     const doc = JSON.parse(j.out) as { version: string; nativeFastPath: boolean; nativeFastPathReason: string };
-    expect(doc).toMatchObject({ version: '0.1.0', nativeFastPath: true });
+    expect(doc).toMatchObject({ version: VERSION, nativeFastPath: true });
     expect(doc.nativeFastPathReason).toMatch(/native TUN addon loaded \(.*branchgate_native\.node\)/);
   });
 
@@ -67,10 +71,9 @@ describe('branchgate CLI (in process)', () => {
     expect((await cli(['run'])).err).toMatch(/'run' needs --config FILE/);
   });
 
-  it('commands not built yet say so and exit 2', async () => {
-    const r = await cli(['reload']);
-    expect(r.code).toBe(2);
-    expect(r.err).toMatch(/^branchgate: 'reload' is not available yet in this version — restart `branchgate run`/);
+  it('reload: usage errors exit 2, no daemon exits 1', async () => {
+    expect((await cli(['reload', 'x'])).code).toBe(2);
+    expect((await cli(['reload', '--socket', join(dir, 'none.sock')])).code).toBe(1);
   });
 
   it('rekey and monitor: usage errors exit 2, no daemon exits 1 with a hint', async () => {
@@ -154,7 +157,7 @@ describe('branchgate CLI against a daemon with a fake engine', () => {
     const s = await cli(['status', '--socket', sock]);
     expect(s.out).toBe('t1  established  127.0.0.1:4500 -> 127.0.0.2:4500  AES_GCM_16_256/PRF_HMAC_SHA2_384/MODP_2048_256  1 child\n');
     const j = await cli(['status', '--json', '--socket', sock]);
-    expect(JSON.parse(j.out)).toMatchObject({ version: '0.1.0', tunnels: [{ name: 't1', state: 'established' }] });
+    expect(JSON.parse(j.out)).toMatchObject({ version: VERSION, tunnels: [{ name: 't1', state: 'established' }] });
     const l = await cli(['list-sas', '--socket', sock]);
     expect(l.code).toBe(0);
     expect(l.out).toMatch(/^t1: ESTABLISHED, IKEv2, 0123456789abcdef_i\* fedcba9876543210_r\n/);
@@ -165,6 +168,24 @@ describe('branchgate CLI against a daemon with a fake engine', () => {
     expect(unk.code).toBe(2);
     expect(unk.err).toMatch(/^branchgate: no tunnel named 'gsa'; configured: t1/);
     expect((await cli(['down', 't1', '--socket', sock])).code).toBe(0);
+  });
+
+  it('reload re-reads the file: unchanged kept, added started, a broken file changes nothing (exit 2)', async () => {
+    const cfg = join(dir, 'bg.yaml');
+    writeFileSync(cfg, CONFIG_YAML);
+    const sock = join(dir, 'c.sock');
+    let e!: FakeEngine;
+    d = await startDaemon({ configPath: cfg, socketPath: sock, logStream: new LineSink(), ports: { ike: 0, natT: 0 },
+      handleSignals: false, engineFactory: (t) => (e = new FakeEngine(t)), datapath: memoryDatapath() });
+    expect(await cli(['reload', '--socket', sock])).toEqual({ code: 0, err: '', out: 't1: unchanged, SAs kept\n' });
+    writeFileSync(cfg, CONFIG_YAML.replace('routes: [10.0.0.0/8]', 'routes: [10.0.0.0/8]\n  - name: t2\n    localAddress: 127.0.0.1\n    remoteAddress: 127.0.0.3\n    psk: "another horse"\n'));
+    expect(await cli(['reload', '--socket', sock])).toEqual({ code: 0, err: '', out: 't1: unchanged, SAs kept\nt2: added, starting\n' });
+    expect(e.calls.filter((c) => c.startsWith('reconfigure'))).toEqual(['reconfigure t1', 'reconfigure t1,t2']);
+    writeFileSync(cfg, 'tunnels: [ {name: 1');
+    const bad = await cli(['reload', '--socket', sock]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/the config did not load; nothing changed:\n.*bg\.yaml:1:\d+: YAML/);
+    expect(e.calls.filter((c) => c.startsWith('reconfigure')).length).toBe(2);
   });
 
   it('rekey [--ike] [--wait] and monitor', async () => {
@@ -247,9 +268,9 @@ describe('branchgate CLI as a subprocess (built dist/)', () => {
     expect(bad.status).toBe(2);
     const v = spawnSync(process.execPath, [bin, 'version'], { encoding: 'utf8' });
     expect(v.status).toBe(0);
-    expect(v.stdout).toMatch(/^branchgate 0\.1\.0\nnative fast path: loaded/);
+    expect(v.stdout.startsWith(`branchgate ${VERSION}\nnative fast path: loaded`)).toBe(true);
     const off = spawnSync(process.execPath, [bin, 'version'], { encoding: 'utf8', env: { ...process.env, BRANCHGATE_NO_NATIVE: '1' } });
-    expect(off.stdout).toMatch(/^branchgate 0\.1\.0\nnative fast path: not loaded \(.*BRANCHGATE_NO_NATIVE/);
+    expect(off.stdout).toMatch(new RegExp(`^branchgate ${VERSION.replace(/\./g, '\\.')}\\nnative fast path: not loaded \\(.*BRANCHGATE_NO_NATIVE`));
     const u = spawnSync(process.execPath, [bin, 'nope'], { encoding: 'utf8' });
     expect(u.status).toBe(2);
   });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import dgram from 'node:dgram';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,9 @@ import type { DataplaneEvent } from '../../../src/dataplane/types.js';
 import { OutboundEspSa } from '../../../src/esp/esp-sa.js';
 import { sealEsp } from '../../../src/esp/seal.js';
 import { CONFIG_YAML, FakeEngine, LineSink, memoryDatapath, RecordingRoutes } from './fake-engine.js';
+
+/** The package's own version, as the daemon reports it. */
+const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 let dir: string;
 let daemon: Daemon | undefined;
@@ -52,7 +56,7 @@ describe('daemon with a fake engine', () => {
     const { e, sock } = await start();
     expect(e.calls).toEqual(['start']);
     const s0 = (await ok(sock, 'status')) as StatusDocument;
-    expect(s0).toEqual({ version: '0.1.0', nativeFastPath: true, tunnels: [
+    expect(s0).toEqual({ version: VERSION, nativeFastPath: true, tunnels: [
       { name: 't1', state: 'down', local: null, remote: null, natDetected: false, ike: null, children: [], routes: ['10.0.0.0/8'] }] });
 
     expect(await ok(sock, 'up', 't1')).toEqual({ tunnel: 't1', requested: 'up', state: 'established' });
@@ -77,7 +81,7 @@ describe('daemon with a fake engine', () => {
     const r = await request(sock, 'up', { name: 'gsa' });
     expect(r).toMatchObject({ ok: false, code: 'unknown-tunnel' });
     if (!r.ok) expect(r.error).toMatch(/no tunnel named 'gsa'; configured: t1 — see `branchgate status`/);
-    expect(await ok(sock, 'version')).toMatchObject({ version: '0.1.0', nativeFastPath: true });
+    expect(await ok(sock, 'version')).toMatchObject({ version: VERSION, nativeFastPath: true });
   });
 
   it('feeds datagrams to the engine and sends its answers; engine exceptions are contained', async () => {

@@ -28,6 +28,13 @@ export class FakeEngine implements EngineLike {
     return [{ kind: 'log', level: 'info', msg: 'fake engine started', fields: { now } }];
   }
 
+  /** Records the new tunnel list (names only) and adopts it; the real engine is tested in test/exchange. */
+  reconfigure(tunnels: TunnelConfig[], _now: number): Action[] {
+    this.calls.push(`reconfigure ${tunnels.map((t) => t.name).join(',')}`);
+    for (const t of tunnels) if (!this.states.has(t.name)) this.states.set(t.name, 'down');
+    return [];
+  }
+
   onDatagram(bytes: Uint8Array, arrival: Arrival, _now: number): Action[] {
     if (this.throwOnDatagram) throw new Error('engine exploded');
     this.datagrams.push({ bytes: Uint8Array.from(bytes), arrival });
@@ -180,6 +187,9 @@ export class RecordingRoutes {
   calls: string[] = [];
   async setTunnel(t: { name: string }, state: 'up' | 'down'): Promise<void> {
     this.calls.push(`${t.name} ${state}`);
+  }
+  async removeTunnel(name: string): Promise<void> {
+    this.calls.push(`${name} removed`);
   }
   async cleanup(): Promise<void> {}
   installed(_name: string): string[] {
