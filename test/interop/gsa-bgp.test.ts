@@ -26,6 +26,7 @@ import { Charon, type SwanConn } from './lab/strongswan.js';
 import { ADDR, createTopology, dumpRouting, IF, routeGet, waitRouteDev, type Topology } from './lab/topology.js';
 import { iperf3, mbit, NftCounters, ping, requireTrafficTools } from './lab/traffic.js';
 import { addAddress, exec, makeTempDir, run, trackProcess, waitFor } from './lab/netns.js';
+import { one, scrape } from './lab/metrics-scrape.js';
 
 const BIRD = ['/usr/sbin/bird', '/usr/bin/bird'].find((p) => existsSync(p));
 const PSK = 'gsa-bgp-lab-psk-5c1e';
@@ -35,6 +36,8 @@ const TUN = 'bg0';
 const CPE_BGP = '100.64.0.1';
 const GSA_BGP = '100.64.0.2';
 const CPE_ASN = 65010;
+/** The exporter on the CPE namespace's own loopback. */
+const METRICS = '127.0.0.1:9477';
 const ANNOUNCED = [...M365_PREFIXES, ADDR.svcPrefix];
 
 interface KRoute { dst: string; gateway?: string; dev?: string; protocol?: string }
@@ -84,6 +87,7 @@ describe('GSA remote network: BGP over a real IKEv2 tunnel (branchgate ↔ stron
       tag: 'gcpe', logLevel: 'info',
       extra: {
         routing: { failMode: 'open', pinUnderlay: true },
+        control: { metrics: METRICS },
         bgp: { asn: CPE_ASN, address: CPE_BGP, advertise: [ADDR.lanPrefix], holdTime: 9, neighbors: [{ address: GSA_BGP, asn: 65476, tunnel: TUNNEL }] },
       },
     });
@@ -187,6 +191,18 @@ describe('GSA remote network: BGP over a real IKEv2 tunnel (branchgate ↔ stron
     // and the endpoint reaches the branch through the tunnel
     const p = await ping(t.svc, ADDR.branch, 3);
     expect(p.received, p.output).toBe(3);
+  }, 30_000);
+
+  it('/metrics: the BGP session state and route counts match status', async () => {
+    const { t, d } = lab();
+    const n = await waitBgp(d, 15_000);
+    const m = await scrape(t.cpe, METRICS);
+    const who = { neighbor: GSA_BGP };
+    expect(one(m, 'branchgate_bgp_session_state', { ...who, state: 'Established' })).toBe(1);
+    expect(one(m, 'branchgate_bgp_session_state', { ...who, state: 'Idle' })).toBe(0);
+    expect(one(m, 'branchgate_bgp_routes_received', who)).toBe(n.received);
+    expect(one(m, 'branchgate_bgp_routes_advertised', who)).toBe(n.advertised);
+    expect(n.advertised).toBe(1);
   }, 30_000);
 
   it('failMode open: tunnel down withdraws the BGP routes at once (traffic falls back to the default route); up brings them back', async () => {

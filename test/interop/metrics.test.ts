@@ -14,7 +14,7 @@ import { Branchgate, childSum, requireBuild, type BgTunnelConfig } from './lab/b
 import { Charon } from './lab/strongswan.js';
 import { ADDR, createTopology, waitRouteDev, type Topology } from './lab/topology.js';
 import { ping, requireTrafficTools } from './lab/traffic.js';
-import { exec } from './lab/netns.js';
+import { one, scrape as scrapeIn, type Sample } from './lab/metrics-scrape.js';
 
 const IKE = 'aes256gcm16-prfsha256-ecp256';
 const ESP = 'aes256gcm16';
@@ -22,28 +22,6 @@ const PSK = 'metrics-psk-51c0e2';
 const TUNNEL = 'gw';
 const CONN = 'branch';
 const METRICS = '127.0.0.1:9477';
-
-interface Sample { name: string; labels: Record<string, string>; value: number }
-
-/** The text exposition format, one sample a line: `name{a="b"} value`. */
-function parseExposition(text: string): Sample[] {
-  const out: Sample[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m) throw new Error(`unparsable exposition line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    out.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return out;
-}
-
-function one(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
-  const hits = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
-  if (hits.length !== 1) throw new Error(`${name}${JSON.stringify(labels)}: ${hits.length} samples (want exactly 1)`);
-  return hits[0]!.value;
-}
 
 describe('Prometheus /metrics of a daemon carrying traffic', () => {
   let topo: Topology | undefined;
@@ -78,9 +56,7 @@ describe('Prometheus /metrics of a daemon carrying traffic', () => {
 
   async function scrape(): Promise<Sample[]> {
     if (!topo) throw new Error('lab setup failed (see beforeAll error)');
-    const js = `fetch('http://${METRICS}/metrics').then(async (r) => { if (r.status !== 200) throw new Error('HTTP ' + r.status); process.stdout.write(await r.text()); })`;
-    const { stdout } = await exec(topo.cpe, [process.execPath, '-e', js], { timeoutMs: 10_000 });
-    return parseExposition(stdout);
+    return scrapeIn(topo.cpe, METRICS);
   }
 
   it('per-tunnel state, SA ages and traffic counters match what was sent and what list-sas says', async () => {
