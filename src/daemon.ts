@@ -25,13 +25,14 @@ import { Datapath, kernelDatapath, type DatapathOptions } from './datapath.js';
 import type { DataplaneEvent } from './dataplane/types.js';
 import { lastDataplaneChoice } from './dataplane/native-select.js';
 import { createDaemonBgp, type DaemonBgp } from './bgp/daemon-bgp.js';
+import { describeEvent } from './daemon-events.js';
+import { ChildCounterPoll, type VolumeReason } from './child-poll.js';
 import { startDaemonMetrics, type DaemonMetrics } from './control/daemon-metrics.js';
 import { diffTunnels, type TunnelDiff } from './config-diff.js';
 import { WiresharkKeyWriter, wiresharkKeyPaths, wiresharkKeysWarning } from './debug/wireshark-keys.js';
 import { wipeKeyExport, writeKeyExport } from './debug/key-export.js';
 
-/** Why a Child SA must be rekeyed before its time lifetime: a volume lifetime or the ESP sequence space. */
-export type VolumeReason = 'bytes' | 'packets' | 'seq-exhausted';
+export type { VolumeReason } from './child-poll.js';
 
 /** The engine surface the daemon uses; tests substitute a fake. */
 export type EngineLike = Pick<IkeEngine, 'start' | 'onDatagram' | 'onTick' | 'nextWakeup' | 'up' | 'down' | 'status' | 'tunnelNames' | 'reconfigure'> & {
@@ -102,35 +103,6 @@ export interface Daemon {
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** How often installed Child SAs' counters are read (volume lifetimes, inbound-ESP liveness). */
-export const COUNTER_POLL_MS = 1000;
-
-/** One log line per engine event: what happened, in words, and why. */
-function describeEvent(e: EngineEvent): { msg: string; reason?: string; level: 'info' | 'warn' } {
-  const by = (initiator: boolean): string => (initiator ? 'we started it' : 'the peer started it');
-  switch (e.type) {
-    case 'ike-up': return { msg: `IKE SA established (${e.spiI}_i ${e.spiR}_r)`, level: 'info' };
-    case 'ike-down': return { msg: `IKE SA gone: ${e.reason}`, reason: e.reason, level: 'info' };
-    case 'child-up': return { msg: `Child SA installed (in ${e.spiIn}, out ${e.spiOut})`, level: 'info' };
-    case 'child-down': return { msg: `Child SA removed (in ${e.spiIn}): ${e.reason}`, reason: e.reason, level: 'info' };
-    case 'child-rekeyed':
-      return { msg: `Child SA rekeyed: in ${e.oldSpiIn} -> ${e.spiIn} (out ${e.spiOut}); ${by(e.initiator)}`,
-        reason: e.initiator ? 'rekey started by us' : 'rekey started by the peer', level: 'info' };
-    case 'ike-rekeyed':
-      return { msg: `IKE SA rekeyed: ${e.oldSpiI}_i ${e.oldSpiR}_r -> ${e.spiI}_i ${e.spiR}_r; ${by(e.initiator)}`,
-        reason: e.initiator ? 'rekey started by us' : 'rekey started by the peer', level: 'info' };
-    case 'dpd-dead': {
-      const reason = `no answer to liveness checks; nothing heard for ${(e.silentMs / 1000).toFixed(1)} s`;
-      return { msg: `peer declared dead: ${reason}`, reason, level: 'warn' };
-    }
-    case 'reconnect':
-      return { msg: `reconnecting in ${(e.inMs / 1000).toFixed(1)} s (attempt ${e.attempt}): ${e.reason}`, reason: e.reason, level: 'info' };
-    case 'remote-moved': {
-      const reason = `peer's NAT mapping moved from ${e.from} to ${e.to}`;
-      return { msg: `remote endpoint moved: ${e.from} -> ${e.to}`, reason, level: 'info' };
-    }
-  }
-}
 
 class DaemonImpl implements Daemon {
   transport!: UdpTransport;
@@ -153,11 +125,7 @@ class DaemonImpl implements Daemon {
   #subscribers = new Set<(e: EngineEvent) => void>();
   /** Per tunnel: where the peer is now (install-child, update-remote); the config's address before that. */
   #remotes = new Map<string, Endpoint>();
-  #poll: NodeJS.Timeout | undefined;
-  /** Per installed child (tunnel/spiIn): packetsIn at the last poll, and whether a volume rekey was asked. */
-  #lastPacketsIn = new Map<string, number>();
-  #volumeAsked = new Set<string>();
-  #pollFailed = new Set<string>();
+  readonly #poll: ChildCounterPoll;
   #routes: Map<string, string[]>;
   #stopping: Promise<void> | undefined;
   #signals: [NodeJS.Signals, () => void][] = [];
@@ -169,6 +137,15 @@ class DaemonImpl implements Daemon {
     readonly engine: EngineLike,
   ) {
     this.closed = new Promise((r) => (this.#resolveClosed = r));
+    this.#poll = new ChildCounterPoll({
+      children: () => [...this.#children].map(([k, c]) => [k, { tunnel: c.info.tunnel, spiIn: c.info.spiIn }] as [string, { tunnel: string; spiIn: number }]),
+      counters: (spiIn) => this.datapath.counters(spiIn),
+      tunnel: (name) => this.#tunnelConfig(name),
+      noteInboundEsp: (tunnel, now) => this.engine.noteInboundEsp(tunnel, now),
+      volumeExceeded: (tunnel, spiIn, reason) => this.#volumeExceeded(tunnel, spiIn, reason),
+      rearm: () => this.arm(),
+      logger: this.logger,
+    });
     this.#routes = new Map(config.tunnels.map((t) => [t.name, t.routes]));
   }
 
@@ -206,10 +183,8 @@ class DaemonImpl implements Daemon {
         const key = `${a.child.tunnel}/${a.child.spiIn}`;
         this.#children.set(key, { info: a.child, runtime: {
           bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, replayDrops: 0, authFailures: 0, installedAt: now } });
-        this.#lastPacketsIn.set(key, 0);
-        this.#volumeAsked.delete(key);
         this.#remotes.set(a.child.tunnel, { ...a.child.remote });
-        this.#pollOn();
+        if (!this.#stopping) this.#poll.added(key);
         return;
       }
       case 'activate-child':
@@ -224,10 +199,8 @@ class DaemonImpl implements Daemon {
           this.metrics?.childFinal(a.tunnel, a.spiIn, n);
         }
         this.#children.delete(key);
-        this.#lastPacketsIn.delete(key);
-        this.#volumeAsked.delete(key);
+        this.#poll.removed(key, this.#children.size);
         this.datapath.remove(a.tunnel, a.spiIn);
-        if (this.#children.size === 0) this.#pollOff();
         return;
       }
       case 'update-remote': {
@@ -280,65 +253,9 @@ class DaemonImpl implements Daemon {
     return this.config.tunnels.find((t) => t.name === tunnel)?.remoteAddress ?? '?';
   }
 
-  #pollOn(): void {
-    if (this.#poll !== undefined || this.#stopping) return;
-    this.#poll = setInterval(() => this.pollCounters(), COUNTER_POLL_MS);
-    this.#poll.unref();
-  }
-
-  #pollOff(): void {
-    if (this.#poll !== undefined) clearInterval(this.#poll);
-    this.#poll = undefined;
-  }
-
-  /**
-   * One pass over the installed Child SAs' counters: tell the engine which tunnels received ESP
-   * since the last pass (so DPD stays quiet while traffic flows), and ask for a rekey, once per
-   * Child SA, when one reaches a volume lifetime. Public for tests.
-   */
+  /** One pass of the Child SA counter poll (child-poll.ts). Public for tests. */
   pollCounters(): void {
-    try {
-      const now = Date.now();
-      const inbound = new Set<string>();
-      const exceeded: [string, number, VolumeReason][] = [];
-      for (const [key, c] of this.#children) {
-        const n = this.datapath.counters(c.info.spiIn);
-        if (!n) continue;
-        const tunnel = c.info.tunnel;
-        if (n.packetsIn > (this.#lastPacketsIn.get(key) ?? 0)) inbound.add(tunnel);
-        this.#lastPacketsIn.set(key, n.packetsIn);
-        if (this.#volumeAsked.has(key)) continue;
-        const t = this.#tunnelConfig(tunnel);
-        if (!t) continue;
-        const reason: VolumeReason | null =
-          t.childLifetimeBytes > 0 && n.bytesIn + n.bytesOut >= t.childLifetimeBytes ? 'bytes'
-            : t.childLifetimePackets > 0 && n.packetsIn + n.packetsOut >= t.childLifetimePackets ? 'packets' : null;
-        if (reason === null) continue;
-        this.#volumeAsked.add(key);
-        exceeded.push([tunnel, c.info.spiIn, reason]);
-      }
-      for (const tunnel of inbound) this.#guard(() => this.engine.noteInboundEsp(tunnel, now), 'noteInboundEsp');
-      for (const [tunnel, spiIn, reason] of exceeded) this.#guard(() => this.#volumeExceeded(tunnel, spiIn, reason), 'childVolumeExceeded');
-      // A DPD wake-up may have moved later.
-      if (inbound.size > 0) this.arm();
-    } catch (err) {
-      this.#pollError('counters', err);
-    }
-  }
-
-  #guard(fn: () => void, what: string): void {
-    try {
-      fn();
-    } catch (err) {
-      this.#pollError(what, err);
-    }
-  }
-
-  /** Logged once per kind: a poll that fails every second must not flood the log. */
-  #pollError(what: string, err: unknown): void {
-    if (this.#pollFailed.has(what)) return;
-    this.#pollFailed.add(what);
-    this.logger.error({ err, what }, 'Child SA counter poll: the engine call failed (logged once; volume lifetimes or ESP liveness may go unseen)');
+    this.#poll.poll();
   }
 
   #volumeExceeded(tunnel: string, spiIn: number, reason: VolumeReason): void {
@@ -352,13 +269,7 @@ class DaemonImpl implements Daemon {
   onDataplaneEvent(e: DataplaneEvent): void {
     if (e.type !== 'rekey-needed') return;
     const key = `${e.tunnel}/${e.spiIn}`;
-    if (this.#volumeAsked.has(key) || !this.#children.has(key)) return;
-    this.#volumeAsked.add(key);
-    try {
-      this.#volumeExceeded(e.tunnel, e.spiIn, e.reason);
-    } catch (err) {
-      this.logger.error({ err, tunnel: e.tunnel }, 'engine failed to start a rekey for sequence-number exhaustion');
-    }
+    this.#poll.seqExhausted(key, e.tunnel, e.spiIn, this.#children.has(key));
   }
 
   #tunnelConfig(name: string): TunnelConfig | undefined {
@@ -614,7 +525,7 @@ class DaemonImpl implements Daemon {
       for (const [sig, fn] of this.#signals) process.off(sig, fn);
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
-      this.#pollOff();
+      this.#poll.stop();
       for (const name of this.engine.tunnelNames()) {
         try {
           const now = Date.now();
