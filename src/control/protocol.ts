@@ -15,9 +15,11 @@
  *
  * JSON lines rather than vici's binary framing: it is debuggable with `socat - UNIX:PATH`, and
  * the socket is only for our own CLI (speaking a vici subset is a possible later addition).
+ *
+ * This module is what the CLI loads for every command, so it has no dependency beyond Node:
+ * the daemon validates requests with zod in request-schema.ts.
  */
 import { StringDecoder } from 'node:string_decoder';
-import { z } from 'zod';
 
 /** A request line longer than this is refused and the connection closed (bounded memory). */
 export const MAX_LINE = 64 * 1024;
@@ -25,23 +27,22 @@ export const MAX_LINE = 64 * 1024;
 export const COMMANDS = ['status', 'list-sas', 'up', 'down', 'rekey', 'reload', 'monitor', 'version'] as const;
 export type Command = (typeof COMMANDS)[number];
 /** Commands that act on one tunnel and need args.name. */
-const NEEDS_NAME: readonly Command[] = ['up', 'down', 'rekey'];
+export const NEEDS_NAME: readonly Command[] = ['up', 'down', 'rekey'];
 /** The longest a `rekey` may ask to wait for completion, seconds. */
 export const MAX_WAIT_S = 600;
 
-const requestSchema = z.object({
-  id: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-  cmd: z.enum(COMMANDS),
-  args: z.object({
-    name: z.string().min(1).max(256).optional(),
+export interface ControlRequest {
+  id: number;
+  cmd: Command;
+  args?: {
+    /** The tunnel (up, down, rekey). */
+    name?: string;
     /** rekey: the IKE SA instead of the Child SA. */
-    ike: z.boolean().optional(),
+    ike?: boolean;
     /** rekey: answer when the rekey completed (or after this many seconds, with an error). */
-    wait: z.number().int().min(1).max(MAX_WAIT_S).optional(),
-  }).strict().optional(),
-});
-
-export type ControlRequest = z.infer<typeof requestSchema>;
+    wait?: number;
+  };
+}
 
 /**
  * Why a request failed; the CLI maps bad-request and unknown-tunnel to exit 2 (the user typed
@@ -56,38 +57,6 @@ export type ControlResponse =
 export type ParsedRequest =
   | { ok: true; request: ControlRequest }
   | { ok: false; response: ControlResponse };
-
-function badRequest(id: number | null, error: string): ParsedRequest {
-  return { ok: false, response: { id, ok: false, error, code: 'bad-request' } };
-}
-
-/** Validate one line. Never throws; junk gets an error response with id null (or the id, if any). */
-export function parseRequest(line: string): ParsedRequest {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(line);
-  } catch {
-    return badRequest(null, 'request is not JSON; send one {"id":N,"cmd":"..."} object per line');
-  }
-  const r = requestSchema.safeParse(raw);
-  if (r.success) {
-    if (NEEDS_NAME.includes(r.data.cmd) && r.data.args?.name === undefined) {
-      return badRequest(r.data.id, `'${r.data.cmd}' needs args.name (the tunnel name)`);
-    }
-    return { ok: true, request: r.data };
-  }
-  const id =
-    typeof raw === 'object' && raw !== null && 'id' in raw && typeof raw.id === 'number' && Number.isSafeInteger(raw.id)
-      ? raw.id
-      : null;
-  const cmd = typeof raw === 'object' && raw !== null && 'cmd' in raw ? raw.cmd : undefined;
-  if (typeof cmd === 'string' && !(COMMANDS as readonly string[]).includes(cmd)) {
-    return badRequest(id, `unknown command '${cmd.slice(0, 64)}'; known: ${COMMANDS.join(', ')}`);
-  }
-  const first = r.error.issues[0];
-  const where = first && first.path.length > 0 ? first.path.join('.') : 'request';
-  return badRequest(id, `invalid request: ${where}: ${first?.message ?? 'malformed'}`);
-}
 
 /** Parse a response line on the client side; anything that is not a response is an error. */
 export function parseResponse(line: string): ControlResponse | null {

@@ -18,9 +18,10 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, statSync, unlinkSync } fro
 import { dirname } from 'node:path';
 import type { Logger } from '../log.js';
 import {
-  encodeLine, LineSplitter, MAX_LINE, parseRequest,
+  encodeLine, LineSplitter, MAX_LINE,
   type ControlRequest, type ControlResponse, type ErrorCode, type MonitorEvent,
 } from './protocol.js';
+import { parseRequest } from './request-schema.js';
 
 /** Bytes queued for a subscriber that does not read before it is disconnected. */
 export const MAX_BACKLOG = 1 << 20;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { encodeLine, LineSplitter, MAX_LINE, parseRequest, parseResponse, parseStreamLine } from '../../../src/control/protocol.js';
+import { encodeLine, LineSplitter, MAX_LINE, parseResponse, parseStreamLine } from '../../../src/control/protocol.js';
+import { parseRequest } from '../../../src/control/request-schema.js';
 
 describe('control protocol', () => {
   it('accepts well-formed requests', () => {
