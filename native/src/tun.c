@@ -33,6 +33,7 @@
 #include <linux/if_tun.h>
 
 #include <node_api.h>
+#include "napi_util.h"
 /* libuv is NOT part of Node-API's ABI guarantee: uv_poll_t's layout may change between Node
  * majors. That is acceptable because this addon is always compiled from source against the
  * headers of the Node that runs it (npm install -> node-gyp rebuild); a binary copied to another
@@ -91,80 +92,15 @@ static void throw_errno(napi_env env, int err, const char *what, const char *hin
   napi_throw(env, errno_error(env, err, what, hint));
 }
 
-/* An N-API call failed where it should not; surface it instead of crashing. */
-static void throw_napi(napi_env env, const char *call)
-{
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (pending) return; /* keep the original, more specific exception */
-  const napi_extended_error_info *info = NULL;
-  napi_get_last_error_info(env, &info);
-  char msg[256];
-  snprintf(msg, sizeof msg, "branchgate_native: %s failed: %s", call,
-           info && info->error_message ? info->error_message : "unknown N-API error");
-  napi_throw_error(env, NULL, msg);
-}
-
-#define NAPI_CALL(env, call)                                                                  \
-  do {                                                                                        \
-    if ((call) != napi_ok) {                                                                  \
-      throw_napi((env), #call);                                                               \
-      return NULL;                                                                            \
-    }                                                                                         \
-  } while (0)
-
-/* ---------------------------------------------------------------------------------------- */
-/* Argument checks: wrong types and out-of-range values throw TypeError/RangeError with the   */
-/* argument named, so a bug in the caller never becomes a read past the end of a buffer.      */
-
-static bool arg_uint(napi_env env, napi_value v, const char *fn, const char *name, uint32_t min,
-                     uint32_t max, uint32_t *out)
-{
-  char msg[256];
-  napi_valuetype t;
-  double d;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) {
-    snprintf(msg, sizeof msg, "%s: %s must be a number", fn, name);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-    return false;
-  }
-  napi_get_value_double(env, v, &d);
-  if (!(d >= min && d <= max) || d != (double)(uint32_t)d) {
-    snprintf(msg, sizeof msg, "%s: %s must be an integer from %u to %u (got %g)", fn, name, min,
-             max, d);
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
-    return false;
-  }
-  *out = (uint32_t)d;
-  return true;
-}
+/* N-API call checks and argument checks (wrong types and out-of-range values throw
+ * TypeError/RangeError naming the argument, so a caller's bug never becomes a read past the end
+ * of a buffer) are shared with the ESP and dataplane exports: napi_util.h. */
 
 static bool arg_fd(napi_env env, napi_value v, const char *fn, int *fd)
 {
   uint32_t u;
-  if (!arg_uint(env, v, fn, "fd", 0, INT_MAX, &u)) return false;
+  if (!bg_uint(env, v, fn, "fd", 0, INT_MAX, &u)) return false;
   *fd = (int)u;
-  return true;
-}
-
-/* Typed-array views: the data pointer N-API returns already includes byte_offset. */
-static bool arg_view(napi_env env, napi_value v, const char *fn, const char *name,
-                     napi_typedarray_type want, void **data, size_t *length)
-{
-  bool is = false;
-  napi_typedarray_type type;
-  napi_value ab;
-  size_t off;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
-      napi_get_typedarray_info(env, v, &type, length, data, &ab, &off) != napi_ok ||
-      type != want) {
-    char msg[256];
-    snprintf(msg, sizeof msg, "%s: %s must be a %s", fn, name,
-             want == napi_uint8_array ? "Buffer or Uint8Array" : "Uint32Array");
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-    return false;
-  }
-  if (*data == NULL) *length = 0; /* detached ArrayBuffer: treat as empty */
   return true;
 }
 
@@ -223,20 +159,20 @@ static napi_value tun_open(napi_env env, napi_callback_info info)
 {
   size_t argc = 3;
   napi_value argv[3];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  BG_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 2) {
     napi_throw_type_error(env, "ERR_MISSING_ARGS", "open(name, mtu): both arguments are required");
     return NULL;
   }
   napi_valuetype t;
-  NAPI_CALL(env, napi_typeof(env, argv[0], &t));
+  BG_CALL(env, napi_typeof(env, argv[0], &t));
   if (t != napi_string) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "open: name must be a string");
     return NULL;
   }
   /* Check the length before copying: N-API would silently truncate to the buffer. */
   size_t len = 0;
-  NAPI_CALL(env, napi_get_value_string_utf8(env, argv[0], NULL, 0, &len));
+  BG_CALL(env, napi_get_value_string_utf8(env, argv[0], NULL, 0, &len));
   char name[IFNAMSIZ];
   char msg[512];
   if (len >= IFNAMSIZ) {
@@ -246,19 +182,19 @@ static napi_value tun_open(napi_env env, napi_callback_info info)
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
     return NULL;
   }
-  NAPI_CALL(env, napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len));
+  BG_CALL(env, napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len));
   if (strlen(name) != len) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "open: name must not contain NUL");
     return NULL;
   }
   uint32_t mtu;
   /* 68 is IPv4's minimum (RFC 791) and the kernel's floor for tun; 65535 its ceiling. */
-  if (!arg_uint(env, argv[1], "open", "mtu", 68, 65535, &mtu)) return NULL;
+  if (!bg_uint(env, argv[1], "open", "mtu", 68, 65535, &mtu)) return NULL;
   bool offload = false;
   if (argc > 2) {
     napi_valuetype ot;
-    NAPI_CALL(env, napi_typeof(env, argv[2], &ot));
-    if (ot == napi_boolean) NAPI_CALL(env, napi_get_value_bool(env, argv[2], &offload));
+    BG_CALL(env, napi_typeof(env, argv[2], &ot));
+    if (ot == napi_boolean) BG_CALL(env, napi_get_value_bool(env, argv[2], &offload));
   }
 
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -343,7 +279,7 @@ static napi_value tun_open(napi_env env, napi_callback_info info)
       napi_get_boolean(env, offload, &vname) != napi_ok ||
       napi_set_named_property(env, result, "offload", vname) != napi_ok) {
     close(fd);
-    throw_napi(env, "building open() result");
+    bg_throw_napi(env, "building open() result");
     return NULL;
   }
   return result;
@@ -365,7 +301,7 @@ static napi_value tun_read_batch(napi_env env, napi_callback_info info)
 {
   size_t argc = 5;
   napi_value argv[5];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  BG_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 4) {
     napi_throw_type_error(env, "ERR_MISSING_ARGS",
                           "readBatch(fd, slab, slotSize, lengths): 4 arguments are required");
@@ -376,16 +312,16 @@ static napi_value tun_read_batch(napi_env env, napi_callback_info info)
   size_t slab_len, nlen, nstats = 0;
   uint32_t slot, *lengths, *stats = NULL;
   if (!arg_fd(env, argv[0], "readBatch", &fd)) return NULL;
-  if (!arg_view(env, argv[1], "readBatch", "slab", napi_uint8_array, (void **)&slab, &slab_len))
+  if (!bg_view(env, argv[1], "readBatch", "slab", napi_uint8_array, (void **)&slab, &slab_len))
     return NULL;
-  if (!arg_uint(env, argv[2], "readBatch", "slotSize", 1, 65536, &slot)) return NULL;
-  if (!arg_view(env, argv[3], "readBatch", "lengths", napi_uint32_array, (void **)&lengths, &nlen))
+  if (!bg_uint(env, argv[2], "readBatch", "slotSize", 1, 65536, &slot)) return NULL;
+  if (!bg_view(env, argv[3], "readBatch", "lengths", napi_uint32_array, (void **)&lengths, &nlen))
     return NULL;
   if (argc >= 5) {
     napi_valuetype t;
-    NAPI_CALL(env, napi_typeof(env, argv[4], &t));
+    BG_CALL(env, napi_typeof(env, argv[4], &t));
     if (t != napi_undefined &&
-        !arg_view(env, argv[4], "readBatch", "stats", napi_uint32_array, (void **)&stats, &nstats))
+        !bg_view(env, argv[4], "readBatch", "stats", napi_uint32_array, (void **)&stats, &nstats))
       return NULL;
     if (nstats == 0) stats = NULL;
   }
@@ -429,7 +365,7 @@ static napi_value tun_read_batch(napi_env env, napi_callback_info info)
     return NULL;
   }
   napi_value result;
-  NAPI_CALL(env, napi_create_uint32(env, (uint32_t)n, &result));
+  BG_CALL(env, napi_create_uint32(env, (uint32_t)n, &result));
   return result;
 }
 
@@ -447,7 +383,7 @@ static napi_value tun_write_batch(napi_env env, napi_callback_info info)
 {
   size_t argc = 5;
   napi_value argv[5];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  BG_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 5) {
     napi_throw_type_error(env, "ERR_MISSING_ARGS",
                           "writeBatch(fd, slab, offsets, lengths, count): 5 arguments are "
@@ -459,16 +395,16 @@ static napi_value tun_write_batch(napi_env env, napi_callback_info info)
   size_t slab_len, noff, nlen;
   uint32_t *offsets, *lengths, count;
   if (!arg_fd(env, argv[0], "writeBatch", &fd)) return NULL;
-  if (!arg_view(env, argv[1], "writeBatch", "slab", napi_uint8_array, (void **)&slab, &slab_len))
+  if (!bg_view(env, argv[1], "writeBatch", "slab", napi_uint8_array, (void **)&slab, &slab_len))
     return NULL;
-  if (!arg_view(env, argv[2], "writeBatch", "offsets", napi_uint32_array, (void **)&offsets,
+  if (!bg_view(env, argv[2], "writeBatch", "offsets", napi_uint32_array, (void **)&offsets,
                 &noff))
     return NULL;
-  if (!arg_view(env, argv[3], "writeBatch", "lengths", napi_uint32_array, (void **)&lengths,
+  if (!bg_view(env, argv[3], "writeBatch", "lengths", napi_uint32_array, (void **)&lengths,
                 &nlen))
     return NULL;
   size_t cap = noff < nlen ? noff : nlen;
-  if (!arg_uint(env, argv[4], "writeBatch", "count", 0, (uint32_t)(cap > UINT32_MAX ? UINT32_MAX : cap),
+  if (!bg_uint(env, argv[4], "writeBatch", "count", 0, (uint32_t)(cap > UINT32_MAX ? UINT32_MAX : cap),
                 &count))
     return NULL;
   /* Validate every slice before the first write, so a bad batch has no side effects. */
@@ -513,7 +449,7 @@ static napi_value tun_write_batch(napi_env env, napi_callback_info info)
     return NULL;
   }
   napi_value result;
-  NAPI_CALL(env, napi_create_uint32(env, written, &result));
+  BG_CALL(env, napi_create_uint32(env, written, &result));
   return result;
 }
 
@@ -645,7 +581,7 @@ static napi_value tun_watch(napi_env env, napi_callback_info info)
 {
   size_t argc = 2;
   napi_value argv[2];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  BG_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd;
   if (argc < 2) {
     napi_throw_type_error(env, "ERR_MISSING_ARGS", "watch(fd, onReadable): 2 arguments are required");
@@ -653,7 +589,7 @@ static napi_value tun_watch(napi_env env, napi_callback_info info)
   }
   if (!arg_fd(env, argv[0], "watch", &fd)) return NULL;
   napi_valuetype t;
-  NAPI_CALL(env, napi_typeof(env, argv[1], &t));
+  BG_CALL(env, napi_typeof(env, argv[1], &t));
   if (t != napi_function) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "watch: onReadable must be a function");
     return NULL;
@@ -668,7 +604,7 @@ static napi_value tun_watch(napi_env env, napi_callback_info info)
     }
   }
   uv_loop_t *loop;
-  NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
+  BG_CALL(env, napi_get_uv_event_loop(env, &loop));
 
   watch_t *w = calloc(1, sizeof *w);
   if (!w) {
@@ -683,7 +619,7 @@ static napi_value tun_watch(napi_env env, napi_callback_info info)
   napi_value handle, resource_name, vfd;
   if (napi_create_reference(env, argv[1], 1, &w->callback) != napi_ok) {
     free(w);
-    throw_napi(env, "watch: napi_create_reference");
+    bg_throw_napi(env, "watch: napi_create_reference");
     return NULL;
   }
   if (napi_create_string_utf8(env, "branchgate:tun-watch", NAPI_AUTO_LENGTH, &resource_name) !=
@@ -695,7 +631,7 @@ static napi_value tun_watch(napi_env env, napi_callback_info info)
     napi_delete_reference(env, w->callback);
     if (w->async) napi_async_destroy(env, w->async);
     free(w);
-    throw_napi(env, "watch: building the handle");
+    bg_throw_napi(env, "watch: building the handle");
     return NULL;
   }
 
@@ -723,7 +659,7 @@ static napi_value tun_watch(napi_env env, napi_callback_info info)
   if (napi_add_async_cleanup_hook(env, on_env_teardown, w, &w->hook) != napi_ok ||
       napi_wrap(env, handle, w, on_handle_collected, NULL, NULL) != napi_ok) {
     stop_watch(w); /* same path as unwatch; w->hook may still be NULL */
-    throw_napi(env, "watch: registering the handle");
+    bg_throw_napi(env, "watch: registering the handle");
     return NULL;
   }
   w->js_released = false;
@@ -738,18 +674,18 @@ static napi_value tun_unwatch(napi_env env, napi_callback_info info)
 {
   size_t argc = 1;
   napi_value argv[1];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  BG_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   bool ours = false;
   napi_valuetype t = napi_undefined;
   if (argc >= 1) napi_typeof(env, argv[0], &t);
-  if (t == napi_object) NAPI_CALL(env, napi_check_object_type_tag(env, argv[0], &WATCH_TAG, &ours));
+  if (t == napi_object) BG_CALL(env, napi_check_object_type_tag(env, argv[0], &WATCH_TAG, &ours));
   if (!ours) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
                           "unwatch: handle must be the value returned by watch()");
     return NULL;
   }
   watch_t *w = NULL;
-  NAPI_CALL(env, napi_unwrap(env, argv[0], (void **)&w));
+  BG_CALL(env, napi_unwrap(env, argv[0], (void **)&w));
   stop_watch(w); /* idempotent */
   return NULL;
 }
@@ -761,7 +697,7 @@ static napi_value tun_close(napi_env env, napi_callback_info info)
 {
   size_t argc = 1;
   napi_value argv[1];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  BG_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd;
   if (argc < 1) {
     napi_throw_type_error(env, "ERR_MISSING_ARGS", "close(fd): fd is required");
@@ -812,8 +748,8 @@ NAPI_MODULE_INIT()
     {"unwatch", NULL, tun_unwatch, NULL, NULL, NULL, napi_enumerable, NULL},
     {"close", NULL, tun_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };
-  NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
-  NAPI_CALL(env, esp_napi_init(env, exports));
-  NAPI_CALL(env, dp_napi_init(env, exports));
+  BG_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  BG_CALL(env, esp_napi_init(env, exports));
+  BG_CALL(env, dp_napi_init(env, exports));
   return exports;
 }
