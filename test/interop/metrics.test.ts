@@ -14,7 +14,8 @@ import { Branchgate, childSum, requireBuild, type BgTunnelConfig } from './lab/b
 import { Charon } from './lab/strongswan.js';
 import { ADDR, createTopology, waitRouteDev, type Topology } from './lab/topology.js';
 import { ping, requireTrafficTools } from './lab/traffic.js';
-import { one, scrape as scrapeIn, type Sample } from './lab/metrics-scrape.js';
+import { one, scrape as scrapeIn } from './lab/metrics-scrape.js';
+import type { Sample } from '../helpers/exposition.js';
 
 const IKE = 'aes256gcm16-prfsha256-ecp256';
 const ESP = 'aes256gcm16';

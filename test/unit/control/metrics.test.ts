@@ -10,6 +10,7 @@ import type { ListSasDocument, StatusDocument } from '../../../src/control/statu
 import {
   MetricsBindError, MetricsExporter, parseListen, snapshotFromStatus, type MetricsSnapshot, type StatusLike,
 } from '../../../src/control/metrics.js';
+import { parseExposition, type Sample } from '../../helpers/exposition.js';
 
 // Compile-time: both daemon documents feed snapshotFromStatus as they are (tsc fails on drift).
 export const statusFeeds = (d: StatusDocument): StatusLike => d;
@@ -21,21 +22,7 @@ function counters(p: Partial<SaCounters> = {}): SaCounters {
   return { bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, replayDrops: 0, authFailures: 0, policyDrops: 0, ...p };
 }
 
-/** One sample of the text exposition format: `name{a="b",c="d"} value`. */
-interface Sample { name: string; labels: Record<string, string>; value: number }
-
-function parse(text: string): Sample[] {
-  const out: Sample[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m) throw new Error(`unparsable exposition line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    out.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return out;
-}
+const parse = parseExposition;
 
 function value(samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined {
   const hit = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
