@@ -191,7 +191,8 @@ function buildConfig(file: ConfigFile, psks: Secret[], baseDir: string): Config 
   });
   const bgp = file.bgp && buildBgp(file.bgp, file.control.socket);
   const debug = file.debug.wiresharkKeys !== undefined ? { wiresharkKeys: resolve(baseDir, file.debug.wiresharkKeys) } : {};
-  return { log: file.log, control: file.control, tunnels, routing: file.routing, ...(bgp && { bgp }), debug };
+  return { log: file.log, control: file.control, tunnels, routing: file.routing, ...(bgp && { bgp }), debug, limits: file.limits,
+    ...(file.privileges && { privileges: file.privileges }) };
 }
 
 function scrub(message: string, secrets: string[]): string {

@@ -152,6 +152,32 @@ const RoutingShape = {
   failMode: z.enum(['open', 'closed']).default('open'),
   pinUnderlay: z.boolean().default(true),
 };
+/**
+ * limits: responder protection (RFC 7296 §2.6, §2.1). The defaults follow strongSwan's
+ * charon.cookie_threshold (30), cookie_threshold_ip (3) and block_threshold (5), with a hard cap
+ * on half-open IKE SAs so a flood can never grow memory without bound.
+ */
+const LimitsShape = {
+  // Half-open IKE SAs (IKE_SA_INIT answered, IKE_AUTH not yet seen) kept at most.
+  halfOpen: int(1, 1_000_000).default(1000),
+  // More half-open IKE SAs than this (in all) and every IKE_SA_INIT must carry a COOKIE.
+  cookieThreshold: int(0, 1_000_000).default(30),
+  // More half-open IKE SAs than this from one address and its IKE_SA_INITs must carry a COOKIE.
+  cookieThresholdPerSource: int(0, 1_000_000).default(3),
+  // Half-open IKE SAs one address may hold; IKE_SA_INITs beyond it are dropped.
+  halfOpenPerSource: int(1, 1_000_000).default(5),
+  // IKE_SA_INIT requests per second one address may send (bursts up to twice that); 0: no limit.
+  initRatePerSource: int(0, 1_000_000).default(10),
+};
+/**
+ * privileges: after the UDP sockets, TUN devices, control socket and metrics listener are open,
+ * the daemon switches to this user (and group) and keeps only CAP_NET_ADMIN and
+ * CAP_NET_BIND_SERVICE (src/native/privileges.ts). Absent: it keeps running as it was started.
+ */
+const PrivilegesShape = {
+  user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}\$?$|^\d{1,10}$/i, { error: 'a user name (e.g. branchgate) or a numeric uid' }),
+  group: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}\$?$|^\d{1,10}$/i, { error: 'a group name or a numeric gid' }).optional(),
+};
 const NeighborShape = { address: ipv4(false), asn: int(1, 4294967295), tunnel: z.string() };
 /** A path BIRD gets on its command line and in `configure "PATH"`: no quotes, no control characters. */
 const birdPath = (max: number) =>
@@ -195,6 +221,8 @@ const RootShape = {
   bgp: z.strictObject(BgpShape).optional(),
   gsa: z.strictObject(GsaShape).optional(),
   debug: z.strictObject(DebugShape).prefault({}),
+  limits: z.strictObject(LimitsShape).prefault({}),
+  privileges: z.strictObject(PrivilegesShape).optional(),
 };
 
 export const ConfigSchema = z.strictObject(RootShape);
@@ -204,6 +232,7 @@ const SHAPES = new Map<string, object>([
   ['', RootShape], ['log', LogShape], ['control', ControlShape], ['tunnels', TunnelShape],
   ['routing', RoutingShape], ['bgp', BgpShape], ['bgp.neighbors', NeighborShape], ['bgp.bird', BirdShape],
   ['gsa', GsaShape], ['tunnels.gsaPolicy', GsaPolicyShape()], ['debug', DebugShape],
+  ['limits', LimitsShape], ['privileges', PrivilegesShape],
 ]);
 
 /** Keys allowed in the object at path (array indices ignored); [] if path is not an object. */

@@ -95,6 +95,22 @@ export interface BgpConfig {
   bird?: { binary: string; socket: string; config: string };
 }
 
+/** limits: responder protection (schema.ts LimitsShape has the defaults and their reasons). */
+export interface LimitsConfig {
+  halfOpen: number;
+  cookieThreshold: number;
+  cookieThresholdPerSource: number;
+  halfOpenPerSource: number;
+  /** IKE_SA_INIT per second per source address; 0: unlimited. */
+  initRatePerSource: number;
+}
+
+/** privileges: the user (and group) the daemon runs as once its sockets and devices are open. */
+export interface PrivilegesConfig {
+  user: string;
+  group?: string;
+}
+
 export interface Config {
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' };
   control: { socket: string; metrics?: string };
@@ -103,4 +119,6 @@ export interface Config {
   bgp?: BgpConfig;
   /** wiresharkKeys: directory for the Wireshark key tables (debug export; off when absent). */
   debug: { wiresharkKeys?: string };
+  limits: LimitsConfig;
+  privileges?: PrivilegesConfig;
 }
