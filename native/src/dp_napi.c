@@ -367,6 +367,21 @@ static napi_value tunnel_stats(napi_env env, napi_callback_info info)
   return boolean(env, dp_tunnel_stats(dp, id, o));
 }
 
+static napi_value drops(napi_env env, napi_callback_info info)
+{
+  ARGS(2, "dpDrops");
+  dp_t *dp = get_dp(env, argv[0], "dpDrops");
+  double *o;
+  size_t n;
+  if (!dp || !bg_view(env, argv[1], "dpDrops", "out", napi_float64_array, (void **)&o, &n)) return NULL;
+  if (n < DPD_COUNT) {
+    bg_range(env, "dpDrops: out is too short");
+    return NULL;
+  }
+  dp_drops(dp, o);
+  return NULL;
+}
+
 static napi_value inject(napi_env env, napi_callback_info info)
 {
   ARGS(4, "dpInject");
@@ -463,6 +478,7 @@ napi_status dp_napi_init(napi_env env, napi_value exports)
     {"dpUpdateRemote", NULL, update_remote, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dpCounters", NULL, counters, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dpTunnelStats", NULL, tunnel_stats, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"dpDrops", NULL, drops, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dpInject", NULL, inject, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dpSetSeq", NULL, set_seq, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dpClose", NULL, close_, NULL, NULL, NULL, napi_enumerable, NULL},
