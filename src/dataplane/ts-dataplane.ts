@@ -189,6 +189,15 @@ export class TsDataplane implements Dataplane {
     return t ? { ...t.drops } : null;
   }
 
+  /** Test hook (as NativeDataplane.setSeqForTest): the outbound SA of child spiIn continues after hi:lo. */
+  setSeqForTest(spiIn: number, hi: number, lo: number): boolean {
+    const c = this.children.get(spiIn);
+    if (!c) return false;
+    c.outbound.sa.setSeqForTest(hi, lo);
+    c.outbound.rekeyAsked = false;
+    return true;
+  }
+
   onEvent(fn: (e: DataplaneEvent) => void): void {
     this.listeners.push(fn);
   }
