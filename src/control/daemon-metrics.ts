@@ -11,7 +11,8 @@ import type { EngineEvent } from '../ike/actions.js';
 import type { SaCounters } from '../dataplane/types.js';
 import type { Logger } from '../log.js';
 import type { ListSasDocument, StatusDocument } from './status.js';
-import { MetricsExporter, snapshotFromStatus, type ListenAddress, type MetricsEvent } from './metrics.js';
+import { MetricsExporter, type ListenAddress } from './metrics-http.js';
+import { snapshotFromStatus, type MetricsEvent } from './metrics-input.js';
 
 export interface MetricsSource {
   status(): StatusDocument;

@@ -7,9 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { register as globalRegister } from 'prom-client';
 import type { SaCounters } from '../../../src/dataplane/types.js';
 import type { ListSasDocument, StatusDocument } from '../../../src/control/status.js';
-import {
-  MetricsBindError, MetricsExporter, parseListen, snapshotFromStatus, type MetricsSnapshot, type StatusLike,
-} from '../../../src/control/metrics.js';
+import { MetricsBindError, MetricsExporter, parseListen } from '../../../src/control/metrics-http.js';
+import { snapshotFromStatus, type MetricsSnapshot, type StatusLike } from '../../../src/control/metrics-input.js';
 import { parseExposition, type Sample } from '../../helpers/exposition.js';
 
 // Compile-time: both daemon documents feed snapshotFromStatus as they are (tsc fails on drift).
