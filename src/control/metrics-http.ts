@@ -1,6 +1,11 @@
 /**
  * The Prometheus endpoint: `GET /metrics` on its own TCP listener (config `control.metrics`,
  * loopback by default), served by node:http from BranchgateMetrics' private registry.
+ *
+ * Bounds, each counted in branchgate_metrics_requests_refused_total{reason}: at most
+ * MAX_CONNECTIONS open connections (more are closed on accept: max-connections); request headers
+ * of at most MAX_HEADER octets (431) and no request body (413), both request-too-large; and
+ * timeouts for slow or idle clients.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -46,6 +51,11 @@ function bindHint(code: string | undefined, { host, port }: ListenAddress): stri
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
+/** Open connections at once: a scraper needs one or two; 16 leaves room for a few Prometheus servers and a curl. */
+export const MAX_CONNECTIONS = 16;
+/** Request header octets: `GET /metrics` needs a few hundred (Node's default allows 16 KiB). */
+export const MAX_HEADER = 8 * 1024;
+
 export interface MetricsExporterOptions {
   /** "host:port" (config control.metrics) or a parsed address. */
   listen: string | ListenAddress;
@@ -71,9 +81,18 @@ export class MetricsExporter {
   static async start(opts: MetricsExporterOptions): Promise<MetricsExporter> {
     const addr = typeof opts.listen === 'string' ? parseListen(opts.listen) : opts.listen;
     const metrics = new BranchgateMetrics({ ...(opts.now ? { now: opts.now } : {}), defaultMetrics: opts.defaultMetrics ?? true });
-    const server = http.createServer();
+    const server = http.createServer({ maxHeaderSize: MAX_HEADER });
     const exporter = new MetricsExporter(opts, server, metrics);
     server.on('request', (req, res) => exporter.#handle(req, res));
+    server.maxConnections = MAX_CONNECTIONS;
+    server.on('drop', () => metrics.drops.refused('max-connections')); // Node closed it on accept
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      // Listening for this replaces Node's own answer, so give it here (and count oversized headers).
+      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+      if (tooLarge) metrics.drops.refused('request-too-large');
+      if (socket.writable) socket.end(tooLarge ? 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
     // A scraper never needs long: bound slow or idle clients.
     server.requestTimeout = 10_000;
     server.headersTimeout = 5_000;
@@ -122,6 +141,14 @@ export class MetricsExporter {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' });
       res.end('method not allowed\n');
+      return;
+    }
+    const len = req.headers['content-length'];
+    if ((len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined) {
+      // A scrape has no body; never read (or buffer) one. Connection: close drops the rest unread.
+      this.metrics.drops.refused('request-too-large');
+      res.writeHead(413, { Connection: 'close', 'Content-Type': 'text/plain; charset=utf-8' });
+      res.end('a scrape has no request body\n');
       return;
     }
     let body: Promise<string>;

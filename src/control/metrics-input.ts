@@ -5,6 +5,8 @@
 import type { SaCounters } from '../dataplane/types.js';
 import type { TunnelState } from '../ike/actions.js';
 import type { UdpCounters } from '../net/udp.js';
+import type { ControlCounters } from './server.js';
+import type { UdpSocketDoc } from './udp-socket-drops.js';
 
 export interface ChildMetrics {
   /** Our inbound SPI: a number, or the status document's 8-hex-digit string. */
@@ -40,6 +42,12 @@ export interface MetricsSnapshot {
   ikeDrops?: Readonly<Record<string, number>>;
   /** UdpTransport.counters (cumulative). */
   udp?: Readonly<UdpCounters>;
+  /** Datapath drops by reason, cumulative (list-sas dataplane.drops; src/dataplane/drops.ts). */
+  espDrops?: Readonly<Record<string, number>>;
+  /** Our UDP sockets and the kernel's drop counter for each (list-sas udpSockets). */
+  udpSockets?: ReadonlyArray<Readonly<UdpSocketDoc>>;
+  /** The control socket's bounds at work (list-sas control). */
+  control?: Readonly<ControlCounters>;
 }
 
 /** Events the exporter counts. Anything else passed to onEvent() is ignored. */
@@ -68,6 +76,9 @@ export interface StatusLike {
   }>;
   bgp?: { neighbors: ReadonlyArray<{ address: string; state: string; received: number; advertised: number; tunnel?: string }> };
   udp?: UdpCounters;
+  dataplane?: { drops: Readonly<Record<string, number>> };
+  udpSockets?: ReadonlyArray<Readonly<UdpSocketDoc>>;
+  control?: Readonly<ControlCounters>;
 }
 
 /**
@@ -101,6 +112,9 @@ export function snapshotFromStatus(
   const bgp = extra.bgp ?? doc.bgp;
   if (bgp) snap.bgpNeighbors = bgp.neighbors.map((n) => ({ ...n }));
   if (doc.udp) snap.udp = doc.udp;
+  if (doc.dataplane) snap.espDrops = doc.dataplane.drops;
+  if (doc.udpSockets) snap.udpSockets = doc.udpSockets;
+  if (doc.control) snap.control = doc.control;
   if (extra.ikeDrops) snap.ikeDrops = extra.ikeDrops;
   return snap;
 }

@@ -34,6 +34,8 @@
  * | branchgate_bgp_routes_{received,advertised} | gauge | neighbor, tunnel | snapshot bgpNeighbors |
  * | branchgate_ike_datagrams_dropped_total | counter | reason | IkeEngine.drops |
  * | branchgate_udp_* | counter | (port) | UdpTransport.counters |
+ * | drops and bounds: ESP by reason, kernel UDP drops, control socket, /metrics | | | metrics-drops.ts |
+ * | process_*, nodejs_* | prom-client defaults | | with defaultMetrics (the daemon's exporter: on) |
  *
  * Counters are kept per tunnel, not per Child SA: a rekey replaces the SA (new SPI, counters from
  * zero), and a per-SA counter would make the tunnel's traffic go backwards. Each tunnel total is
@@ -46,45 +48,14 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { SaCounters } from '../dataplane/types.js';
 import type { UdpCounters } from '../net/udp.js';
 import type { MetricsEvent, MetricsSnapshot, TunnelMetrics } from './metrics-input.js';
+import { Deltas, key } from './metrics-deltas.js';
+import { DropSeries } from './metrics-drops.js';
 
 // ---------------------------------------------------------------------------------------------
 // Monotonic accumulation
 
 const COUNTER_FIELDS = ['bytesIn', 'bytesOut', 'packetsIn', 'packetsOut', 'replayDrops', 'authFailures', 'policyDrops'] as const;
 type CounterField = (typeof COUNTER_FIELDS)[number];
-
-/**
- * Turns raw cumulative values into totals that only grow: each total adds the growth of the raw
- * values fed under it; a raw value that went down has restarted from zero (a replaced SA, engine
- * or transport), so all of it is growth.
- */
-class Deltas {
-  readonly #last = new Map<string, number>();
-  readonly #total = new Map<string, number>();
-
-  /** Feed the raw value for `key`, add its growth to `total`; returns the new total. */
-  add(key: string, total: string, raw: number): number {
-    const v = Number.isFinite(raw) && raw > 0 ? raw : 0;
-    const last = this.#last.get(key);
-    const grown = last === undefined || v < last ? v : v - last;
-    this.#last.set(key, v);
-    const t = (this.#total.get(total) ?? 0) + grown;
-    this.#total.set(total, t);
-    return t;
-  }
-
-  total(total: string): number {
-    return this.#total.get(total) ?? 0;
-  }
-
-  /** Forget the raw baselines of keys that no longer exist (their growth stays in the totals). */
-  forget(keep: (key: string) => boolean): void {
-    for (const k of this.#last.keys()) if (!keep(k)) this.#last.delete(k);
-  }
-}
-
-/** Joins key parts; NUL cannot occur in tunnel names, SPIs or reasons. */
-const key = (...parts: string[]): string => parts.join('\0');
 
 const MAX_FINAL = 4096;
 
@@ -115,6 +86,7 @@ const UDP_SERIES: ReadonlyArray<[keyof UdpCounters, string, string, Record<strin
   ['malformed', 'branchgate_udp_malformed_total', 'UDP datagrams that were neither IKE nor ESP', {}],
   ['handlerErrors', 'branchgate_udp_handler_errors_total', 'datagrams whose handler threw', {}],
   ['sendErrors', 'branchgate_udp_send_errors_total', 'IKE messages that could not be sent', {}],
+  ['sendQueueFull', 'branchgate_udp_send_queue_full_total', 'IKE messages and NAT-keepalives dropped because 1024 sends were already waiting for the kernel', {}],
 ];
 
 /** The registry and its series; HTTP-free so it can be unit-tested and embedded. */
@@ -132,6 +104,8 @@ export class BranchgateMetrics {
   readonly #g;
   readonly #c;
   readonly #e;
+  /** Drops by reason and the bounds' counters (metrics-drops.ts). */
+  readonly drops: DropSeries;
 
   constructor(opts: { now?: () => number; defaultMetrics?: boolean } = {}) {
     this.#now = opts.now ?? Date.now;
@@ -174,6 +148,9 @@ export class BranchgateMetrics {
         labelNames: ['tunnel'], buckets: HANDSHAKE_BUCKETS, registers,
       }),
     };
+    this.drops = new DropSeries(registers);
+    // prom-client's process_* (resident memory, open fds, CPU) and nodejs_* (heap, event-loop
+    // lag) series: what a soak watches to see memory return and the loop stay responsive.
     if (opts.defaultMetrics ?? false) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -241,6 +218,7 @@ export class BranchgateMetrics {
         this.#c.udp.get(name)!.inc(labels, this.#raw.add(id, id, s.udp[field]));
       }
     }
+    this.drops.update(s);
   }
 
   #tunnel(t: TunnelMetrics, now: number, live: Set<string>): void {
