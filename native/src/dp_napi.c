@@ -25,7 +25,10 @@ typedef struct {
   uint32_t a, b;
 } dp_event_t;
 
-/* From any thread: queue the event (nonblocking; the queue is unbounded, events are rare). */
+/* From any thread: queue the event (nonblocking). The threadsafe function's queue has no size
+ * limit, but what can be in it is bounded by construction: REKEY_NEEDED once per outbound SA
+ * (rekey_asked) and TUN_ERROR once per tunnel (broken), so at most a few per installed SA. A
+ * limit here could only lose one of those, which nothing would ever ask for again. */
 static void emit(void *ctx, int kind, uint32_t a, uint32_t b)
 {
   dp_box_t *box = ctx;
