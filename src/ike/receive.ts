@@ -144,7 +144,7 @@ function onRequest(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, exchangeTyp
     exportIkeKeys(ctx, sa);
     const r = processAuthRequest(ctx, sa, messageId, inner);
     if (!r.ok) return engine.remove(ctx, sa, 'authentication failed', false);
-    for (const [k, v] of engine.halfOpen) if (v === sa) engine.halfOpen.delete(k);
+    engine.halfOpen.forget(sa);
     adopt(engine, ctx, sa, findNotify(inner, NotifyType.INITIAL_CONTACT) !== undefined);
     establish(ctx, sa, r.child);
     return;

@@ -99,6 +99,9 @@ export class IkeSa {
   rekeying = false;
   /** The IKE SA that replaced this one (state rekeyed). */
   replacedBy: IkeSa | null = null;
+  /** Responder, while half-open: its IkeEngine.halfOpen key and the source address it counts against. */
+  halfOpenKey: string | null = null;
+  halfOpenSource = '';
   /** Responder only: tunnels whose addresses match, narrowed to one once IDi is known. */
   candidates: TunnelConfig[] = [];
   peerId = '';
