@@ -82,6 +82,8 @@ export interface Task {
   /** The payloads of the request, or null when the job became moot while it waited. */
   build(ctx: EngineContext, sa: IkeSa): { exchange: number; payloads: Payload[] } | null;
   onResponse(ctx: EngineContext, sa: IkeSa, payloads: Payload[]): void;
+  /** Forget secret state (a DH private value) when the SA goes before the answer came. */
+  wipe?(): void;
 }
 
 /** Timers carry ids, not objects (architecture rule 5). */
