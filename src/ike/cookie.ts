@@ -42,18 +42,25 @@ export interface CookieInput {
 
 /** IPi as octets: the 4 octets of an IPv4 address; anything else (IPv6 text) as its UTF-8. */
 export function addressOctets(address: string): Uint8Array {
-  const parts = address.split('.');
-  if (parts.length === 4) {
-    const out = new Uint8Array(4);
-    let ok = true;
-    parts.forEach((p, i) => {
-      const n = /^\d{1,3}$/.test(p) ? Number(p) : NaN;
-      if (!(n >= 0 && n <= 255)) ok = false;
-      out[i] = n;
-    });
-    if (ok) return out;
+  // A hand-written dotted-quad parser: this runs for every challenged datagram of a flood.
+  const out = new Uint8Array(4);
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= address.length; i++) {
+    const c = i < address.length ? address.charCodeAt(i) : 46; // a final '.'
+    if (c >= 48 && c <= 57 && digits < 3) {
+      value = value * 10 + (c - 48);
+      digits++;
+    } else if (c === 46 && digits > 0 && value <= 255 && part < 4) {
+      out[part++] = value;
+      value = 0;
+      digits = 0;
+    } else {
+      return new Uint8Array(Buffer.from(address, 'utf8'));
+    }
   }
-  return new Uint8Array(Buffer.from(address, 'utf8'));
+  return part === 4 ? out : new Uint8Array(Buffer.from(address, 'utf8'));
 }
 
 /** The hash part of a cookie: SHA-256(Ni | IPi | SPIi | secret). Exported for known-answer tests. */

@@ -3,13 +3,15 @@
  * source address may send `rate` requests per second, in bursts of up to 2 × rate. Sans-IO: the
  * caller passes `now` (ms).
  *
- * The table is bounded, because source addresses are free to spoof: at most `maxSources`
- * entries (SOURCE_TABLE_MAX by default), kept in least-recently-used order (a Map re-inserted on
- * every touch). A bucket that has been idle long enough to be full again says nothing an absent
- * entry would not, so such entries are dropped from the old end whenever a source is added, and
- * when the table is still full the least recently seen source is evicted. Eviction only ever
- * forgets a debt: an evicted source starts again with a full bucket, so the bound costs some
- * precision under a spoofed flood and never blocks anyone who would otherwise pass.
+ * The table is bounded, because source addresses are free to spoof: two generations of buckets
+ * (a Map each), at most `maxSources` entries together (SOURCE_TABLE_MAX by default). A source
+ * seen again moves to the current generation. The generations turn over every refill time (the
+ * time an untouched bucket needs to be full again), so a bucket is forgotten between one and two
+ * refill times after its last use, never before it is full again and says nothing an absent
+ * entry would not; and they turn over early when the current one holds half the bound, which forgets the older half. Forgetting
+ * only ever forgives a debt (the source starts again with a full bucket), so the bound costs
+ * some precision under a spoofed flood and never blocks anyone who would otherwise pass. Every
+ * operation is O(1): no scans, so a flood of new sources costs the same per datagram as any other.
  */
 
 /** 4096 sources × ~100 octets: well under a megabyte however many addresses a flood spoofs. */
@@ -21,18 +23,21 @@ interface Bucket {
 }
 
 export class SourceRateLimiter {
-  private readonly buckets = new Map<string, Bucket>();
+  private current = new Map<string, Bucket>();
+  private previous = new Map<string, Bucket>();
+  private turnedAt = -Infinity;
 
   /** rate: requests per second per source (0: no limit). */
   constructor(private rate: number, private readonly maxSources = SOURCE_TABLE_MAX) {}
 
   setRate(rate: number): void {
     this.rate = rate;
-    if (rate === 0) this.buckets.clear();
+    this.current = new Map();
+    this.previous = new Map();
   }
 
   get size(): number {
-    return this.buckets.size;
+    return this.current.size + this.previous.size;
   }
 
   private get burst(): number {
@@ -44,33 +49,33 @@ export class SourceRateLimiter {
     return (this.burst / this.rate) * 1000;
   }
 
+  private turnOver(now: number): void {
+    this.previous = this.current;
+    this.current = new Map();
+    this.turnedAt = now;
+  }
+
   /** Takes one token for `source`; false when its bucket is empty (the request is over the limit). */
   take(source: string, now: number): boolean {
     if (this.rate <= 0) return true;
-    let b = this.buckets.get(source);
-    if (b) {
-      this.buckets.delete(source);
-      b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) * this.rate) / 1000);
-      b.at = Math.max(b.at, now);
-    } else {
-      this.expire(now);
-      if (this.buckets.size >= this.maxSources) {
-        const oldest = this.buckets.keys().next().value;
-        if (oldest !== undefined) this.buckets.delete(oldest);
-      }
-      b = { tokens: this.burst, at: now };
+    this.expire(now);
+    let b = this.current.get(source);
+    if (!b) {
+      b = this.previous.get(source);
+      if (b) this.previous.delete(source);
+      else b = { tokens: this.burst, at: now };
+      if (this.current.size >= this.maxSources / 2) this.turnOver(now);
+      this.current.set(source, b);
     }
-    this.buckets.set(source, b);
+    b.tokens = Math.min(this.burst, b.tokens + (Math.max(0, now - b.at) * this.rate) / 1000);
+    b.at = Math.max(b.at, now);
     if (b.tokens < 1) return false;
     b.tokens -= 1;
     return true;
   }
 
-  /** Drops buckets that are full again (idle for the refill time), oldest first. */
+  /** Forgets the buckets idle for a refill time or more (their generation turned over twice). */
   expire(now: number): void {
-    for (const [k, b] of this.buckets) {
-      if (now - b.at < this.refillMs) break;
-      this.buckets.delete(k);
-    }
+    if (this.rate > 0 && now - this.turnedAt >= this.refillMs) this.turnOver(now);
   }
 }
