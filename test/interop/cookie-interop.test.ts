@@ -7,15 +7,21 @@
  * 'invalid-cookie'. Two attempts, so a cookie of the second one is checked against a secret
  * already used once.
  *
- * Not covered here: strongSwan demanding a cookie from our initiator. strongSwan's
- * charon.cookie_threshold = 0 turns cookies off (receiver.c: `cookie_threshold && half_open >=
- * cookie_threshold`), so that needs cookie_threshold = 1 plus a half-open SA at strongSwan, and
- * the lab's strongswan.conf writer (lab/strongswan.ts) takes no extra options. Our initiator's
- * COOKIE handling is covered by test/exchange/cookies.test.ts and failures.test.ts.
+ * The other way round: strongSwan demanding a cookie from our initiator. Its
+ * charon.cookie_threshold = 0 turns cookies off (receiver.c: a threshold of 0 is "never"), and
+ * the lab's strongswan.conf writer takes no extra options; but strongSwan ≥ 5.9 also demands a
+ * cookie from an address that holds charon.cookie_threshold_ip (default 3) half-open IKE SAs. So
+ * the test first sends three IKE_SA_INITs from our address that it never completes, then starts
+ * the daemon as initiator: strongSwan answers with a COOKIE, the daemon retries with it and the
+ * tunnel comes up.
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { Branchgate, requireBuild, type BgTunnelConfig } from './lab/branchgate.js';
-import { addAddress, createPair, requirePrereqs, waitFor, type Pair } from './lab/netns.js';
+import { addAddress, createPair, exec, requirePrereqs, waitFor, type Pair } from './lab/netns.js';
+import { initRequest } from '../exchange/init-request.js';
+import { initiatorTunnel, seeded } from '../exchange/harness.js';
+import { createKeyExchange } from '../../src/ike/crypto/dh.js';
+import { DhId } from '../../src/ike/constants.js';
 import { Charon } from './lab/strongswan.js';
 import { one, scrape } from './lab/metrics-scrape.js';
 
@@ -39,20 +45,21 @@ describe('strongSwan initiator ↔ branchgate responder that always demands a CO
     pair = await createPair({ tag: 'k' }); // a = branchgate 192.0.2.1, b = strongSwan 192.0.2.2
     await addAddress(pair.a, 'lo', `${BG_INNER}/32`);
     await addAddress(pair.b, 'lo', `${SW_INNER}/32`);
-    sw = await Charon.start(pair.b, { tag: 'ksw' });
+    sw = await Charon.start(pair.b, { tag: 'ksw', levels: { net: 2 } });
     sw.writeConns([{
       name: CONN, localAddrs: pair.addrB, remoteAddrs: pair.addrA, localId: pair.addrB, remoteId: pair.addrA, psk: PSK,
       proposals: [IKE], espProposals: [ESP], localTs: [`${SW_INNER}/32`], remoteTs: [`${BG_INNER}/32`],
     }]);
     await sw.loadAll();
-    const tunnel: BgTunnelConfig = {
-      name: TUNNEL, localAddress: pair.addrA, remoteAddress: pair.addrB, psk: PSK, ike: [IKE], esp: [ESP],
-      initiate: false, dpd: 0, localTs: [`${BG_INNER}/32`], remoteTs: [`${SW_INNER}/32`], interface: 'bg0',
-    };
-    bg = await Branchgate.start(pair.a, [tunnel], {
+    bg = await Branchgate.start(pair.a, [tunnel(false)], {
       tag: 'cookie', logLevel: 'info', extra: { control: { metrics: METRICS }, limits: { cookieThreshold: 0 } },
     });
   }, 60_000);
+
+  const tunnel = (initiate: boolean): BgTunnelConfig => ({
+    name: TUNNEL, localAddress: pair!.addrA, remoteAddress: pair!.addrB, psk: PSK, ike: [IKE], esp: [ESP],
+    initiate, dpd: 0, localTs: [`${BG_INNER}/32`], remoteTs: [`${SW_INNER}/32`], interface: 'bg0',
+  });
 
   afterAll(async () => {
     await bg?.stop().catch(() => undefined);
@@ -86,5 +93,32 @@ describe('strongSwan initiator ↔ branchgate responder that always demands a CO
     }
     const lines = d.logRecords().map((r) => String(r.msg ?? ''));
     expect(lines.some((m) => /answering with a COOKIE/.test(m))).toBe(true);
+  }, 90_000);
+
+  it('strongSwan demands a COOKIE from our initiator (cookie_threshold_ip): the daemon retries with it and establishes', async () => {
+    if (!pair || !sw || !bg) throw new Error('lab setup failed (see beforeAll error)');
+    await bg.stop();
+    const s = sw;
+    const mark = s.logMark();
+    // Three half-open IKE SAs from our address at strongSwan: valid requests nobody completes.
+    const rnd = seeded(42);
+    const proposals = initiatorTunnel({ ike: [IKE], esp: [ESP] }).ikeProposals;
+    const hexes = [0, 1, 2].map(() => Buffer.from(initRequest({
+      spiI: rnd(8), nonce: rnd(32), group: DhId.MODP_2048_256, ke: createKeyExchange(DhId.MODP_2048_256).publicValue, proposals,
+    })).toString('hex'));
+    const js = `const s = require('dgram').createSocket('udp4'); s.bind(0, '${pair.addrA}', async () => {
+      for (const h of process.argv.slice(1)) await new Promise((r) => s.send(Buffer.from(h, 'hex'), 500, '${pair!.addrB}', r));
+      setTimeout(() => s.close(), 200); });`;
+    await exec(pair.a, [process.execPath, '-e', js, ...hexes]);
+    await waitFor('three half-open IKE SAs at strongSwan', async () =>
+      ((await s.listSas()).filter((x) => x.state === 'CONNECTING').length >= 3 ? true : undefined), 10_000);
+
+    const d = await Branchgate.start(pair.a, [tunnel(true)], { tag: 'cookie-i', logLevel: 'info' });
+    bg = d;
+    onTestFailed(() => console.error(`${d.logs(80)}\n${s.logSince(mark, 160)}`));
+    await Promise.all([d.waitEstablished(TUNNEL, 20_000), s.waitEstablished(CONN, 20_000)]);
+    const lines = d.logRecords().map((r) => String(r.msg ?? ''));
+    expect(lines.some((m) => /responder asked for a COOKIE; retrying IKE_SA_INIT with it/.test(m))).toBe(true);
+    expect(s.logSince(mark, 2000)).toMatch(/sending COOKIE notify to 192\.0\.2\.1/);
   }, 90_000);
 });
