@@ -267,12 +267,9 @@ export class IkeSa {
   }
 
   /**
-   * Forget the key material of an SA that goes (best effort in a garbage-collected runtime: what
-   * OpenSSL copied into its own contexts, and V8's copies, are beyond reach). Zeroed: SKEYSEED and
-   * every SK_* (the SK ciphers use views of SK_e/SK_a, crypto/sk-cipher.ts, so they go with them),
-   * the keys of the Child SAs still attached, and the DH private value of an IKE_SA_INIT or of a
-   * rekey still in flight (KeyExchange.wipe). The PSK is the tunnel's, not the SA's: AUTH uses it
-   * in place and clears what it derives from it (crypto/psk-auth.ts).
+   * Forget the key material of an SA that goes, as far as JavaScript reaches (OpenSSL's and V8's
+   * own copies are beyond it): SKEYSEED and SK_* (the SK ciphers only view SK_e/SK_a), the keys
+   * of attached Child SAs, and the DH private value of an IKE_SA_INIT or rekey in flight.
    */
   wipe(): void {
     for (const k of Object.values(this.keys ?? {})) (k as Uint8Array).fill(0);
