@@ -121,11 +121,16 @@ export class Branchgate {
   }
 
   /** Writes the config and starts `branchgate run` in `ns`; resolves once the control socket answers. */
-  static async start(ns: string, tunnels: BgTunnelConfig[], opts: { tag?: string; logLevel?: string; extra?: Record<string, unknown>; env?: NodeJS.ProcessEnv } = {}): Promise<Branchgate> {
+  static async start(ns: string, tunnels: BgTunnelConfig[], opts: {
+    tag?: string; logLevel?: string; extra?: Record<string, unknown>; env?: NodeJS.ProcessEnv;
+    /** Runs after the config is written, before the daemon starts (e.g. hand the dir to another user). */
+    beforeLaunch?: (bg: Branchgate) => void | Promise<void>;
+  } = {}): Promise<Branchgate> {
     requireBuild();
     const bg = new Branchgate(ns, opts.tag ?? ns);
     bg.env = opts.env ?? {};
     bg.writeConfig(tunnels, opts.logLevel ?? 'debug', opts.extra);
+    await opts.beforeLaunch?.(bg);
     await bg.launch();
     return bg;
   }
