@@ -33,7 +33,7 @@ import { WiresharkKeyWriter, wiresharkKeyPaths, wiresharkKeysWarning } from './d
 import { wipeKeyExport, writeKeyExport } from './debug/key-export.js';
 import type { Identity } from './native/privileges.js';
 import {
-  applySwitch, planPrivileges, privilegeNeeds, PrivilegePlanError, restartNeededMessage, samePrivileges, unreadableHints,
+  applyStay, applySwitch, planPrivileges, privilegeNeeds, PrivilegePlanError, restartNeededMessage, samePrivileges, unreadableHints,
 } from './privileges/daemon-privileges.js';
 
 export type { VolumeReason } from './child-poll.js';
@@ -595,7 +595,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (err instanceof PrivilegePlanError && err.config) throw new ConfigLoadError([`${opts.configPath}: ${err.message}`]);
     throw err;
   }
-  if (plan.kind === 'stay' && plan.warning !== undefined) logger.warn(plan.warning);
+  if (plan.kind === 'stay') applyStay(plan, logger);
   const { tunnels, bind } = await resolveLocal(config.tunnels, logger);
   // The datapath carries ESP only in UDP 4500, so the engine always asks peers to encapsulate.
   const engine = opts.engineFactory ? opts.engineFactory(tunnels) : new IkeEngine({ tunnels, udpEncapsulationOnly: true });

@@ -4,6 +4,7 @@
  *
  *   privResolve(user, group|null) -> { uid, gid, user, group, groups[], userFound }
  *   privDrop(uid, gid, groups[], keep[])
+ *   privRaiseAmbient(keep[])
  *
  * privResolve reads the passwd and group databases through NSS (getpwnam_r/getgrnam_r, so LDAP
  * or systemd-userdb users work as `id` sees them) and the user's supplementary groups with
@@ -547,12 +548,68 @@ static napi_value priv_drop(napi_env env, napi_callback_info info)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* privRaiseAmbient(keep[]) — without root: make permitted capabilities ambient               */
+
+/* A process that got its capabilities from file capabilities (setcap on the node binary, the
+ * container image's way) has them permitted and effective but not inheritable or ambient, so
+ * every execve drops them: `ip` and BIRD would run without CAP_NET_ADMIN. This adds `keep` to
+ * the inheritable set (allowed: they are permitted) and raises them as ambient, which is what
+ * systemd's AmbientCapabilities= does before exec. Each must be permitted, else EPERM. */
+static napi_value priv_raise_ambient(napi_env env, napi_callback_info info)
+{
+  size_t argc = 1;
+  napi_value argv[1];
+  BG_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "privRaiseAmbient(keep): the capability list is required");
+    return NULL;
+  }
+  uint32_t *keep = NULL, nk = 0;
+  if (!arg_u32_array(env, argv[0], "privRaiseAmbient", "keep", 64, 63, &keep, &nk)) return NULL;
+  uint64_t want = 0;
+  for (uint32_t i = 0; i < nk; i++) want |= BIT(keep[i]);
+  free(keep);
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct d[2];
+  memset(d, 0, sizeof d);
+  if (syscall(SYS_capget, &hdr, d) < 0) {
+    throw_errno(env, errno, "reading this thread's capabilities (capget)", NULL);
+    return NULL;
+  }
+  uint64_t prm = (uint64_t)d[0].permitted | (uint64_t)d[1].permitted << 32;
+  char msg[256];
+  for (int c = 0; c < 64; c++) {
+    if ((want & BIT(c)) && !(prm & BIT(c))) {
+      snprintf(msg, sizeof msg, "capability %d is not permitted, so it cannot be made ambient", c);
+      throw_coded(env, "EPERM", msg);
+      return NULL;
+    }
+  }
+  d[0].inheritable |= (uint32_t)want;
+  d[1].inheritable |= (uint32_t)(want >> 32);
+  if (syscall(SYS_capset, &hdr, d) < 0) {
+    throw_errno(env, errno, "capset (adding the capabilities to the inheritable set)", NULL);
+    return NULL;
+  }
+  for (int c = 0; c < 64; c++) {
+    if ((want & BIT(c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0) {
+      int err = errno;
+      snprintf(msg, sizeof msg, "raising capability %d as ambient (PR_CAP_AMBIENT_RAISE)", c);
+      throw_errno(env, err, msg, "a locked SECBIT_NO_CAP_AMBIENT_RAISE forbids it");
+      return NULL;
+    }
+  }
+  return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 
 napi_status priv_napi_init(napi_env env, napi_value exports)
 {
   napi_property_descriptor props[] = {
     {"privResolve", NULL, priv_resolve, NULL, NULL, NULL, napi_enumerable, NULL},
     {"privDrop", NULL, priv_drop, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"privRaiseAmbient", NULL, priv_raise_ambient, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -6,6 +6,8 @@
  * - switchUser(): while root, the one-way switch to that identity keeping only the given
  *   capabilities (bounding, permitted, effective, inheritable and ambient sets), in the order
  *   capabilities(7) requires; priv.c documents each step and why.
+ * - raiseAmbient(): without root, make permitted capabilities ambient so that the children the
+ *   daemon spawns (`ip`, BIRD) inherit them; needed when they came from file capabilities.
  *
  * Both throw PrivilegeError with a `code` the daemon maps to an exit status: unknown-user and
  * unknown-group are configuration errors (exit 2), the rest runtime failures.
@@ -30,6 +32,7 @@ export interface Identity {
 export interface NativePrivilegesApi {
   privResolve(user: string, group: string | null): Identity;
   privDrop(uid: number, gid: number, groups: number[], keep: number[]): void;
+  privRaiseAmbient(keep: number[]): void;
 }
 
 export type PrivilegeErrorCode = 'unknown-user' | 'unknown-group' | 'lookup-failed' | 'switch-failed' | 'unavailable';
@@ -52,7 +55,7 @@ const CANDIDATES = [
   new URL(`../../native/build/Release/${ADDON_FILE}`, import.meta.url),
   new URL(`../../native/build/Debug/${ADDON_FILE}`, import.meta.url),
 ];
-const EXPORTS = ['privResolve', 'privDrop'] as const;
+const EXPORTS = ['privResolve', 'privDrop', 'privRaiseAmbient'] as const;
 
 let loaded: { api: NativePrivilegesApi | null; reason: string } | undefined;
 
@@ -120,6 +123,16 @@ export function switchUser(id: Identity, keep: readonly number[], api?: NativePr
   const a = requireApi(api);
   try {
     a.privDrop(id.uid, id.gid, id.groups, [...keep]);
+  } catch (err) {
+    throw new PrivilegeError('switch-failed', err instanceof Error ? err.message : String(err), sysCode(err));
+  }
+}
+
+/** Add `keep` (all permitted) to the inheritable and ambient sets of the calling thread. */
+export function raiseAmbient(keep: readonly number[], api?: NativePrivilegesApi): void {
+  const a = requireApi(api);
+  try {
+    a.privRaiseAmbient([...keep]);
   } catch (err) {
     throw new PrivilegeError('switch-failed', err instanceof Error ? err.message : String(err), sysCode(err));
   }

@@ -21,7 +21,7 @@
 import { readFileSync } from 'node:fs';
 import type { Config, PrivilegesConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
-import { resolveIdentity, switchUser, type Identity, type NativePrivilegesApi } from '../native/privileges.js';
+import { raiseAmbient, resolveIdentity, switchUser, type Identity, type NativePrivilegesApi } from '../native/privileges.js';
 import { checkWritable, handOver, handoverFor, missingLevels, type Handover } from './handover.js';
 import {
   CAP_NET_ADMIN, CAP_NET_BIND_SERVICE, capMask, capNames, readProcCredentials, readThreadCredentials,
@@ -41,8 +41,11 @@ export interface PrivilegeNeeds {
 
 export type PrivilegePlan =
   | { kind: 'switch'; id: Identity; handover: Handover; created: string[] }
-  /** warning: the line to log at start (root without privileges). */
-  | { kind: 'stay'; id: Identity | null; warning?: string };
+  /**
+   * warning: the line to log at start (root without privileges). raise: kept capabilities this
+   * non-root process has permitted but not ambient (file capabilities), to raise at once.
+   */
+  | { kind: 'stay'; id: Identity | null; warning?: string; raise?: number[] };
 
 /** A plan the daemon cannot follow: `config` marks a configuration error (exit 2). */
 export class PrivilegePlanError extends Error {
@@ -111,7 +114,11 @@ export function planPrivileges(input: PlanInput): PrivilegePlan {
     throw new PrivilegePlanError(`${missing.join('; ')} (this process: ${who(creds, euid)}) — ${CAP_REMEDY}`, false);
   }
   const p = input.privileges;
-  if (p === undefined) return euid === 0 ? { kind: 'stay', id: null, warning: ROOT_WARNING } : { kind: 'stay', id: null };
+  // Not root: capabilities from file capabilities are not passed on to `ip` and BIRD unless
+  // they are ambient (systemd's AmbientCapabilities= already makes them so).
+  const raise = euid === 0 ? [] : KEPT_CAPABILITIES.filter((c) => (creds.capPrm >> BigInt(c)) & 1n && !((creds.capAmb >> BigInt(c)) & 1n));
+  const stay = (id: Identity | null): PrivilegePlan => (raise.length > 0 ? { kind: 'stay', id, raise } : { kind: 'stay', id });
+  if (p === undefined) return euid === 0 ? { kind: 'stay', id: null, warning: ROOT_WARNING } : stay(null);
   let id: Identity;
   try {
     id = resolveIdentity(p.user, p.group, input.api);
@@ -126,7 +133,7 @@ export function planPrivileges(input: PlanInput): PrivilegePlan {
       'name an unprivileged user and group (neither uid nor gid 0)', true);
   }
   if (euid !== 0) {
-    if (euid === id.uid) return { kind: 'stay', id };
+    if (euid === id.uid) return stay(id);
     throw new PrivilegePlanError(`${input.source} names ${id.user} (uid ${id.uid}) but branchgate runs as uid ${euid}, ` +
       `which cannot switch users: start it as root, or as ${id.user} directly (systemd User=${id.user})`, false);
   }
@@ -135,6 +142,15 @@ export function planPrivileges(input: PlanInput): PrivilegePlan {
   if (problems.length > 0) throw new PrivilegePlanError(`${input.source}: ${problems.join('; ')}`, false);
   const created = [...new Set(handover.dirs.flatMap((d) => missingLevels(d.path)))];
   return { kind: 'switch', id, handover, created };
+}
+
+/** A start without root whose capabilities are not ambient: make them so, before any child. */
+export function applyStay(plan: Extract<PrivilegePlan, { kind: 'stay' }>, logger: Logger, api?: NativePrivilegesApi): void {
+  if (plan.warning !== undefined) logger.warn(plan.warning);
+  if (plan.raise === undefined) return;
+  raiseAmbient(plan.raise, api);
+  logger.info({ capabilities: capNames(capMask(plan.raise)) },
+    `made ${capNames(capMask(plan.raise)).join(' and ')} ambient so that ip and BIRD inherit them (they came from file capabilities)`);
 }
 
 /**

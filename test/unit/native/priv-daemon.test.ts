@@ -138,6 +138,12 @@ describe('planPrivileges', () => {
     expect(() => planPrivileges(input({ euid: 1000, creds: caps }))).toThrow(/privileges names nobody \(uid 65534\) but branchgate runs as uid 1000, which cannot switch users/);
   });
 
+  it('not root with file capabilities (permitted, not ambient): they are to be raised as ambient for ip and BIRD', () => {
+    const fileCaps = () => parseProcStatus(status(65534, '0000000000001400').replace('CapAmb:\t0000000000001400', 'CapAmb:\t0000000000000000'));
+    expect(planPrivileges(input({ euid: 65534, creds: fileCaps, privileges: undefined }))).toEqual({ kind: 'stay', id: null, raise: [12, 10] });
+    expect(planPrivileges(input({ euid: 0, privileges: undefined }))).toEqual({ kind: 'stay', id: null, warning: ROOT_WARNING });
+  });
+
   it('root: root as the target is a config error; a socket directory nobody cannot write is refused', () => {
     const root = (() => { try { planPrivileges(input({ privileges: { user: 'root' } })); } catch (x) { return x; } })() as PrivilegePlanError;
     expect(root.config).toBe(true);

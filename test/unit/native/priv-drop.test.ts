@@ -11,7 +11,7 @@
  * Needs root (it switches users): fails, never skips, when not root.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,18 +29,20 @@ function go() {
   const dp = m.dpCreate(() => {});
   const out = {};
   try {
-    m.privDrop(65534, 65534, [65534], [10, 12]);
+    if (process.env.MODE === 'drop') m.privDrop(65534, 65534, [65534], [10, 12]);
+    if (process.env.MODE === 'ambient') m.privRaiseAmbient([10, 12]);
   } catch (e) {
     out.error = { code: e.code, message: e.message };
   }
   out.tasks = fs.readdirSync('/proc/self/task').map((t) => fs.readFileSync('/proc/self/task/' + t + '/status', 'utf8'));
   out.setpriv = cp.execFileSync('setpriv', ['--dump'], { encoding: 'utf8' });
+  out.childCaps = cp.execFileSync('/bin/sh', ['-c', 'grep ^Cap /proc/self/status'], { encoding: 'utf8' });
   m.dpClose(dp);
   process.stdout.write(JSON.stringify(out));
 }
 `;
 
-interface ChildReport { error?: { code: string; message: string }; tasks: string[]; setpriv: string }
+interface ChildReport { error?: { code: string; message: string }; tasks: string[]; setpriv: string; childCaps: string }
 
 let dir = '';
 let script = '';
@@ -52,10 +54,10 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs the child, optionally through setpriv to start it with a smaller bounding set. */
-function child(prefix: string[] = []): ChildReport {
-  const argv = [...prefix, process.execPath, script];
-  const r = spawnSync(argv[0]!, argv.slice(1), { env: { ...process.env, ADDON }, encoding: 'utf8', timeout: 15_000 });
+/** Runs the child (MODE drop|ambient|none), optionally through setpriv and with another node binary. */
+function child(prefix: string[] = [], mode = 'drop', node = process.execPath): ChildReport {
+  const argv = [...prefix, node, script];
+  const r = spawnSync(argv[0]!, argv.slice(1), { env: { ...process.env, ADDON, MODE: mode }, encoding: 'utf8', timeout: 15_000 });
   if (r.status !== 0) throw new Error(`child exited ${r.status}: ${r.stderr}`);
   return JSON.parse(r.stdout) as ChildReport;
 }
@@ -94,5 +96,45 @@ describe('privDrop in a child process started as root', () => {
     expect(r.error?.code).toBe('EPERM');
     expect(r.error?.message).toMatch(/^capability 12 is not in the bounding set of this process, so it cannot be kept: in a container add it/);
     expect(line(r.tasks[0]!, 'Uid')).toMatch(/^0\s+0\s+0\s+0$/);
+  });
+});
+
+describe('privRaiseAmbient: a start without root whose capabilities come from file capabilities (the container image)', () => {
+  /**
+   * A copy of node with file capabilities cap_net_admin,cap_net_bind_service+ep, written as the
+   * security.capability xattr (struct vfs_cap_data, VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE,
+   * <linux/capability.h>) by Python, so the test needs no libcap tools; started as nobody.
+   */
+  let capNode = '';
+  beforeAll(() => {
+    capNode = join(dir, 'node-caps');
+    copyFileSync(process.execPath, capNode);
+    chmodSync(capNode, 0o755);
+    const py = spawnSync('python3', ['-c', `import os, struct; os.setxattr(${JSON.stringify(capNode)}, 'security.capability', struct.pack('<5I', 0x02000001, 0x1400, 0, 0, 0))`], { encoding: 'utf8' });
+    if (py.status !== 0) throw new Error(`could not set file capabilities with python3 (apt-get install python3): ${py.stderr}`);
+    chmodSync(dir, 0o755); // nobody must reach the binary and the script
+  });
+  const asNobody = ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups'];
+
+  it('without it, file capabilities do not reach the children: ip and BIRD would run without CAP_NET_ADMIN', () => {
+    const r = child(asNobody, 'none', capNode);
+    expect(line(r.tasks[0]!, 'CapEff')).toBe('0000000000001400');
+    expect(line(r.tasks[0]!, 'CapAmb')).toBe('0000000000000000');
+    expect(r.setpriv).toContain('Ambient capabilities: [none]');
+    expect(line(r.childCaps, 'CapEff')).toBe('0000000000000000');
+  });
+
+  it('with it, the children get exactly the two (setpriv and the child\'s own status agree)', () => {
+    const r = child(asNobody, 'ambient', capNode);
+    expect(r.error).toBeUndefined();
+    expect(line(r.tasks[0]!, 'Uid').split(/\s+/)).toEqual(['65534', '65534', '65534', '65534']);
+    expect(r.setpriv).toContain('Ambient capabilities: net_bind_service,net_admin\n');
+    expect(line(r.childCaps, 'CapEff')).toBe('0000000000001400');
+    expect(line(r.childCaps, 'CapAmb')).toBe('0000000000001400');
+  });
+
+  it('refuses a capability that is not permitted', () => {
+    const r = child(asNobody, 'ambient');
+    expect(r.error).toEqual({ code: 'EPERM', message: 'capability 10 is not permitted, so it cannot be made ambient' });
   });
 });
