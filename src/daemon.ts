@@ -135,6 +135,8 @@ class DaemonImpl implements Daemon {
   #routes: Map<string, string[]>;
   #stopping: Promise<void> | undefined;
   #signals: [NodeJS.Signals, () => void][] = [];
+  /** Set during stop() once the datapath is about to go: incoming IKE is dropped from then on. */
+  ikeClosed = false;
   /** The user the daemon switched to at start (null: it runs as it was started). */
   switchedTo: Identity | null = null;
   /** privileges: as the file said at start; a reload that changes it needs a restart. */
@@ -557,8 +559,15 @@ class DaemonImpl implements Daemon {
           this.logger.error({ err, tunnel: name }, 'engine failed to take the tunnel down');
         }
       }
-      // Let the DELETE messages reach the kernel, but never hang shutdown on them.
-      await Promise.race([Promise.all(this.#pending), new Promise((r) => setTimeout(r, 1000).unref())]);
+      // Let the DELETE messages reach the kernel and the peer's answers remove the Child SAs,
+      // but never hang shutdown on them (at most 1 s). After that, IKE is no longer read: an
+      // answer arriving while the datapath removes the routes would re-apply them (the tunnel's
+      // "down" routes: the underlay pin) after the cleanup, and outlive the daemon.
+      const drained = Promise.all(this.#pending).then(async () => {
+        while (this.#children.size > 0) await new Promise((r) => setTimeout(r, 20));
+      });
+      await Promise.race([drained, new Promise((r) => setTimeout(r, 1000).unref())]);
+      this.ikeClosed = true;
       await this.bgp?.stop().catch((err: unknown) => this.logger.error({ err }, 'BGP shutdown failed'));
       await this.datapath?.stop().catch((err: unknown) => this.logger.error({ err }, 'datapath shutdown failed'));
       await this.transport?.close();
@@ -606,7 +615,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if (config.debug.wiresharkKeys !== undefined) d.setKeyExport(config);
   d.transport = await UdpTransport.open({
     addresses: bind, logger, ...(opts.ports ? { ports: opts.ports } : {}),
-    onIke: (bytes, arrival) => d.run((now) => engine.onDatagram(bytes, arrival, now)),
+    onIke: (bytes, arrival) => {
+      if (!d.ikeClosed) d.run((now) => engine.onDatagram(bytes, arrival, now));
+    },
     onEsp: (bytes, arrival) => d.datapath?.receiveEsp(bytes, arrival.from),
   });
   try {

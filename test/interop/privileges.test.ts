@@ -19,8 +19,9 @@ import { spawn } from 'node:child_process';
 import { chownSync, existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { stringify } from 'yaml';
 import { M365_PREFIXES, renderGsaPeerConfig } from '../../src/bgp/gsa-peer.js';
-import { Branchgate, requireBuild, type BgTunnelConfig } from './lab/branchgate.js';
+import { BIN, Branchgate, requireBuild, type BgTunnelConfig } from './lab/branchgate.js';
 import { Charon, type SwanConn } from './lab/strongswan.js';
 import { ADDR, createTopology, dumpRouting, routeGet, waitRouteDev, type Topology } from './lab/topology.js';
 import { ping, requireTrafficTools } from './lab/traffic.js';
@@ -255,4 +256,74 @@ describe('least privilege: root → nobody after setup, and everything later sti
     bg = undefined;
     await run(['rm', '-rf', d.dir]);
   }, 30_000);
+});
+
+/**
+ * The other way to run without root (packaging/branchgate.service): started directly as the
+ * user with CAP_NET_ADMIN and CAP_NET_BIND_SERVICE as ambient capabilities, the bounding set cut
+ * to them and no_new_privs, exactly what systemd's User=, AmbientCapabilities=,
+ * CapabilityBoundingSet= and NoNewPrivileges= set up before exec (util-linux setpriv does it here,
+ * there is no systemd in the test machine). And the same start without the capabilities.
+ */
+describe('started as the user itself (what the systemd unit does)', () => {
+  let topo: Topology | undefined;
+  let gw: Charon | undefined;
+  let bg: Branchgate | undefined;
+  const asNobody = (caps: string): string[] => ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups',
+    '--inh-caps', caps, '--ambient-caps', caps, '--bounding-set', `-all,${caps}`, '--no-new-privs'];
+  const tunnel: BgTunnelConfig = { localAddress: ADDR.cpeWan, remoteAddress: ADDR.gwIke, remoteId: ADDR.gwIke, ike: [IKE], esp: ['aes256gcm16'],
+    name: 'a', localId: 'fqdn:a.branch', psk: PSK.a, interface: 'bg0', routes: [ADDR.svcPrefix], dpd: 0, localTs: [ADDR.lanPrefix], remoteTs: [ADDR.svcPrefix] };
+
+  beforeAll(async () => {
+    requireBuild();
+    topo = await createTopology({ tag: 'q' });
+    gw = await Charon.start(topo.gw, { tag: 'qgw' });
+    gw.writeConns([{ localAddrs: ADDR.gwIke, remoteAddrs: ADDR.cpeWan, localId: ADDR.gwIke, proposals: [IKE], espProposals: ['aes256gcm16'],
+      name: 'A', remoteId: 'a.branch', psk: PSK.a, localTs: [ADDR.svcPrefix], remoteTs: [ADDR.lanPrefix] }]);
+    await gw.loadAll();
+  }, 60_000);
+
+  afterAll(async () => {
+    await bg?.stop().catch(() => undefined);
+    await gw?.stop().catch(() => undefined);
+    await topo?.destroy();
+  });
+
+  it('without CAP_NET_ADMIN it refuses to start at once, naming the capability', async () => {
+    if (!topo) throw new Error('lab setup failed (see beforeAll error)');
+    const cfgDir = makeTempDir('privnocap');
+    const file = join(cfgDir, 'bg.yaml');
+    writeFileSync(file, stringify({ control: { socket: join(cfgDir, 'c.sock') }, tunnels: [tunnel] }));
+    chownSync(cfgDir, NOBODY.uid, NOBODY.gid);
+    const r = await exec(topo.cpe, [...asNobody('+net_bind_service'), process.execPath, BIN, 'run', '--config', file], { allowFail: true, timeoutMs: 10_000 });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toBe('branchgate: CAP_NET_ADMIN is not effective: it is needed to create TUN devices and change routes ' +
+      '(this process: uid 65534, effective capabilities: CAP_NET_BIND_SERVICE) — start it as root with privileges.user set, or grant ' +
+      'the user the capabilities (systemd: AmbientCapabilities=CAP_NET_ADMIN CAP_NET_BIND_SERVICE; docker: --cap-add NET_ADMIN); see docs/privileges.md\n');
+    expect(existsSync(join(cfgDir, 'c.sock'))).toBe(false);
+  }, 30_000);
+
+  it('with the two ambient capabilities: TUN, routes through ip, ESP traffic, and a clean stop, with nothing to switch', async () => {
+    if (!topo) throw new Error('lab setup failed (see beforeAll error)');
+    const t = topo;
+    bg = await Branchgate.start(t.cpe, [tunnel], { tag: 'qcaps', launcher: asNobody('+net_admin,+net_bind_service'),
+      beforeLaunch: (b) => chownSync(b.dir, NOBODY.uid, NOBODY.gid) });
+    const d = bg;
+    onTestFailed(() => console.error(d.logs(60)));
+    await d.waitEstablished('a', 20_000);
+    await waitRouteDev(t.cpe, ADDR.svc, 'bg0');
+    const p = await ping(t.branch, ADDR.svc, 3);
+    expect(p.received, p.output).toBe(3);
+    const main = readFileSync(`/proc/${d.pid()}/status`, 'utf8');
+    expect(statusLine(main, 'Uid').split(/\s+/)).toEqual(['65534', '65534', '65534', '65534']);
+    expect(statusLine(main, 'CapEff')).toBe(KEPT_HEX);
+    const msgs = d.logRecords().map((r) => r.msg);
+    expect(msgs.some((m) => typeof m === 'string' && /^(dropped root|running as root|made )/.test(m)), 'nothing switched, nothing raised, no warning').toBe(false);
+    const code = await d.stop({ keepDir: true });
+    bg = undefined;
+    expect(code).toBe(0);
+    expect(existsSync(d.socket)).toBe(false);
+    expect(await tunnelRoutes(t.cpe, '249')).toEqual([]);
+    await run(['rm', '-rf', d.dir]);
+  }, 60_000);
 });
