@@ -563,8 +563,9 @@ class DaemonImpl implements Daemon {
       // but never hang shutdown on them (at most 1 s). After that, IKE is no longer read: an
       // answer arriving while the datapath removes the routes would re-apply them (the tunnel's
       // "down" routes: the underlay pin) after the cleanup, and outlive the daemon.
+      const deadline = Date.now() + 1000;
       const drained = Promise.all(this.#pending).then(async () => {
-        while (this.#children.size > 0) await new Promise((r) => setTimeout(r, 20));
+        while (this.#children.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20).unref());
       });
       await Promise.race([drained, new Promise((r) => setTimeout(r, 1000).unref())]);
       this.ikeClosed = true;
