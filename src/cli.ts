@@ -8,10 +8,12 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-// daemon.js (and with it the engine and the dataplanes) is imported only by `run` and
-// `check-config`: control commands such as `rekey` and `monitor` start quickly and light.
-type DaemonModule = typeof import('./daemon.js');
-const daemonModule = (): Promise<DaemonModule> => import('./daemon.js');
+// daemon.js (and with it the engine and the dataplanes) is imported only by `run`, and the config
+// loader only by `run` and `check-config`: control commands such as `status` and `monitor` start
+// quickly and light.
+type ConfigFileModule = typeof import('./config-file.js');
+const daemonModule = () => import('./daemon.js');
+const configFileModule = (): Promise<ConfigFileModule> => import('./config-file.js');
 import { ControlClientError, DEFAULT_SOCKET, monitor as monitorStream, request } from './control/client.js';
 import type { Command, ControlRequest } from './control/protocol.js';
 import type { ListSasDocument, StatusDocument } from './control/status.js';
@@ -109,7 +111,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   const sock = typeof values.socket === 'string' ? values.socket : env.BRANCHGATE_SOCKET || DEFAULT_SOCKET;
   switch (cmd) {
     case 'version': return version(io, values.json === true);
-    case 'check-config': return checkConfig(io, positionals[0] ?? '', env, await daemonModule());
+    case 'check-config': return checkConfig(io, positionals[0] ?? '', env, await configFileModule());
     case 'run': return run(io, values);
     case 'status': case 'list-sas': return query(io, cmd, sock, values.json === true);
     case 'rekey': return rekey(io, positionals[0] ?? '', values.ike === true, values.wait === true, sock);
@@ -129,7 +131,7 @@ function version(io: CliIo, asJson: boolean): number {
   return 0;
 }
 
-function checkConfig(io: CliIo, file: string, env: NodeJS.ProcessEnv, { loadConfig, ConfigLoadError }: DaemonModule): number {
+function checkConfig(io: CliIo, file: string, env: NodeJS.ProcessEnv, { loadConfig, ConfigLoadError }: ConfigFileModule): number {
   try {
     const { config, warnings } = loadConfig(file, env);
     const n = config.tunnels.length;
@@ -154,7 +156,7 @@ async function run(io: CliIo, values: Values): Promise<number> {
   if (typeof values.config !== 'string') return usageError(io, "'run' needs --config FILE");
   const privileges = typeof values.user === 'string' ? parseUserOption(values.user) : undefined;
   if (privileges === null) return usageError(io, `--user takes USER or USER:GROUP (got '${String(values.user)}')`);
-  const { startDaemon, ConfigLoadError } = await daemonModule();
+  const [{ startDaemon }, { ConfigLoadError }] = await Promise.all([daemonModule(), configFileModule()]);
   try {
     const d = await startDaemon({ configPath: values.config, ...(typeof values.socket === 'string' ? { socketPath: values.socket } : {}),
       ...(privileges ? { privileges } : {}) });

@@ -9,12 +9,11 @@
  * childLifetimePackets) and inbound-ESP liveness for DPD (RFC 7296 §2.4) come from the datapath's
  * counters, which change per packet and so cannot be pushed to the engine.
  */
-import { readFileSync } from 'node:fs';
 import type { DestinationStream } from 'pino';
 import { IkeEngine } from './ike/engine.js';
 import type { Action, ChildSaInfo, Endpoint, EngineEvent } from './ike/actions.js';
 import type { Config, PrivilegesConfig, TunnelConfig } from './config/types.js';
-import { formatIssue, parseConfig } from './config/load.js';
+import { ConfigLoadError, loadConfig } from './config-file.js';
 import { createLogger, logAction, tunnelLogger, type Logger } from './log.js';
 import { DEFAULT_PORTS, resolveLocal, UdpTransport, type UdpPorts } from './net/udp.js';
 import { ControlError, ControlServer } from './control/server.js';
@@ -29,12 +28,13 @@ import { describeEvent } from './daemon-events.js';
 import { ChildCounterPoll, type VolumeReason } from './child-poll.js';
 import { startDaemonMetrics, type DaemonMetrics } from './control/daemon-metrics.js';
 import { readUdpSocketDrops } from './control/udp-socket-drops.js';
-import { diffTunnels, type TunnelDiff } from './config-diff.js';
+import { applyReload, type ReloadResult } from './daemon-reload.js';
+import { rekeyCommand } from './daemon-rekey.js';
 import { WiresharkKeyWriter, wiresharkKeyPaths, wiresharkKeysWarning } from './debug/wireshark-keys.js';
 import { wipeKeyExport, writeKeyExport } from './debug/key-export.js';
 import type { Identity } from './native/privileges.js';
 import {
-  applyStay, applySwitch, planPrivileges, privilegeNeeds, PrivilegePlanError, restartNeededMessage, samePrivileges, unreadableHints,
+  applyStay, applySwitch, planPrivileges, privilegeNeeds, PrivilegePlanError, unreadableHints,
 } from './privileges/daemon-privileges.js';
 
 export type { VolumeReason } from './child-poll.js';
@@ -48,28 +48,6 @@ export type EngineLike = Pick<IkeEngine, 'start' | 'onDatagram' | 'onTick' | 'ne
   /** Authenticated ESP arrived on the tunnel since the last call (liveness without a DPD exchange). */
   noteInboundEsp(tunnel: string, now: number): void;
 };
-
-/** The config file is invalid or unreadable; `issues` are "FILE:LINE:COL: ..." lines (CLI exit 2). */
-export class ConfigLoadError extends Error {
-  constructor(readonly issues: string[]) {
-    super(issues.join('\n'));
-    this.name = 'ConfigLoadError';
-  }
-}
-
-export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): { config: Config; warnings: string[] } {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code;
-    throw new ConfigLoadError([`${path}: cannot read: ${why} — check the path and permissions`]);
-  }
-  const r = parseConfig(text, path, env);
-  if (!r.ok) throw new ConfigLoadError(r.errors.map(formatIssue));
-  return { config: r.config, warnings: r.warnings.map(formatIssue) };
-}
 
 export interface DaemonOptions {
   configPath: string;
@@ -133,7 +111,6 @@ class DaemonImpl implements Daemon {
   /** Per tunnel: where the peer is now (install-child, update-remote); the config's address before that. */
   #remotes = new Map<string, Endpoint>();
   readonly #poll: ChildCounterPoll;
-  #routes: Map<string, string[]>;
   #stopping: Promise<void> | undefined;
   #signals: [NodeJS.Signals, () => void][] = [];
   /** Set during stop() once the datapath is about to go: incoming IKE is dropped from then on. */
@@ -159,7 +136,6 @@ class DaemonImpl implements Daemon {
       rearm: () => this.arm(),
       logger: this.logger,
     });
-    this.#routes = new Map(config.tunnels.map((t) => [t.name, t.routes]));
   }
 
   /** The one path into the engine: call, perform, re-arm. Engine exceptions propagate to the caller. */
@@ -329,8 +305,8 @@ class DaemonImpl implements Daemon {
   /** Routes as installed in the kernel when we manage them, else as configured. */
   #routesNow(): Map<string, string[]> {
     const routes = new Map<string, string[]>();
-    for (const [name, configured] of this.#routes) {
-      routes.set(name, this.datapath.managesRoutes ? this.datapath.installedRoutes(name) : configured);
+    for (const t of this.config.tunnels) {
+      routes.set(t.name, this.datapath.managesRoutes ? this.datapath.installedRoutes(t.name) : t.routes);
     }
     return routes;
   }
@@ -375,53 +351,6 @@ class DaemonImpl implements Daemon {
     return name;
   }
 
-  /**
-   * `rekey NAME [--ike]`: start the exchange and answer at once, or (args.wait seconds) when the
-   * tunnel reports the rekey done, whichever side's exchange won a collision.
-   */
-  #rekey(req: ControlRequest): unknown {
-    const name = this.#knownTunnel(req.args?.name ?? '');
-    const what = req.args?.ike === true ? 'ike' : 'child';
-    const label = what === 'ike' ? 'IKE SA' : 'Child SA';
-    const state = (): string => this.status().tunnels.find((t) => t.name === name)?.state ?? 'down';
-    const s = state();
-    if (s !== 'established' && s !== 'rekeying') {
-      throw new ControlError('failed', `tunnel '${name}' is ${s}, so there is no ${label} to rekey — bring it up with \`branchgate up ${name}\` and wait for \`branchgate status\` to say established`);
-    }
-    const wait = req.args?.wait;
-    let done: Promise<unknown> | undefined;
-    let cancel = (): void => undefined;
-    if (wait !== undefined) {
-      done = new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          cancel();
-          reject(new ControlError('failed', `the ${label} rekey of '${name}' did not complete within ${wait} s — see the daemon log or \`branchgate monitor\``));
-        }, wait * 1000);
-        const off = this.subscribe((e) => {
-          if (e.tunnel !== name) return;
-          if ((what === 'child' && e.type === 'child-rekeyed') || (what === 'ike' && e.type === 'ike-rekeyed')) {
-            cancel();
-            resolve({ tunnel: name, requested: `rekey-${what}`, completed: true, event: e, state: state() });
-          } else if (e.type === 'ike-down' || e.type === 'dpd-dead') {
-            cancel();
-            reject(new ControlError('failed', `the ${label} rekey of '${name}' did not complete: ${describeEvent(e).msg} — see \`branchgate status\``));
-          }
-        });
-        cancel = () => {
-          clearTimeout(timer);
-          off();
-        };
-      });
-    }
-    try {
-      this.run((now) => this.engine.rekey(name, what, now));
-    } catch (err) {
-      cancel();
-      throw err;
-    }
-    return done ?? { tunnel: name, requested: `rekey-${what}`, state: state() };
-  }
-
   handle(req: ControlRequest): unknown {
     switch (req.cmd) {
       case 'status':
@@ -433,7 +362,7 @@ class DaemonImpl implements Daemon {
         return { version: packageVersion(), nativeFastPath: nf.loaded, nativeFastPathReason: nf.reason };
       }
       case 'rekey':
-        return this.#rekey(req);
+        return rekeyCommand(this, this.#knownTunnel(req.args?.name ?? ''), req);
       case 'reload':
         return this.reload();
       case 'monitor':
@@ -476,69 +405,11 @@ class DaemonImpl implements Daemon {
    * their SAs; changed ones are re-established, removed ones deleted, added ones started
    * (engine.reconfigure), and the datapath and BGP follow. Serialized: one reload at a time.
    */
-  reload(): Promise<TunnelDiff & { restartNeeded?: string[] }> {
-    const run = async () => {
-      let next: Config;
-      try {
-        const loaded = loadConfig(this.configPath, this.env);
-        next = loaded.config;
-        for (const w of loaded.warnings) this.logger.warn(`config: ${w}`);
-      } catch (err) {
-        const issues = err instanceof ConfigLoadError ? err.issues : [String(err)];
-        // After the switch a file root could read may not be readable any more: say so.
-        const lines = this.switchedTo ? [...issues, ...unreadableHints(issues, this.switchedTo)] : issues;
-        this.logger.error({ errors: lines }, 'reload: the config did not load; the running config stays');
-        throw new ControlError('bad-request', `the config did not load; nothing changed:\n${lines.join('\n')}`);
-      }
-      const { tunnels, bind } = await resolveLocal(next.tunnels, this.logger);
-      const bound = new Set(this.transport.endpoints().map((e) => e.address));
-      const unbound = [...new Set(bind)].filter((a) => !bound.has(a) && !bound.has('0.0.0.0'));
-      if (unbound.length > 0) {
-        const msg = `reload: ${unbound.join(', ')} is a new local address; UDP 500/4500 are bound only at start — restart branchgate to use it`;
-        this.logger.error(msg);
-        throw new ControlError('failed', `${msg}; nothing changed`);
-      }
-      const diff = diffTunnels(this.config.tunnels, tunnels);
-      this.run((now) => this.engine.reconfigure(tunnels, now));
-      if (this.engine instanceof IkeEngine) this.engine.setLimits(next.limits);
-      // The user switch happens once, at start: a changed privileges: is reported, not applied.
-      const restartNeeded = samePrivileges(this.startPrivileges, next.privileges) ? [] : ['privileges'];
-      if (restartNeeded.length > 0) {
-        this.logger.warn(restartNeededMessage(this.startPrivileges, next.privileges, this.#runningAs()));
-      }
-      const { privileges: _ignored, ...rest } = next;
-      const resolved: Config = { ...rest, tunnels, ...(this.config.privileges ? { privileges: this.config.privileges } : {}) };
-      await this.datapath.reconfigure(resolved, diff);
-      await this.#reloadBgp(resolved);
-      this.setKeyExport(resolved);
-      this.config = resolved;
-      this.#routes = new Map(tunnels.map((t) => [t.name, t.routes]));
-      this.logger.info({ unchanged: diff.unchanged, changed: diff.changed.map((c) => c.name), added: diff.added, removed: diff.removed }, 'reload: done');
-      return restartNeeded.length > 0 ? { ...diff, restartNeeded } : diff;
-    };
+  reload(): Promise<ReloadResult> {
+    const run = () => applyReload(this);
     const p = (this.#reloading ?? Promise.resolve()).catch(() => undefined).then(run);
     this.#reloading = p;
     return p;
-  }
-
-  #runningAs(): string {
-    if (this.switchedTo) return `${this.switchedTo.user}:${this.switchedTo.group}`;
-    return `uid ${process.geteuid?.() ?? '?'}`;
-  }
-
-  async #reloadBgp(next: Config): Promise<void> {
-    try {
-      if (this.bgp && next.bgp) await this.bgp.update(next);
-      else if (this.bgp && !next.bgp) {
-        await this.bgp.stop();
-        this.bgp = null;
-      } else if (!this.bgp && next.bgp) {
-        this.bgp = createDaemonBgp(next, this.logger);
-        await this.bgp?.start();
-      }
-    } catch (err) {
-      this.logger.error({ err }, 'reload: BGP did not follow the new config; see the BIRD log');
-    }
   }
 
   /** debug.wiresharkKeys on, off or moved: the writer and the engine's export follow. */
