@@ -103,6 +103,12 @@ function passesCookieCheck(engine: IkeEngine, ctx: EngineContext, msg: IkeMessag
   if (cookie && input && engine.guard.cookies.verify(cookie.data, input, ctx.now)) return true;
   const required = overRate || engine.guard.cookieRequired(src, engine.halfOpen, ctx.now);
   if (!required) return true; // §2.6: a cookie that does not match is ignored
+  if (!input) {
+    // No nonce: nothing to bind a cookie to, and an unproven sender gets no error answer. One
+    // datagram, one reason: this one is malformed, not also a cookie or rate drop.
+    engine.drops.malformed++;
+    return false;
+  }
   if (cookie) {
     engine.drops['invalid-cookie']++;
     logFlood(ctx, 'cookie', 'info', undefined, `IKE_SA_INIT from ${src} carries a COOKIE we did not issue (or one that expired)${overRate ? '; over its rate, dropped' : '; answering with a new one'}`);
@@ -113,11 +119,6 @@ function passesCookieCheck(engine: IkeEngine, ctx: EngineContext, msg: IkeMessag
     logFlood(ctx, 'cookie', 'info', undefined, `IKE_SA_INIT from ${src}: answering with a COOKIE (RFC 7296 §2.6; ${engine.halfOpen.size} half-open IKE SAs)`);
   }
   if (overRate) return false;
-  if (!input) {
-    // No nonce: nothing to bind a cookie to, and an unproven sender gets no error answer.
-    engine.drops.malformed++;
-    return false;
-  }
   sendStatelessResponse(ctx, msg.header, arrival, [notify(NotifyType.COOKIE, engine.guard.cookies.issue(input, ctx.now))]);
   return false;
 }
