@@ -47,6 +47,8 @@ export interface Accounting {
   udpLayer: Record<string, number>;
   ikeDrops: Record<string, number>;
   espDrops: Record<string, number>;
+  /** Outbound datapath drops (the tunnel's own traffic), for the record. */
+  espTx: Record<string, number>;
   answers: Record<string, number>;
   answeredNotDropped: number;
   /** IKE messages the UDP layer handed to the engine, minus what the engine counted and what it answered without a drop. */
@@ -72,8 +74,13 @@ export function account(sent: number, before: Snapshot, after: Snapshot): Accoun
   };
   const ikeDrops = delta(byLabel(before.samples, 'branchgate_ike_datagrams_dropped_total', 'reason'), byLabel(after.samples, 'branchgate_ike_datagrams_dropped_total', 'reason'));
   const espByReason = after.samples.some((s) => s.name === 'branchgate_esp_datagrams_dropped_total');
-  const espDrops = espByReason
+  const espAll = espByReason
     ? delta(byLabel(before.samples, 'branchgate_esp_datagrams_dropped_total', 'reason'), byLabel(after.samples, 'branchgate_esp_datagrams_dropped_total', 'reason'))
+    : {};
+  // receive reasons only: the tx-* ones are the tunnel's own outbound traffic, shown apart
+  const espTx = Object.fromEntries(Object.entries(espAll).filter(([k]) => k.startsWith('tx-')));
+  const espDrops = espByReason
+    ? Object.fromEntries(Object.entries(espAll).filter(([k]) => !k.startsWith('tx-')))
     : { replay: u('branchgate_tunnel_replay_drops_total'), auth: u('branchgate_tunnel_auth_failures_total'), policy: u('branchgate_tunnel_policy_drops_total') };
   const answers: Record<string, number> = {};
   for (const k of ['outInit', ...Object.keys(ANSWER_NOTIFIES).map((x) => `out-${x}`), 'outNotifyOther', 'outOther']) answers[k] = arrivedBy[k] ?? 0;
@@ -84,7 +91,7 @@ export function account(sent: number, before: Snapshot, after: Snapshot): Accoun
   const ikeUnaccounted = ikeIn - sum(ikeDrops) - answeredNotDropped;
   const unaccounted = sent - (networkLoss + kernelDrops + sum(udpLayer) + sum(ikeDrops) + answeredNotDropped + sum(espDrops));
   return {
-    sent, arrived, networkLoss, reasmFails, kernelDrops, kernelDropsBySocket, udpLayer, ikeDrops, espDrops, answers,
+    sent, arrived, networkLoss, reasmFails, kernelDrops, kernelDropsBySocket, udpLayer, ikeDrops, espDrops, espTx, answers,
     answeredNotDropped, ikeUnaccounted, unaccounted, espByReason,
   };
 }
@@ -103,6 +110,7 @@ export function formatAccounting(a: Accounting, pool: Record<string, number>, sc
   for (const [k, v] of Object.entries(a.udpLayer)) row(`UDP layer: ${k}`, v);
   for (const [k, v] of Object.entries(a.ikeDrops)) row(`IKE engine drop: ${k}`, v);
   for (const [k, v] of Object.entries(a.espDrops)) row(`ESP drop: ${k}`, v, a.espByReason ? '' : '(tunnel counters: no ESP drop-by-reason metric in this build)');
+  for (const [k, v] of Object.entries(a.espTx)) row(`(outbound, not part of the sum) ESP ${k}`, v);
   row('answered without a drop (IKE_SA_INIT responses, INVALID_KE, NO_PROPOSAL_CHOSEN, INVALID_SYNTAX)', a.answeredNotDropped);
   row('unaccounted', a.unaccounted, `IKE handed to the engine but neither counted nor answered: ${n(a.ikeUnaccounted)}`);
   rows.push('', '| answers to the spoofed pool (nft) | datagrams |', '|---|---:|');
