@@ -161,6 +161,7 @@ describe('hostile traffic at a running daemon (issue 8)', () => {
     expect.soft(sent.errors).toBe(0);
     expect.soft(acc.ikeUnaccounted, 'IKE messages the engine neither counted nor answered').toBe(0);
     expect.soft(acc.unaccounted, 'datagrams sent but not accounted for').toBe(0);
+    expect.soft(acc.kernelDropsMetric, 'the daemon\'s kernel-drop metric agrees with /proc/net/udp').toBe(acc.kernelDrops);
 
     // memory, once the half-open SAs the flood created have expired
     const series: string[] = [];

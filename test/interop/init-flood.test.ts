@@ -19,7 +19,7 @@ import { ADDR, createTopology, type Topology } from './lab/topology.js';
 import { requireTrafficTools } from './lab/traffic.js';
 import { scrape } from './lab/metrics-scrape.js';
 import { makeTempDir, waitFor } from './lab/netns.js';
-import { HostileCounters, addAttacker } from './lab/hostile-lab.js';
+import { HostileCounters, addAttacker, udpSocketDrops } from './lab/hostile-lab.js';
 import { blast, compileBlast, writeRecords } from './lab/hostile-blast.js';
 import { initFloodRecords } from './lab/hostile-gen.js';
 import { byLabel } from './lab/hostile-report.js';
@@ -78,6 +78,7 @@ describe('IKE_SA_INIT flood from spoofed sources (issue 8, acceptance 2)', () =>
     const dropsBefore = byLabel(await scrape(topo.cpe, METRICS), 'branchgate_ike_datagrams_dropped_total', 'reason');
     const nftBefore = await counters.read();
     const mark = gw.logMark();
+    const kernelBefore = (await udpSocketDrops(topo.cpe)).total;
 
     const flood = blast(blastBin, atk, file, RATE * FLOOD_S, RATE, { seed: 11 });
     await new Promise((r) => setTimeout(r, START_AFTER_S * 1000));
@@ -95,13 +96,14 @@ describe('IKE_SA_INIT flood from spoofed sources (issue 8, acceptance 2)', () =>
     const dropsDelta = Object.fromEntries(Object.entries(drops).map(([k, v]) => [k, v - (dropsBefore[k] ?? 0)]).filter(([, v]) => v !== 0));
     const nftAfter = await counters.read();
     const nftDelta = Object.fromEntries(Object.entries(nftAfter).map(([k, v]) => [k, v - (nftBefore[k] ?? 0)]).filter(([, v]) => v !== 0));
+    const kernelDrops = (await udpSocketDrops(topo.cpe)).total - kernelBefore;
     const log = gw.logSince(mark, 5000);
     const tookMs = typeof ours === 'number' ? ours - started : NaN;
     console.log(`flood: ${sent.sent.toLocaleString('en-US')} IKE_SA_INITs in ${sent.seconds.toFixed(1)} s ` +
       `(${Math.round(sent.sent / sent.seconds).toLocaleString('en-US')}/s, errors ${sent.errors}); legitimate initiator: ` +
       `${Number.isNaN(tookMs) ? `not established (${(ours as Error).message})` : `branchgate established ${tookMs} ms`} after swanctl --initiate, ` +
       `swanctl returned after ${theirsAt - started} ms (exit ${theirs.code}); IKE drops ${JSON.stringify(dropsDelta)}; ` +
-      `arrivals and answers (nft) ${JSON.stringify(nftDelta)}; wall time ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      `arrivals and answers (nft) ${JSON.stringify(nftDelta)}; kernel socket drops ${kernelDrops}; wall time ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 
     expect(sent.errors).toBe(0);
     expect(sent.seconds).toBeGreaterThanOrEqual(FLOOD_S - 1);

@@ -44,6 +44,8 @@ export interface Accounting {
   reasmFails: number;
   kernelDrops: number;
   kernelDropsBySocket: Record<string, number>;
+  /** The same, as the daemon exports it (branchgate_udp_receive_drops_total; NaN when absent). */
+  kernelDropsMetric: number;
   udpLayer: Record<string, number>;
   ikeDrops: Record<string, number>;
   espDrops: Record<string, number>;
@@ -66,6 +68,7 @@ export function account(sent: number, before: Snapshot, after: Snapshot): Accoun
   const kernelDrops = after.udpDrops.total - before.udpDrops.total;
   const u = (name: string) => total(after.samples, name) - total(before.samples, name);
   const ikeIn = u('branchgate_udp_ike_received_total');
+  const kernelDropsMetric = after.samples.some((x) => x.name === 'branchgate_udp_receive_drops_total') ? u('branchgate_udp_receive_drops_total') : NaN;
   const udpLayer = {
     'udp malformed (neither IKE nor ESP)': u('branchgate_udp_malformed_total'),
     'NAT keepalives': u('branchgate_udp_nat_keepalives_received_total'),
@@ -91,7 +94,7 @@ export function account(sent: number, before: Snapshot, after: Snapshot): Accoun
   const ikeUnaccounted = ikeIn - sum(ikeDrops) - answeredNotDropped;
   const unaccounted = sent - (networkLoss + kernelDrops + sum(udpLayer) + sum(ikeDrops) + answeredNotDropped + sum(espDrops));
   return {
-    sent, arrived, networkLoss, reasmFails, kernelDrops, kernelDropsBySocket, udpLayer, ikeDrops, espDrops, espTx, answers,
+    sent, arrived, networkLoss, reasmFails, kernelDrops, kernelDropsBySocket, kernelDropsMetric, udpLayer, ikeDrops, espDrops, espTx, answers,
     answeredNotDropped, ikeUnaccounted, unaccounted, espByReason,
   };
 }
@@ -106,7 +109,7 @@ export function formatAccounting(a: Accounting, pool: Record<string, number>, sc
   row('sent (blast)', a.sent);
   row('arrived at the CPE (nft, DSCP CS1, after reassembly)', a.arrived);
   row('lost on the way (sent − arrived)', a.networkLoss, `IPv4 reassembly failures in cpe: ${n(a.reasmFails)}`);
-  row('kernel socket receive drops (/proc/net/udp)', a.kernelDrops, Object.entries(a.kernelDropsBySocket).map(([k, v]) => `${k}: ${n(v)}`).join(', '));
+  row('kernel socket receive drops (/proc/net/udp)', a.kernelDrops, `${Object.entries(a.kernelDropsBySocket).map(([k, v]) => `${k}: ${n(v)}`).join(', ')}; the daemon's branchgate_udp_receive_drops_total: ${n(a.kernelDropsMetric)}`);
   for (const [k, v] of Object.entries(a.udpLayer)) row(`UDP layer: ${k}`, v);
   for (const [k, v] of Object.entries(a.ikeDrops)) row(`IKE engine drop: ${k}`, v);
   for (const [k, v] of Object.entries(a.espDrops)) row(`ESP drop: ${k}`, v, a.espByReason ? '' : '(tunnel counters: no ESP drop-by-reason metric in this build)');
