@@ -20,10 +20,10 @@ import { join } from 'node:path';
 import { Branchgate, requireBuild, type BgTunnelConfig } from './lab/branchgate.js';
 import { Charon } from './lab/strongswan.js';
 import { ADDR, createTopology, waitRouteDev, type Topology } from './lab/topology.js';
-import { iperf3, longestStallSeconds, ping, requireTrafficTools, type IperfResult } from './lab/traffic.js';
+import { iperf3, longestStallSeconds, ping, type IperfResult } from './lab/traffic.js';
 import { scrape } from './lab/metrics-scrape.js';
 import { makeTempDir } from './lab/netns.js';
-import { ATK, HostileCounters, addAttacker, procMemory, snmp, udpSocketDrops } from './lab/hostile-lab.js';
+import { ATK, HostileCounters, addAttacker, requireHostileTools, procMemory, snmp, udpSocketDrops } from './lab/hostile-lab.js';
 import { blast, captureEsp, compileBlast, writeRecords } from './lab/hostile-blast.js';
 import { MIX, generate } from './lab/hostile-gen.js';
 import { account, formatAccounting, total, type Snapshot } from './lab/hostile-report.js';
@@ -52,7 +52,7 @@ describe('hostile traffic at a running daemon (issue 8)', () => {
   let blastBin: string | undefined;
 
   beforeAll(async () => {
-    requireTrafficTools();
+    requireHostileTools();
     requireBuild();
     const compiling = compileBlast();
     topo = await createTopology({ tag: 'h' });

@@ -16,10 +16,9 @@ import { join } from 'node:path';
 import { Branchgate, requireBuild } from './lab/branchgate.js';
 import { Charon } from './lab/strongswan.js';
 import { ADDR, createTopology, type Topology } from './lab/topology.js';
-import { requireTrafficTools } from './lab/traffic.js';
 import { scrape } from './lab/metrics-scrape.js';
 import { makeTempDir, waitFor } from './lab/netns.js';
-import { HostileCounters, addAttacker, udpSocketDrops } from './lab/hostile-lab.js';
+import { HostileCounters, addAttacker, requireHostileTools, udpSocketDrops } from './lab/hostile-lab.js';
 import { blast, compileBlast, writeRecords } from './lab/hostile-blast.js';
 import { initFloodRecords } from './lab/hostile-gen.js';
 import { byLabel } from './lab/hostile-report.js';
@@ -42,7 +41,7 @@ describe('IKE_SA_INIT flood from spoofed sources (issue 8, acceptance 2)', () =>
   let blastBin: string | undefined;
 
   beforeAll(async () => {
-    requireTrafficTools();
+    requireHostileTools();
     requireBuild();
     const compiling = compileBlast();
     topo = await createTopology({ tag: 'f' });

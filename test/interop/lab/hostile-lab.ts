@@ -15,9 +15,10 @@
  * the attack apart from the tunnel's own traffic: what arrived (after IPv4 reassembly; LOCAL_IN
  * runs after ip_defrag), by port and kind, and every answer to the spoofed pool by what it is.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { addAddress, addVeth, createNamespace, exec, uniqueName } from './netns.js';
 import { ADDR, type Topology } from './topology.js';
+import { requireTrafficTools } from './traffic.js';
 
 export const ATK = {
   gwSide: '100.64.200.1',
@@ -27,6 +28,14 @@ export const ATK = {
   /** blast --tos: DSCP CS1. */
   tos: 0x20,
 } as const;
+
+/** requireTrafficTools() plus tcpdump (the replay capture); throws, so the test FAILS, naming what to install. */
+export function requireHostileTools(): void {
+  requireTrafficTools();
+  if (!['/usr/bin/tcpdump', '/usr/sbin/tcpdump', '/sbin/tcpdump'].some((p) => existsSync(p))) {
+    throw new Error(`the hostile-traffic harness needs tcpdump to capture live ESP for replays: apt-get install -y tcpdump${process.env.CI === 'true' ? ' (CI=true: this test must run)' : ''}`);
+  }
+}
 
 export async function addAttacker(topo: Topology, tag = 'atk'): Promise<string> {
   const atk = await createNamespace(uniqueName(tag));
