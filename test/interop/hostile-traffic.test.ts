@@ -79,6 +79,9 @@ describe('hostile traffic at a running daemon (issue 8)', () => {
     bg = await Branchgate.start(topo.cpe, tunnels, { tag: 'host', logLevel: 'info', extra: { control: { metrics: METRICS } }, env: { NODE_OPTIONS: `--inspect=${INSPECT}` } });
     await Promise.all([bg.waitEstablished(TUNNEL, 20_000), gw.waitEstablished('branch', 20_000)]);
     await waitRouteDev(topo.cpe, ADDR.svc, 'bg0');
+    // the production datapath: ESP is opened by the native engine's own threads
+    const status = JSON.parse((await bg.cli(['status', '--json'])).stdout) as { nativeFastPath?: boolean };
+    if (status.nativeFastPath !== true) throw new Error('the daemon runs without the native fast path; this harness measures the production datapath');
     counters = await HostileCounters.install(topo.cpe);
     blastBin = await compiling;
   }, 120_000);
