@@ -486,6 +486,7 @@ class DaemonImpl implements Daemon {
       }
       const diff = diffTunnels(this.config.tunnels, tunnels);
       this.run((now) => this.engine.reconfigure(tunnels, now));
+      if (this.engine instanceof IkeEngine) this.engine.setLimits(next.limits);
       const resolved = { ...next, tunnels };
       await this.datapath.reconfigure(resolved, diff);
       await this.#reloadBgp(resolved);
@@ -557,7 +558,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   for (const w of warnings) logger.warn(`config: ${w}`);
   const { tunnels, bind } = await resolveLocal(config.tunnels, logger);
   // The datapath carries ESP only in UDP 4500, so the engine always asks peers to encapsulate.
-  const engine = opts.engineFactory ? opts.engineFactory(tunnels) : new IkeEngine({ tunnels, udpEncapsulationOnly: true });
+  const engine = opts.engineFactory ? opts.engineFactory(tunnels) : new IkeEngine({ tunnels, udpEncapsulationOnly: true, limits: config.limits });
   const socketPath = opts.socketPath ?? config.control.socket;
   const d = new DaemonImpl({ ...config, tunnels }, socketPath, logger, engine);
   d.configPath = opts.configPath;
@@ -576,7 +577,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     await d.bgp?.start();
     // IkeEngine counts dropped datagrams by reason; test engines may not.
     const drops = (engine as Partial<Pick<IkeEngine, 'drops'>>).drops;
-    d.metrics = await startDaemonMetrics(config.control.metrics, { status: () => d.status(), listSas: () => d.listSas(), ikeDrops: () => drops }, logger);
+    const ike = engine instanceof IkeEngine ? engine : null;
+    d.metrics = await startDaemonMetrics(config.control.metrics, {
+      status: () => d.status(), listSas: () => d.listSas(), ikeDrops: () => drops, ikeHalfOpen: () => ike?.halfOpenCount,
+    }, logger);
     d.control = await ControlServer.listen({ path: socketPath, handle: (req) => d.handle(req), subscribe: (fn) => d.monitor(fn), logger });
     d.run((now) => engine.start(now));
   } catch (err) {

@@ -160,9 +160,10 @@ const RoutingShape = {
 const LimitsShape = {
   // Half-open IKE SAs (IKE_SA_INIT answered, IKE_AUTH not yet seen) kept at most.
   halfOpen: int(1, 1_000_000).default(1000),
-  // More half-open IKE SAs than this (in all) and every IKE_SA_INIT must carry a COOKIE.
+  // At this many half-open IKE SAs (in all) every IKE_SA_INIT must carry a COOKIE; 0: always.
+  // (strongSwan's cookie_threshold counts the same way, but there 0 turns cookies off.)
   cookieThreshold: int(0, 1_000_000).default(30),
-  // More half-open IKE SAs than this from one address and its IKE_SA_INITs must carry a COOKIE.
+  // At this many half-open IKE SAs from one address its IKE_SA_INITs must carry a COOKIE.
   cookieThresholdPerSource: int(0, 1_000_000).default(3),
   // Half-open IKE SAs one address may hold; IKE_SA_INITs beyond it are dropped.
   halfOpenPerSource: int(1, 1_000_000).default(5),

@@ -21,6 +21,8 @@ export interface MetricsSource {
   listSas(): ListSasDocument;
   /** Cumulative dropped IKE datagrams by reason (IkeEngine.drops). */
   ikeDrops(): Readonly<Record<string, number>> | undefined;
+  /** Half-open responder IKE SAs now (IkeEngine.halfOpenCount); undefined for test engines. */
+  ikeHalfOpen?(): number | undefined;
 }
 
 export interface DaemonMetrics {
@@ -57,8 +59,9 @@ export async function startDaemonMetrics(listen: string | undefined, src: Metric
     defaultMetrics: true,
     snapshot: () => {
       const drops = src.ikeDrops();
+      const halfOpen = src.ikeHalfOpen?.();
       const bgp = src.status().bgp;
-      return snapshotFromStatus(src.listSas(), { ...(drops ? { ikeDrops: drops } : {}), ...(bgp ? { bgp } : {}) });
+      return snapshotFromStatus(src.listSas(), { ...(drops ? { ikeDrops: drops } : {}), ...(halfOpen !== undefined ? { ikeHalfOpen: halfOpen } : {}), ...(bgp ? { bgp } : {}) });
     },
   });
   const a = exporter.address();

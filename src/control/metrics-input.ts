@@ -40,6 +40,8 @@ export interface MetricsSnapshot {
   bgpNeighbors?: BgpNeighborMetrics[];
   /** IkeEngine.drops: cumulative count of dropped IKE datagrams by reason. */
   ikeDrops?: Readonly<Record<string, number>>;
+  /** IkeEngine.halfOpenCount: responder IKE SAs between IKE_SA_INIT and IKE_AUTH right now. */
+  ikeHalfOpen?: number;
   /** UdpTransport.counters (cumulative). */
   udp?: Readonly<UdpCounters>;
   /** Datapath drops by reason, cumulative (list-sas dataplane.drops; src/dataplane/drops.ts). */
@@ -89,7 +91,7 @@ export interface StatusLike {
  */
 export function snapshotFromStatus(
   doc: StatusLike,
-  extra: { ikeDrops?: Readonly<Record<string, number>>; bgp?: StatusLike['bgp'] } = {},
+  extra: { ikeDrops?: Readonly<Record<string, number>>; ikeHalfOpen?: number; bgp?: StatusLike['bgp'] } = {},
 ): MetricsSnapshot {
   const ms = (iso: string | null | undefined): number => (iso ? Date.parse(iso) || 0 : 0);
   const snap: MetricsSnapshot = {
@@ -116,5 +118,6 @@ export function snapshotFromStatus(
   if (doc.udpSockets) snap.udpSockets = doc.udpSockets;
   if (doc.control) snap.control = doc.control;
   if (extra.ikeDrops) snap.ikeDrops = extra.ikeDrops;
+  if (extra.ikeHalfOpen !== undefined) snap.ikeHalfOpen = extra.ikeHalfOpen;
   return snap;
 }

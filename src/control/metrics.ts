@@ -123,6 +123,9 @@ export class BranchgateMetrics {
       bgpState: gauge('branchgate_bgp_session_state', `BGP session state set: 1 for the current state (${BGP_STATES.join('|')})`, ['neighbor', 'tunnel', 'state']),
       bgpRx: gauge('branchgate_bgp_routes_received', 'routes received from the BGP neighbor', ['neighbor', 'tunnel']),
       bgpTx: gauge('branchgate_bgp_routes_advertised', 'routes advertised to the BGP neighbor', ['neighbor', 'tunnel']),
+      // RFC 7296 §2.6: near limits.cookieThreshold the responder asks for COOKIEs; at
+      // limits.halfOpen it drops IKE_SA_INITs (branchgate_ike_datagrams_dropped_total).
+      halfOpen: gauge('branchgate_ike_half_open_sas', 'responder IKE SAs waiting for IKE_AUTH (half-open)'),
     };
     const sa = (name: string, help: string) => counter(name, help, ['tunnel']);
     const udp = new Map<string, Counter<string>>();
@@ -195,6 +198,7 @@ export class BranchgateMetrics {
     for (const c of [...Object.values(this.#c.sa), this.#c.ikeDrops, ...this.#c.udp.values()]) c.reset();
     if (s.version !== undefined) g.info.set({ version: s.version }, 1);
     g.native.set(s.nativeFastPath ? 1 : 0);
+    if (s.ikeHalfOpen !== undefined) g.halfOpen.set(s.ikeHalfOpen);
 
     const live = new Set<string>();
     for (const t of s.tunnels) this.#tunnel(t, now, live);

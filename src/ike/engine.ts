@@ -6,22 +6,24 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Action, Arrival, TunnelStatus } from './actions.js';
-import type { TunnelConfig } from '../config/types.js';
-import { decodeMessage } from './codec/message.js';
-import { BadVersionError } from './codec/header.js';
-import { invalidPayload } from './payload-checks.js';
-import { ExchangeType, NotifyType, exchangeName } from './constants.js';
+import type { LimitsConfig, TunnelConfig } from '../config/types.js';
+import { decodeInbound } from './receive-decode.js';
+import { ExchangeType, exchangeName } from './constants.js';
 import { HALF_OPEN_TIMEOUT_MS, IkeSa, hex, type EngineContext, type EngineOps } from './sa.js';
 import { startInitiator } from './tasks/ike-init.js';
 import { sendIkeDelete } from './tasks/ike-delete.js';
 import { startChildRekey } from './tasks/child-rekey.js';
 import { startIkeRekey } from './tasks/ike-rekey.js';
-import { notify, sendStatelessResponse } from './tasks/notify.js';
 import { removeSa, saStatus, tunnelState } from './engine-state.js';
 import { saWakeup, tickSa } from './engine-tick.js';
 import { onProtected } from './receive.js';
-import { onInitRequest, onInitResponse } from './receive-init.js';
-import { reconnectDelay, type ReconnectState } from './reconnect.js';
+import { initRateGate, onInitRequest, onInitResponse } from './receive-init.js';
+import { DEFAULT_LIMITS, InitGuard } from './init-guard.js';
+import { newDropCounters, type DropReason } from './drops.js';
+import { FloodLog, logFlood } from './log-limiter.js';
+import { HalfOpenTable } from './half-open.js';
+import { makeContext } from './engine-context.js';
+import { scheduleReconnect, type ReconnectState } from './reconnect.js';
 import { RECONNECT_RETRANSMIT } from './retransmit.js';
 import { reconfigure } from './reconfigure.js';
 
@@ -41,10 +43,11 @@ export interface EngineOptions {
    * never leave the engine but through install-child to the datapath.
    */
   exportKeys?: boolean;
+  /** Responder protection thresholds (config `limits:`); absent: the config defaults (init-guard.ts). */
+  limits?: LimitsConfig;
 }
 
-/** Counters of what the engine dropped, by reason (hostile input is counted, never fatal). */
-export type DropReason = 'malformed' | 'no-sa' | 'integrity' | 'unexpected' | 'critical-payload' | 'no-tunnel';
+export type { DropReason } from './drops.js';
 
 export interface TunnelEntry {
   config: TunnelConfig;
@@ -60,9 +63,13 @@ export class IkeEngine {
   readonly tunnels = new Map<string, TunnelEntry>();
   /** Every live SA by our own SPI (hex). */
   readonly sas = new Map<string, IkeSa>();
-  /** Half-open responder SAs by the initiator's SPI and address, to spot retransmitted IKE_SA_INITs. */
-  readonly halfOpen = new Map<string, IkeSa>();
-  readonly drops: Record<DropReason, number> = { malformed: 0, 'no-sa': 0, integrity: 0, unexpected: 0, 'critical-payload': 0, 'no-tunnel': 0 };
+  /** Half-open responder SAs (half-open.ts); at most limits.halfOpen of them (init-guard.ts). */
+  readonly halfOpen = new HalfOpenTable();
+  /** Dropped datagrams by reason (drops.ts); every reason is present from the start. */
+  readonly drops: Record<DropReason, number> = newDropCounters();
+  /** Rate limits, cookies and half-open caps for IKE_SA_INIT (receive-init.ts applies them). */
+  readonly guard: InitGuard;
+  private readonly floods = new FloodLog();
   private readonly random: (n: number) => Uint8Array;
   readonly udpEncapsulationOnly: boolean;
   /** EngineOptions.exportKeys; may be switched at run time (applies to keys derived from then on). */
@@ -82,19 +89,21 @@ export class IkeEngine {
     this.random = opts.random ?? ((n) => new Uint8Array(randomBytes(n)));
     this.udpEncapsulationOnly = opts.udpEncapsulationOnly ?? false;
     this.exportKeys = opts.exportKeys ?? false;
+    this.guard = new InitGuard(opts.limits ?? DEFAULT_LIMITS, this.random);
+  }
+
+  /** Config reload of `limits:` (the daemon calls this with the new config's limits). */
+  setLimits(limits: LimitsConfig): void {
+    this.guard.setLimits(limits);
+  }
+
+  /** Half-open responder IKE SAs right now (IKE_SA_INIT answered, IKE_AUTH not yet), for metrics. */
+  get halfOpenCount(): number {
+    return this.halfOpen.size;
   }
 
   ctx(now: number): EngineContext {
-    const actions: Action[] = [];
-    return {
-      now,
-      actions,
-      random: this.random,
-      udpEncapsulationOnly: this.udpEncapsulationOnly,
-      exportKeys: this.exportKeys,
-      ops: this.ops,
-      log: (level, tunnel, msg, fields) => actions.push({ kind: 'log', level, msg, ...(tunnel ? { tunnel } : {}), ...(fields ? { fields } : {}) }),
-    };
+    return makeContext(now, { random: this.random, udpEncapsulationOnly: this.udpEncapsulationOnly, exportKeys: this.exportKeys, ops: this.ops, floods: this.floods });
   }
 
   tunnelNames(): string[] {
@@ -211,17 +220,11 @@ export class IkeEngine {
   remove(ctx: EngineContext, sa: IkeSa, reason: string, reconnect: boolean): void {
     removeSa(ctx, sa, reason);
     if (this.sas.get(hex(sa.ourSpi)) === sa) this.sas.delete(hex(sa.ourSpi));
-    for (const [k, v] of this.halfOpen) if (v === sa) this.halfOpen.delete(k);
+    this.halfOpen.forget(sa);
     const t = this.tunnels.get(sa.tunnel.name);
     if (!t || t.sa !== sa) return;
     t.sa = null;
-    if (reconnect && t.wanted && t.config.initiate && t.config.remoteAddress !== '%any') {
-      const inMs = reconnectDelay(t.failures, this.random);
-      t.failures++;
-      t.reconnect = { attempt: t.failures, at: ctx.now + inMs, reason };
-      ctx.actions.push({ kind: 'event', event: { type: 'reconnect', tunnel: t.config.name, attempt: t.failures, inMs, reason } });
-      ctx.log('info', t.config.name, `reconnecting in ${inMs} ms (attempt ${t.failures}): ${reason}`);
-    }
+    if (reconnect) scheduleReconnect(ctx, t, reason);
   }
 
   /** The tunnel came up: reset its reconnect backoff. */
@@ -232,33 +235,19 @@ export class IkeEngine {
 
   onDatagram(bytes: Uint8Array, arrival: Arrival, now: number): Action[] {
     const ctx = this.ctx(now);
-    const decoded = decodeMessage(bytes);
-    if (!decoded.ok) {
-      this.drops.malformed++;
-      const e = decoded.error;
-      if (e instanceof BadVersionError && !e.header.response && e.header.exchangeType === ExchangeType.IKE_SA_INIT) {
-        // RFC 7296 §2.5: tell the peer the highest major version we speak.
-        sendStatelessResponse(ctx, e.header, arrival, [notify(NotifyType.INVALID_MAJOR_VERSION)]);
-      }
-      ctx.log('debug', undefined, `dropped malformed IKE message from ${arrival.from.address}: ${decoded.error.message}`);
-      return ctx.actions;
-    }
-    const msg = decoded.value;
+    const rate = initRateGate(this, ctx, bytes, arrival);
+    if (rate === 'drop') return ctx.actions;
+    const msg = decodeInbound(ctx, this.drops, bytes, arrival);
+    if (!msg) return ctx.actions;
     const h = msg.header;
-    const bad = invalidPayload(msg.payloads);
-    if (bad) {
-      this.drops.malformed++;
-      ctx.log('debug', undefined, `dropped ${exchangeName(h.exchangeType)} from ${arrival.from.address}: ${bad}`);
-      return ctx.actions;
-    }
     if (h.exchangeType === ExchangeType.IKE_SA_INIT && !h.response) {
-      onInitRequest(this, ctx, msg, bytes, arrival);
+      onInitRequest(this, ctx, msg, bytes, arrival, rate === 'over');
       return ctx.actions;
     }
     const sa = this.sas.get(hex(h.initiator ? h.spiR : h.spiI));
     if (!sa || sa.initiator === h.initiator) {
       this.drops['no-sa']++;
-      ctx.log('debug', undefined, `dropped ${exchangeName(h.exchangeType)} for unknown IKE SA from ${arrival.from.address}`);
+      logFlood(ctx, 'no-sa', 'debug', undefined, `dropped ${exchangeName(h.exchangeType)} for unknown IKE SA from ${arrival.from.address}`);
       return ctx.actions;
     }
     if (h.exchangeType === ExchangeType.IKE_SA_INIT) {
@@ -271,6 +260,8 @@ export class IkeEngine {
 
   onTick(now: number): Action[] {
     const ctx = this.ctx(now);
+    for (const s of this.floods.flush(now)) ctx.log(s.level, undefined, s.msg);
+    this.guard.rate.expire(now);
     for (const sa of [...this.sas.values()]) {
       if (this.sas.get(hex(sa.ourSpi)) !== sa) continue;
       if (sa.state === 'half-open' && now >= sa.createdAt + HALF_OPEN_TIMEOUT_MS) {
@@ -292,6 +283,7 @@ export class IkeEngine {
     };
     for (const sa of this.sas.values()) take(saWakeup(sa, this.udpEncapsulationOnly));
     for (const t of this.tunnels.values()) if (t.reconnect && t.wanted && !t.sa) take(t.reconnect.at);
+    take(this.floods.nextFlush());
     return min;
   }
 

@@ -18,13 +18,22 @@ import { handOver } from './tasks/ike-rekey.js';
 import { findNotify, notify } from './tasks/notify.js';
 import { establish } from './engine-state.js';
 import { exportIkeKeys } from './key-export.js';
+import { logFlood } from './log-limiter.js';
 import type { IkeEngine } from './engine.js';
+
+/**
+ * Reassembly limits while the SA is half-open (RFC 7383 §2.6 leaves them to us): a PSK IKE_AUTH
+ * request is a few KB at most, and every half-open SA may hold one set, so up to limits.halfOpen
+ * × 16 KiB in all (16 MiB at the default 1000) instead of × 64 KiB. The established SA starts a
+ * new Reassembler with the defaults (codec/reassembler.ts).
+ */
+export const HALF_OPEN_REASSEMBLY = { maxFragments: 32, maxBytes: 16 * 1024 } as const;
 
 /** Open an SK message, or feed an SKF fragment to the SA's reassembler. null: nothing (yet). */
 function open(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, msg: IkeMessage, bytes: Uint8Array): Payload[] | null {
   const skf = msg.payloads[0];
   if (skf && skf.type === PayloadType.SKF) {
-    sa.reassembler ??= new Reassembler(sa.cipherIn!);
+    sa.reassembler ??= new Reassembler(sa.cipherIn!, sa.state === 'half-open' ? HALF_OPEN_REASSEMBLY : {});
     const r = sa.reassembler.accept(bytes, msg, ctx.now);
     if (r.status === 'dropped') {
       if (r.reason === 'integrity') engine.drops.integrity++;
@@ -42,7 +51,7 @@ function open(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, msg: IkeMessage,
   const opened = openMessage(bytes, msg, sa.cipherIn!);
   if (!opened.ok) {
     engine.drops[opened.error === 'integrity' ? 'integrity' : 'malformed']++;
-    ctx.log('debug', sa.tunnel.name, `dropped ${exchangeName(msg.header.exchangeType)}: ${opened.error === 'integrity' ? 'integrity check failed' : 'malformed inner payloads'}`);
+    logFlood(ctx, opened.error === 'integrity' ? 'integrity' : 'malformed', 'debug', sa.tunnel.name, `dropped ${exchangeName(msg.header.exchangeType)}: ${opened.error === 'integrity' ? 'integrity check failed' : 'malformed inner payloads'}`);
     return null;
   }
   return opened.value;
@@ -73,7 +82,7 @@ export function onProtected(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, ms
   if (bad) {
     // RFC 7296 §2.21.2: a protected request that does not parse is answered INVALID_SYNTAX.
     engine.drops.malformed++;
-    ctx.log('warn', sa.tunnel.name, `malformed ${exchangeName(h.exchangeType)} from ${arrival.from.address}: ${bad}`);
+    logFlood(ctx, 'malformed', 'warn', sa.tunnel.name, `malformed ${exchangeName(h.exchangeType)} from ${arrival.from.address}: ${bad}`);
     if (!h.response) sa.sendResponse(ctx, h.exchangeType, h.messageId, [notify(NotifyType.INVALID_SYNTAX)], true);
     return;
   }
@@ -84,7 +93,7 @@ export function onProtected(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, ms
   if (critical !== null) {
     engine.drops['critical-payload']++;
     if (!h.response) sa.sendResponse(ctx, h.exchangeType, h.messageId, [notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, Uint8Array.of(critical))], true);
-    ctx.log('warn', sa.tunnel.name, `${exchangeName(h.exchangeType)} carries unsupported critical payload ${critical}; rejected`);
+    logFlood(ctx, 'critical-payload', 'warn', sa.tunnel.name, `${exchangeName(h.exchangeType)} carries unsupported critical payload ${critical}; rejected`);
     return;
   }
   if (h.response) onResponse(engine, ctx, sa, h.exchangeType, inner);
@@ -144,7 +153,10 @@ function onRequest(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, exchangeTyp
     exportIkeKeys(ctx, sa);
     const r = processAuthRequest(ctx, sa, messageId, inner);
     if (!r.ok) return engine.remove(ctx, sa, 'authentication failed', false);
-    for (const [k, v] of engine.halfOpen) if (v === sa) engine.halfOpen.delete(k);
+    engine.halfOpen.forget(sa);
+    // Message ID 0 is complete and the window check guards it from here on: the established SA
+    // reassembles with the full limits.
+    sa.reassembler = null;
     adopt(engine, ctx, sa, findNotify(inner, NotifyType.INITIAL_CONTACT) !== undefined);
     establish(ctx, sa, r.child);
     return;

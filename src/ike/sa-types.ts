@@ -6,6 +6,7 @@ import type { Action, ChildSaInfo, ChildSaKeys, LogLevel } from './actions.js';
 import type { Payload, Proposal, TrafficSelector } from './codec/types.js';
 import type { Suite } from './proposals.js';
 import type { IkeSa } from './sa.js';
+import type { FloodKind } from './log-limiter.js';
 
 /** What the engine lets tasks do to SAs they do not own (architecture rule 5: look SAs up again). */
 export interface EngineOps {
@@ -28,6 +29,11 @@ export interface EngineContext {
   random(n: number): Uint8Array;
   actions: Action[];
   log(level: LogLevel, tunnel: string | undefined, msg: string, fields?: Record<string, string | number | boolean>): void;
+  /**
+   * A line about one hostile or broken datagram, limited per kind (log-limiter.ts) so a flood
+   * does not become a flood of log lines. Absent: lines go to log() unlimited (tests).
+   */
+  floodLog?(kind: FloodKind, level: LogLevel, tunnel: string | undefined, msg: string, fields?: Record<string, string | number | boolean>): void;
   ops?: EngineOps;
 }
 
@@ -76,6 +82,8 @@ export interface Task {
   /** The payloads of the request, or null when the job became moot while it waited. */
   build(ctx: EngineContext, sa: IkeSa): { exchange: number; payloads: Payload[] } | null;
   onResponse(ctx: EngineContext, sa: IkeSa, payloads: Payload[]): void;
+  /** Forget secret state (a DH private value) when the SA goes before the answer came. */
+  wipe?(): void;
 }
 
 /** Timers carry ids, not objects (architecture rule 5). */

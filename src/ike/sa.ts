@@ -26,6 +26,13 @@ export { RETRANSMIT_TIMEOUT_MS, RETRANSMIT_BASE, RETRANSMIT_TRIES } from './retr
 /** A half-open responder SA that never completes is dropped after this long. */
 export const HALF_OPEN_TIMEOUT_MS = 30_000;
 
+/**
+ * Jobs one SA may have waiting for the window. Every producer is idempotent (a second `rekey`
+ * while one runs is refused, DPD and Child creation check hasTask), so this is a backstop: a
+ * job beyond it is dropped and logged instead of growing the queue.
+ */
+export const MAX_QUEUED_TASKS = 16;
+
 export type IkeSaState = 'init-sent' | 'auth-sent' | 'half-open' | 'established' | 'rekeyed' | 'deleting';
 
 interface Outstanding {
@@ -62,6 +69,8 @@ export class IkeSa {
   nonceR: Uint8Array = new Uint8Array(0);
   ke: KeyExchange | null = null;
   cookie: Uint8Array | null = null;
+  /** COOKIEs followed in this initiation (tasks/ike-init.ts MAX_COOKIE_ROUNDS). */
+  cookieRounds = 0;
   /** RFC 7296 §2.15 RealMessage1/2: the IKE_SA_INIT request and response as sent. */
   initRequest: Uint8Array = new Uint8Array(0);
   initResponse: Uint8Array = new Uint8Array(0);
@@ -99,6 +108,9 @@ export class IkeSa {
   rekeying = false;
   /** The IKE SA that replaced this one (state rekeyed). */
   replacedBy: IkeSa | null = null;
+  /** Responder, while half-open: its IkeEngine.halfOpen key and the source address it counts against. */
+  halfOpenKey: string | null = null;
+  halfOpenSource = '';
   /** Responder only: tunnels whose addresses match, narrowed to one once IDi is known. */
   candidates: TunnelConfig[] = [];
   peerId = '';
@@ -168,6 +180,13 @@ export class IkeSa {
 
   /** Queue a job; it is sent when the window is free (RFC 7296 §2.3). */
   queue(ctx: EngineContext, task: Task, front = false): void {
+    if (this.tasks.length >= MAX_QUEUED_TASKS) {
+      // Jobs queued in front (Deletes, INVALID_KE retries) matter more than the newest at the back.
+      const dropped = front ? this.tasks.pop()! : task;
+      dropped.wipe?.();
+      ctx.log('warn', this.tunnel.name, `${MAX_QUEUED_TASKS} jobs are waiting on this IKE SA; dropping a ${dropped.name} job`);
+      if (!front) return;
+    }
     if (front) this.tasks.unshift(task);
     else this.tasks.push(task);
     this.kick(ctx);
@@ -247,11 +266,21 @@ export class IkeSa {
     return times.length ? Math.min(...times) : null;
   }
 
-  /** Forget key material we no longer need (best effort in a garbage-collected runtime). */
+  /**
+   * Forget the key material of an SA that goes, as far as JavaScript reaches (OpenSSL's and V8's
+   * own copies are beyond it): SKEYSEED and SK_* (the SK ciphers only view SK_e/SK_a), the keys
+   * of attached Child SAs, and the DH private value of an IKE_SA_INIT or rekey in flight.
+   */
   wipe(): void {
     for (const k of Object.values(this.keys ?? {})) (k as Uint8Array).fill(0);
     this.keys = null;
+    this.cipherIn = null;
+    this.cipherOut = null;
     for (const c of this.children) for (const k of Object.values(c.keys)) (k as Uint8Array).fill(0);
+    this.ke?.wipe();
+    this.ke = null;
+    this.outstanding?.task?.wipe?.();
+    for (const t of this.tasks) t.wipe?.();
   }
 }
 

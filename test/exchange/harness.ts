@@ -7,7 +7,7 @@ import { expect } from 'vitest';
 import { IkeEngine } from '../../src/ike/engine.js';
 import type { Action, ChildSaInfo, ChildSaKeys, Endpoint, EngineEvent, KeyExport } from '../../src/ike/actions.js';
 import { parseConfig } from '../../src/config/load.js';
-import type { TunnelConfig } from '../../src/config/types.js';
+import type { LimitsConfig, TunnelConfig } from '../../src/config/types.js';
 import { decodeMessage } from '../../src/ike/codec/message.js';
 import type { IkeMessage } from '../../src/ike/codec/types.js';
 
@@ -65,7 +65,7 @@ export class Net {
   /** Decide the fate of each packet (loss, duplication, NAT rewriting). */
   filter: (p: Packet) => Verdict = () => 'deliver';
 
-  add(address: string, tunnels: TunnelConfig[], opts: { udpEncapsulationOnly?: boolean; random?: (n: number) => Uint8Array; exportKeys?: boolean } = {}): Node {
+  add(address: string, tunnels: TunnelConfig[], opts: { udpEncapsulationOnly?: boolean; random?: (n: number) => Uint8Array; exportKeys?: boolean; limits?: LimitsConfig } = {}): Node {
     const node: Node = { address, engine: new IkeEngine({ tunnels, ...opts }), logs: [], events: [], installed: new Map(), actions: [], exported: [] };
     this.nodes.set(address, node);
     return node;

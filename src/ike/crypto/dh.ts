@@ -83,24 +83,50 @@ function modpPrivate(g: ModpGroup): Uint8Array {
   for (;;) {
     const x = randomBytes(g.privateBytes);
     const v = bytesToBigInt(x);
+    const out = new Uint8Array(x);
+    x.fill(0);
     // RFC 5114 §4: for group 24 the exponent lies in [1, q-1]; rejection sampling keeps it uniform.
-    if (v > 1n && (g.q === undefined || v < g.q)) return new Uint8Array(x);
+    if (v > 1n && (g.q === undefined || v < g.q)) return out;
+    out.fill(0);
   }
 }
 
+/** Thrown by computeShared after wipe(): a programming error, never the peer's fault. */
+function wiped(group: number): Error {
+  return new Error(`DH group ${group}: the key exchange was wiped`);
+}
+
+/** Copies node's result into our own array and clears node's Buffer (best effort, see KeyExchange.wipe). */
+function takeSecret(secret: Buffer, length: number): Uint8Array {
+  const out = leftPad(secret, length);
+  secret.fill(0);
+  return out;
+}
+
 function modpExchange(group: number, g: ModpGroup, fixed?: Uint8Array): KeyExchange {
-  const priv = fixed ?? modpPrivate(g);
+  const priv = fixed ? new Uint8Array(fixed) : modpPrivate(g);
   const x = bytesToBigInt(priv);
   if (x < 1n || x >= g.p - 1n) throw new RangeError(`private key out of range for DH group ${group}`);
   const dh = createDiffieHellman(Buffer.from(bigIntToBytes(g.p, g.bytes)), Buffer.from(bigIntToBytes(g.g, g.bytes)));
-  dh.setPrivateKey(Buffer.from(priv));
+  const privBuf = Buffer.from(priv);
+  dh.setPrivateKey(privBuf);
+  // OpenSSL holds its own copy now; ours are not needed.
+  priv.fill(0);
+  privBuf.fill(0);
   // With a private key set, generateKeys() only computes g^x (it keeps the key we gave it).
   dh.generateKeys();
   const publicValue = leftPad(dh.getPublicKey(), g.bytes);
+  let live = true;
   return {
     group,
     publicValue,
+    wipe() {
+      if (!live) return;
+      live = false;
+      dh.setPrivateKey(Buffer.alloc(g.bytes));
+    },
     computeShared(peer: Uint8Array): Uint8Array {
+      if (!live) throw wiped(group);
       // RFC 7296 §3.4: the KE data of a MODP group is exactly the length of the prime.
       if (peer.length !== g.bytes) throw new DhPeerValueError(group, `length ${peer.length}, expected ${g.bytes}`);
       const y = bytesToBigInt(peer);
@@ -117,7 +143,7 @@ function modpExchange(group: number, g: ModpGroup, fixed?: Uint8Array): KeyExcha
       } catch (e) {
         throw new DhPeerValueError(group, (e as Error).message);
       }
-      return leftPad(secret, g.bytes);
+      return takeSecret(secret, g.bytes);
     },
   };
 }
@@ -141,10 +167,20 @@ function ecpExchange(group: number, c: EcpCurve, fixed?: Uint8Array): KeyExchang
   // RFC 5903 §7 sends x ‖ y without the 0x04 octet.
   const sec1 = ecdh.getPublicKey();
   const publicValue = new Uint8Array(sec1.subarray(1));
+  let live = true;
   return {
     group,
     publicValue,
+    wipe() {
+      if (!live) return;
+      live = false;
+      // The scalar 1 is the only overwrite node's setPrivateKey accepts that is no secret.
+      const one = Buffer.alloc(c.coordBytes);
+      one[one.length - 1] = 1;
+      ecdh.setPrivateKey(one);
+    },
     computeShared(peer: Uint8Array): Uint8Array {
+      if (!live) throw wiped(group);
       const n = c.coordBytes;
       if (peer.length !== 2 * n) throw new DhPeerValueError(group, `length ${peer.length}, expected ${2 * n}`);
       const x = bytesToBigInt(peer.subarray(0, n));
@@ -158,7 +194,7 @@ function ecpExchange(group: number, c: EcpCurve, fixed?: Uint8Array): KeyExchang
         throw new DhPeerValueError(group, (e as Error).message);
       }
       // RFC 5903 §7: g^ir is the x-coordinate of the shared point, full width.
-      return leftPad(secret, n);
+      return takeSecret(secret, n);
     },
   };
 }
@@ -171,7 +207,7 @@ const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex
 
 function x25519Exchange(fixed?: Uint8Array): KeyExchange {
   const group = DhId.CURVE_25519;
-  let privateKey: KeyObject;
+  let privateKey: KeyObject | null;
   let publicKey: KeyObject;
   if (fixed) {
     if (fixed.length !== 32) throw new RangeError('X25519 private key must be 32 octets');
@@ -187,7 +223,11 @@ function x25519Exchange(fixed?: Uint8Array): KeyExchange {
   return {
     group,
     publicValue,
+    wipe() {
+      privateKey = null;
+    },
     computeShared(peer: Uint8Array): Uint8Array {
+      if (!privateKey) throw wiped(group);
       // RFC 8031 §2: "Recipients MUST check that the length is exactly 32 octets".
       if (peer.length !== 32) throw new DhPeerValueError(group, `length ${peer.length}, expected 32`);
       let secret: Buffer;
@@ -206,7 +246,7 @@ function x25519Exchange(fixed?: Uint8Array): KeyExchange {
       let acc = 0;
       for (const b of secret) acc |= b;
       if (acc === 0 || secret.length !== 32) throw new DhPeerValueError(group, 'all-zero shared secret');
-      return new Uint8Array(secret);
+      return takeSecret(secret, 32);
     },
   };
 }

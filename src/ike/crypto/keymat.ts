@@ -110,6 +110,7 @@ function expandIkeKeys(p: IkeKeyParams, skeyseed: Uint8Array): IkeKeys {
   const [skD, skAi, skAr, skEi, skEr, skPi, skPr] = split(stream, lengths) as [
     Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array,
   ];
+  stream.fill(0); // split() copied every key out of it
   return { skeyseed, skD, skAi, skAr, skEi, skEr, skPi, skPr };
 }
 
@@ -130,7 +131,9 @@ export function deriveIkeKeys(p: IkeKeyParams): IkeKeys {
  * the SK_* expansion then uses the new SA's PRF and its new SPIs.
  */
 export function deriveIkeKeysRekey(p: IkeRekeyParams): IkeKeys {
-  const skeyseed = prf(p.prfIdOld, p.skDOld, concat(p.sharedSecret, p.ni, p.nr));
+  const seed = concat(p.sharedSecret, p.ni, p.nr);
+  const skeyseed = prf(p.prfIdOld, p.skDOld, seed);
+  seed.fill(0); // it holds a copy of g^ir
   return expandIkeKeys(p, skeyseed);
 }
 
@@ -145,5 +148,8 @@ export function deriveChildKeys(p: ChildKeyParams): ChildKeys {
   const lengths = [s.encr, s.integ, s.encr, s.integ];
   const keymat = prfPlus(p.prfId, p.skD, seed, 2 * (s.encr + s.integ));
   const [encrI, integI, encrR, integR] = split(keymat, lengths) as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+  // Both hold copies of secrets (g^ir with PFS; the keys): only the split-out keys remain.
+  if (p.sharedSecret) seed.fill(0);
+  keymat.fill(0);
   return { encrI, integI, encrR, integR };
 }

@@ -17,7 +17,9 @@ function info(id: number): PrfInfo {
  */
 export function prf(id: number, key: Uint8Array, data: Uint8Array): Uint8Array {
   const p = info(id);
-  return new Uint8Array(createHmac(p.hash, key).update(data).digest());
+  const d = createHmac(p.hash, key).update(data).digest();
+  // Return node's Buffer as a plain view of the same memory: no second copy of the output.
+  return new Uint8Array(d.buffer, d.byteOffset, d.length);
 }
 
 /** RFC 7296 §2.13: the counter is one octet, so prf+ can produce at most 255 blocks. */
@@ -43,8 +45,14 @@ export function prfPlus(id: number, key: Uint8Array, seed: Uint8Array, length: n
     h.update(prev);
     h.update(seed);
     h.update(Uint8Array.of(n));
-    prev = new Uint8Array(h.digest());
-    out.set(prev, (n - 1) * p.outBytes);
+    const t = h.digest();
+    prev.fill(0);
+    out.set(t, (n - 1) * p.outBytes);
+    prev = t;
   }
-  return out.slice(0, length);
+  // The output is key material: the intermediate blocks and the untruncated tail are cleared.
+  prev.fill(0);
+  const result = out.slice(0, length);
+  out.fill(0);
+  return result;
 }

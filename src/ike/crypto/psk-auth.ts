@@ -31,7 +31,13 @@ export function pskAuthData(p: PskAuthParams): Uint8Array {
   signed.set(p.realMessage, 0);
   signed.set(p.peerNonce, p.realMessage.length);
   signed.set(macedId, p.realMessage.length + p.peerNonce.length);
-  return prf(p.prfId, prf(p.prfId, p.psk, KEY_PAD), signed);
+  // prf(PSK, pad) authenticates as well as the PSK itself: it does not outlive this call.
+  const padded = prf(p.prfId, p.psk, KEY_PAD);
+  try {
+    return prf(p.prfId, padded, signed);
+  } finally {
+    padded.fill(0);
+  }
 }
 
 /**

@@ -138,8 +138,9 @@ export function createSkCipher(p: SkCipherParams): SkCipher {
 }
 
 function gcmCipher(e: EncrInfo, keyAndSalt: Uint8Array, randomIv: (n: number) => Uint8Array): SkCipher {
-  const key = keyAndSalt.slice(0, e.keyBytes);
-  const salt = keyAndSalt.slice(e.keyBytes);
+  // Views, not copies: when the IKE SA's SK_e is zeroed (IkeSa.wipe) no copy of it stays here.
+  const key = keyAndSalt.subarray(0, e.keyBytes);
+  const salt = keyAndSalt.subarray(e.keyBytes);
   const ivLength = e.ivBytes;
   const icvLength = e.icvBytes;
   return {

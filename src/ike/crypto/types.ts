@@ -13,6 +13,13 @@ export interface KeyExchange {
    * Throws DhPeerValueError when the peer's value fails the RFC 6989 checks.
    */
   computeShared(peerPublic: Uint8Array): Uint8Array;
+  /**
+   * Forget the private value: OpenSSL's copy is overwritten where node:crypto allows it (MODP:
+   * the exponent is replaced by 0, whose BIGNUM OpenSSL clears on free; ECP: the scalar is
+   * replaced by 1) and our own references are dropped (X25519 KeyObjects cannot be overwritten
+   * from JavaScript; they go with the garbage collector). computeShared throws afterwards.
+   */
+  wipe(): void;
 }
 
 export class DhPeerValueError extends Error {

@@ -16,6 +16,7 @@ import { spiHex, type ChildSa, type EngineContext, type IkeSa } from '../sa.js';
 import { NONCE_LENGTH } from './ike-init.js';
 import { randomEspSpi } from './child-create.js';
 import { first, findNotify, notify, u16 } from './notify.js';
+import { logFlood } from '../log-limiter.js';
 import { ACTIVATE_FALLBACK_MS, ChildRekeyTask } from './child-rekey.js';
 
 function ikeDh(sa: IkeSa): number {
@@ -80,8 +81,11 @@ export function answerCreateChild(ctx: EngineContext, sa: IkeSa, req: Payload[])
     try {
       shared = kex.computeShared(ke!.data);
     } catch (e) {
-      ctx.log('warn', name, `rejecting CREATE_CHILD_SA: ${e instanceof Error ? e.message : String(e)}`);
+      // RFC 6989: a peer value that fails the checks ends the exchange, nothing is installed.
+      logFlood(ctx, 'dh-rejected', 'warn', name, `rejecting CREATE_CHILD_SA: ${e instanceof Error ? e.message : String(e)}`);
       return [notify(NotifyType.INVALID_SYNTAX)];
+    } finally {
+      kex.wipe();
     }
   }
   const spiIn = randomEspSpi(ctx);

@@ -81,7 +81,20 @@ export class ChildRekeyTask implements Task {
     return { exchange: ExchangeType.CREATE_CHILD_SA, payloads };
   }
 
+  wipe(): void {
+    this.ke?.wipe();
+  }
+
   onResponse(ctx: EngineContext, sa: IkeSa, resp: Payload[]): void {
+    try {
+      this.handle(ctx, sa, resp);
+    } finally {
+      // Whatever the answer, this exchange's DH private value is done with.
+      this.ke?.wipe();
+    }
+  }
+
+  private handle(ctx: EngineContext, sa: IkeSa, resp: Payload[]): void {
     const name = sa.tunnel.name;
     const old = this.oldSpiIn === null ? undefined : sa.child(this.oldSpiIn);
     const back = () => {

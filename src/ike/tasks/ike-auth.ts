@@ -10,6 +10,7 @@ import type { Identity, TunnelConfig } from '../../config/types.js';
 import type { EngineContext, IkeSa } from '../sa.js';
 import { acceptChildResponse, answerChildRequest, buildChildRequest, type ChildAnswer } from './child-create.js';
 import { first, findNotify, notifies, notify } from './notify.js';
+import { logFlood } from '../log-limiter.js';
 import type { ChildSa } from '../sa.js';
 
 function idPayload(type: typeof PayloadType.IDi | typeof PayloadType.IDr, id: Identity): IdPayload {
@@ -76,7 +77,7 @@ export function processAuthRequest(ctx: EngineContext, sa: IkeSa, messageId: num
   const auth = first(req, PayloadType.AUTH);
   const idr = first(req, PayloadType.IDr);
   const fail = (why: string): AuthOutcome => {
-    ctx.log('error', sa.tunnel.name, `AUTHENTICATION_FAILED: ${why}`, { peer: sa.remote.address });
+    logFlood(ctx, 'auth-failed', 'error', sa.tunnel.name, `AUTHENTICATION_FAILED: ${why}`, { peer: sa.remote.address });
     sa.sendResponse(ctx, ExchangeType.IKE_AUTH, messageId, [notify(NotifyType.AUTHENTICATION_FAILED)], true);
     return { ok: false };
   };

@@ -16,9 +16,17 @@ import { IkeSa, type EngineContext } from '../sa.js';
 import type { RetransmitPolicy } from '../retransmit.js';
 import { exportIkeKeys } from '../key-export.js';
 import { first, findNotify, notifies, notify, readU16, sendStatelessResponse, u16 } from './notify.js';
+import { logFlood } from '../log-limiter.js';
 
 /** RFC 7296 §2.10: at least 128 bits and at least half the PRF key size; 32 octets covers SHA2-512. */
 export const NONCE_LENGTH = 32;
+
+/**
+ * COOKIE rounds one initiation follows (strongSwan ike_init.c: MAX_RETRIES 5). A responder may
+ * send a new cookie when it rotated its secret or did not recognise ours (§2.6); a bound keeps a
+ * forged or broken responder from holding us in the loop.
+ */
+export const MAX_COOKIE_ROUNDS = 5;
 
 /**
  * Whether we make the peer encapsulate ESP in UDP even without a NAT: `natT: force`, or a
@@ -38,7 +46,10 @@ function natdPayloads(sa: IkeSa, forceEncap: boolean): Payload[] {
 
 /** Build and send (or re-send, after COOKIE / INVALID_KE) the initiator's IKE_SA_INIT request. */
 export function sendInitRequest(ctx: EngineContext, sa: IkeSa, group: number): void {
-  if (!sa.ke || sa.ke.group !== group) sa.ke = createKeyExchange(group);
+  if (!sa.ke || sa.ke.group !== group) {
+    sa.ke?.wipe();
+    sa.ke = createKeyExchange(group);
+  }
   if (sa.nonceI.length === 0) sa.nonceI = ctx.random(NONCE_LENGTH);
   const payloads: Payload[] = [];
   // RFC 7296 §2.6: the cookie goes first, everything else unchanged.
@@ -113,12 +124,15 @@ export function processInitResponse(ctx: EngineContext, sa: IkeSa, msg: IkeMessa
   const name = sa.tunnel.name;
   const cookie = findNotify(p, NotifyType.COOKIE);
   if (cookie) {
-    if (cookie.data.length < 1 || cookie.data.length > 64 || sa.cookie) {
-      ctx.log('warn', name, 'ignoring COOKIE: bad length or a second cookie for the same exchange');
+    // §3.10.1: 1..64 octets. The same cookie again answers a retransmission we already followed.
+    const same = sa.cookie !== null && Buffer.compare(Buffer.from(sa.cookie), Buffer.from(cookie.data)) === 0;
+    if (cookie.data.length < 1 || cookie.data.length > 64 || same || sa.cookieRounds >= MAX_COOKIE_ROUNDS) {
+      ctx.log(same ? 'debug' : 'warn', name, same ? 'the responder repeated its COOKIE; already retried with it' : `ignoring COOKIE: ${sa.cookieRounds >= MAX_COOKIE_ROUNDS ? `already ${MAX_COOKIE_ROUNDS} cookie rounds` : 'bad length'}`);
       return 'ignored';
     }
     sa.cookie = cookie.data;
-    ctx.log('info', name, 'responder asked for a COOKIE; retrying IKE_SA_INIT with it (RFC 7296 §2.6)');
+    sa.cookieRounds++;
+    ctx.log('info', name, `responder asked for a${sa.cookieRounds > 1 ? ' new' : ''} COOKIE; retrying IKE_SA_INIT with it (RFC 7296 §2.6)`);
     sendInitRequest(ctx, sa, sa.ke!.group);
     return 'retrying';
   }
@@ -171,6 +185,7 @@ export function processInitResponse(ctx: EngineContext, sa: IkeSa, msg: IkeMessa
   // decrypting (strongSwan's save-keys does the same). The responder exports when the first
   // IKE_AUTH request authenticates (receive.ts), so a flood of IKE_SA_INITs writes nothing.
   exportIkeKeys(ctx, sa);
+  sa.ke!.wipe();
   sa.ke = null;
   sa.outstanding = null;
   applyNat(ctx, sa, p, arrival);
@@ -196,7 +211,7 @@ export function processInitRequest(
   const ke = first(p, PayloadType.KE);
   const nonce = first(p, PayloadType.NONCE);
   if (!saP || !ke || !nonce || nonce.data.length < 16 || nonce.data.length > 256) {
-    ctx.log('warn', tunnel.name, `IKE_SA_INIT from ${arrival.from.address} lacks SA, KE or a valid Nonce; answering INVALID_SYNTAX`);
+    logFlood(ctx, 'init-syntax', 'warn', tunnel.name, `IKE_SA_INIT from ${arrival.from.address} lacks SA, KE or a valid Nonce; answering INVALID_SYNTAX`);
     sendStatelessResponse(ctx, msg.header, arrival, [notify(NotifyType.INVALID_SYNTAX)]);
     return null;
   }
@@ -210,12 +225,12 @@ export function processInitRequest(
     }
   }
   if (!chosen) {
-    ctx.log('error', tunnel.name, `NO_PROPOSAL_CHOSEN: ${arrival.from.address} offered ${describeProposals(saP.proposals)}; we accept ${describeProposals(tunnel.ikeProposals)}`);
+    logFlood(ctx, 'no-proposal', 'error', tunnel.name, `NO_PROPOSAL_CHOSEN: ${arrival.from.address} offered ${describeProposals(saP.proposals)}; we accept ${describeProposals(tunnel.ikeProposals)}`);
     sendStatelessResponse(ctx, msg.header, arrival, [notify(NotifyType.NO_PROPOSAL_CHOSEN)]);
     return null;
   }
   if (chosen.suite.dhId !== ke.group) {
-    ctx.log('info', chosenTunnel.name, `peer sent KE for DH group ${ke.group}; asking for group ${chosen.suite.dhId} (INVALID_KE_PAYLOAD)`);
+    logFlood(ctx, 'invalid-ke', 'info', chosenTunnel.name, `peer sent KE for DH group ${ke.group}; asking for group ${chosen.suite.dhId} (INVALID_KE_PAYLOAD)`);
     sendStatelessResponse(ctx, msg.header, arrival, [notify(NotifyType.INVALID_KE_PAYLOAD, u16(chosen.suite.dhId))]);
     return null;
   }
@@ -232,11 +247,13 @@ export function processInitRequest(
   try {
     shared = kex.computeShared(ke.data);
   } catch (e) {
+    kex.wipe();
     const why = e instanceof DhPeerValueError ? e.message : 'invalid KE payload';
-    ctx.log('warn', chosenTunnel.name, `rejecting IKE_SA_INIT from ${arrival.from.address}: ${why}`);
+    logFlood(ctx, 'dh-rejected', 'warn', chosenTunnel.name, `rejecting IKE_SA_INIT from ${arrival.from.address}: ${why}`);
     sendStatelessResponse(ctx, msg.header, arrival, [notify(NotifyType.INVALID_SYNTAX)]);
     return null;
   }
+  kex.wipe(); // publicValue stays readable; the private value is no longer needed
   applyNat(ctx, sa, p, arrival);
   const response: Payload[] = [
     { type: PayloadType.SA, proposals: [{ num: chosen.num, protocol: ProtocolId.IKE, spi: new Uint8Array(0), transforms: chosen.transforms }] },

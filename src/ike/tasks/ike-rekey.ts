@@ -23,6 +23,7 @@ import { NONCE_LENGTH } from './ike-init.js';
 import { first, notifies, notify, readU16, u16 } from './notify.js';
 import { IkeDeleteTask } from './ike-delete.js';
 import { exportIkeKeys } from '../key-export.js';
+import { logFlood } from '../log-limiter.js';
 
 /** An old or redundant IKE SA waits this long for the peer's Delete before it goes by itself. */
 export const REKEYED_EXPIRE_MS = 30_000;
@@ -119,7 +120,20 @@ class IkeRekeyTask implements Task {
     };
   }
 
+  wipe(): void {
+    this.ke?.wipe();
+  }
+
   onResponse(ctx: EngineContext, sa: IkeSa, resp: Payload[]): void {
+    try {
+      this.handle(ctx, sa, resp);
+    } finally {
+      // Whatever the answer, this exchange's DH private value is done with.
+      this.ke?.wipe();
+    }
+  }
+
+  private handle(ctx: EngineContext, sa: IkeSa, resp: Payload[]): void {
     const name = sa.tunnel.name;
     const passive = sa.passiveRekey;
     sa.passiveRekey = null;
@@ -202,8 +216,12 @@ export function answerIkeRekey(ctx: EngineContext, sa: IkeSa, req: Payload[]): P
   let shared: Uint8Array;
   try {
     shared = kex.computeShared(ke.data);
-  } catch {
+  } catch (e) {
+    // RFC 6989: a peer value that fails the checks ends the exchange; the IKE SA stays as it is.
+    logFlood(ctx, 'dh-rejected', 'warn', name, `rejecting the IKE SA rekey: ${e instanceof Error ? e.message : String(e)}`);
     return [notify(NotifyType.INVALID_SYNTAX)];
+  } finally {
+    kex.wipe();
   }
   const ourSpi = ctx.random(8);
   const nr = ctx.random(NONCE_LENGTH);

@@ -62,6 +62,7 @@ function base(): MetricsSnapshot {
     ],
     bgpNeighbors: [{ address: '192.168.1.2', tunnel: 'gsa-primary', state: 'Established', received: 25, advertised: 1 }],
     ikeDrops: { malformed: 4, 'no-sa': 1 },
+    ikeHalfOpen: 7,
     udp: { ikeIn500: 3, ikeIn4500: 7, ikeOut: 9, natKeepalives: 2, natKeepalivesOut: 0, espDropped: 0, malformed: 1, handlerErrors: 0, sendErrors: 0, sendQueueFull: 0 },
   };
 }
@@ -93,6 +94,7 @@ describe('metrics exporter', () => {
     expect(value(s, 'branchgate_bgp_routes_received', { neighbor: '192.168.1.2', tunnel: 'gsa-primary' })).toBe(25);
     expect(value(s, 'branchgate_bgp_routes_advertised', { neighbor: '192.168.1.2' })).toBe(1);
     expect(value(s, 'branchgate_ike_datagrams_dropped_total', { reason: 'malformed' })).toBe(4);
+    expect(value(s, 'branchgate_ike_half_open_sas')).toBe(7);
     expect(value(s, 'branchgate_udp_ike_received_total', { port: '500' })).toBe(3);
     expect(value(s, 'branchgate_udp_ike_received_total', { port: '4500' })).toBe(7);
     expect(value(s, 'branchgate_udp_ike_sent_total')).toBe(9);

@@ -182,3 +182,26 @@ describe('createKeyExchange', () => {
     expect(() => createKeyExchange(0)).toThrow(RangeError);
   });
 });
+
+describe('KeyExchange.wipe', () => {
+  for (const group of supportedDhGroups) {
+    it(`group ${group}: after wipe() the exchange refuses to compute; the public value stays`, () => {
+      const a = createKeyExchange(group);
+      const b = createKeyExchange(group);
+      const pub = toHex(a.publicValue);
+      expect(toHex(a.computeShared(b.publicValue))).toBe(toHex(b.computeShared(a.publicValue)));
+      a.wipe();
+      a.wipe(); // idempotent
+      expect(() => a.computeShared(b.publicValue)).toThrow(/wiped/);
+      expect(toHex(a.publicValue)).toBe(pub);
+    });
+  }
+
+  it('a caller-supplied private key is copied, not consumed or cleared by the exchange', () => {
+    const priv = hex('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a');
+    const before = toHex(priv);
+    const x = createKeyExchange(DhId.MODP_2048, { privateKey: priv });
+    x.wipe();
+    expect(toHex(priv)).toBe(before);
+  });
+});

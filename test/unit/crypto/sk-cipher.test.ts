@@ -263,3 +263,25 @@ describe('createSkCipher parameter checks', () => {
     expect(ivs.size).toBe(50);
   });
 });
+
+describe('SkCipher holds no copy of its keys (IkeSa.wipe zeroes SK_e/SK_a in place)', () => {
+  const fixedIv = (n: number) => new Uint8Array(n).fill(0x5a);
+  const cases: { name: string; part: string; params: () => SkCipherParams; zero: (p: SkCipherParams) => void }[] = [
+    { name: 'AES-GCM-16-256', part: 'key', params: () => ({ encrId: EncrId.AES_GCM_16, encrKeyBits: 256, integId: 0, encrKey: new Uint8Array(36).fill(3), integKey: new Uint8Array(0), randomIv: fixedIv }), zero: (p) => p.encrKey.fill(0, 0, 32) },
+    { name: 'AES-GCM-16-256', part: 'salt', params: () => ({ encrId: EncrId.AES_GCM_16, encrKeyBits: 256, integId: 0, encrKey: new Uint8Array(36).fill(3), integKey: new Uint8Array(0), randomIv: fixedIv }), zero: (p) => p.encrKey.fill(0, 32) },
+    { name: 'AES-CBC-128 + HMAC-SHA2-256-128', part: 'encryption key', params: () => ({ encrId: EncrId.AES_CBC, encrKeyBits: 128, integId: IntegId.HMAC_SHA2_256_128, encrKey: new Uint8Array(16).fill(3), integKey: new Uint8Array(32).fill(4), randomIv: fixedIv }), zero: (p) => p.encrKey.fill(0) },
+    { name: 'AES-CBC-128 + HMAC-SHA2-256-128', part: 'integrity key', params: () => ({ encrId: EncrId.AES_CBC, encrKeyBits: 128, integId: IntegId.HMAC_SHA2_256_128, encrKey: new Uint8Array(16).fill(3), integKey: new Uint8Array(32).fill(4), randomIv: fixedIv }), zero: (p) => p.integKey.fill(0) },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: zeroing the ${c.part} in the caller's array changes what the cipher does`, () => {
+      const p = c.params();
+      const cipher = createSkCipher(p);
+      const aad = new Uint8Array(32).fill(9);
+      const plain = new Uint8Array(40).fill(5);
+      const before = toHex(cipher.seal(aad, plain));
+      expect(toHex(cipher.seal(aad, plain))).toBe(before);
+      c.zero(p);
+      expect(toHex(cipher.seal(aad, plain))).not.toBe(before);
+    });
+  }
+});
