@@ -10,10 +10,20 @@
 #   docker run -d --name branchgate --network host \
 #     --cap-add NET_ADMIN --device /dev/net/tun \
 #     -v /etc/branchgate:/etc/branchgate:ro branchgate
-# NET_ADMIN is required (TUN, routes, BIRD): the node binary carries file capabilities for the
-# non-root user, and without NET_ADMIN in the container's bounding set it will not start at all
-# ("operation not permitted"). NET_BIND_SERVICE (UDP 500/4500) is in Docker's default set.
-# Do not add --security-opt no-new-privileges: it voids file capabilities (TUN then fails EPERM).
+# Privileges (docs/privileges.md). The daemon needs exactly CAP_NET_ADMIN (TUN, routes, BIRD) and
+# CAP_NET_BIND_SERVICE (UDP 500/4500, BIRD's TCP 179) and /dev/net/tun. Two ways, both ending
+# with a daemon that is not root and holds only those two:
+#  1. As built (USER branchgate): the node binary carries them as file capabilities, and the
+#     daemon makes them ambient at start so `ip` and BIRD inherit them. NET_ADMIN must be in the
+#     container's bounding set (--cap-add NET_ADMIN), else node will not start at all ("operation
+#     not permitted"); NET_BIND_SERVICE is in Docker's default set. Tightest:
+#       --cap-drop ALL --cap-add NET_ADMIN --cap-add NET_BIND_SERVICE
+#     Do not add --security-opt no-new-privileges: it voids file capabilities (TUN fails EPERM).
+#  2. Started as root, switching after setup: `docker run --user root ... branchgate run --config
+#     /etc/branchgate/config.yaml --user branchgate` (or privileges: { user: branchgate } in the
+#     config). Root needs Docker's default SETUID, SETGID, SETPCAP and CHOWN for the switch, plus
+#     --cap-add NET_ADMIN; no-new-privileges is fine here. tini stays root as PID 1.
+# The daemon refuses to start, naming the capability, when one it needs is not effective.
 # Metrics (control.metrics) listen on 127.0.0.1 by default; set 0.0.0.0:9477 to scrape from outside.
 
 ARG NODE_IMAGE=node:20-bookworm-slim

@@ -31,7 +31,9 @@ export interface CliIo {
 export const USAGE = `usage: branchgate <command> [options]
 
 commands:
-  run --config FILE [--socket PATH]   run the daemon in the foreground (SIGINT/SIGTERM stop it)
+  run --config FILE [--socket PATH] [--user USER[:GROUP]]
+                                      run the daemon in the foreground (SIGINT/SIGTERM stop it);
+                                      --user: drop root to USER after setup (overrides privileges:)
   check-config FILE                   validate a config file
   status [--json]                     one line per tunnel, or the status document
   list-sas [--json]                   IKE and Child SAs: algorithms, SPIs, counters, rekey times
@@ -56,7 +58,8 @@ const help = { help: { type: 'boolean', short: 'h' } } as const;
 const socket = { socket: { type: 'string' } } as const;
 const json = { json: { type: 'boolean' } } as const;
 const SPECS: Record<string, { options: Opts; positionals: number; usage: string }> = {
-  run: { options: { ...help, ...socket, config: { type: 'string', short: 'c' } }, positionals: 0, usage: 'run --config FILE [--socket PATH]' },
+  run: { options: { ...help, ...socket, config: { type: 'string', short: 'c' }, user: { type: 'string', short: 'u' } }, positionals: 0,
+    usage: 'run --config FILE [--socket PATH] [--user USER[:GROUP]]' },
   'check-config': { options: { ...help }, positionals: 1, usage: 'check-config FILE' },
   status: { options: { ...help, ...socket, ...json }, positionals: 0, usage: 'status [--json] [--socket PATH]' },
   'list-sas': { options: { ...help, ...socket, ...json }, positionals: 0, usage: 'list-sas [--json] [--socket PATH]' },
@@ -140,11 +143,21 @@ function checkConfig(io: CliIo, file: string, env: NodeJS.ProcessEnv, { loadConf
   }
 }
 
+/** `--user USER[:GROUP]` (names or numbers) as a privileges: section; null when malformed. */
+export function parseUserOption(v: string): { user: string; group?: string } | null {
+  const m = /^([^:\s]{1,64})(?::([^:\s]{1,64}))?$/.exec(v);
+  if (!m) return null;
+  return m[2] === undefined ? { user: m[1]! } : { user: m[1]!, group: m[2] };
+}
+
 async function run(io: CliIo, values: Values): Promise<number> {
   if (typeof values.config !== 'string') return usageError(io, "'run' needs --config FILE");
+  const privileges = typeof values.user === 'string' ? parseUserOption(values.user) : undefined;
+  if (privileges === null) return usageError(io, `--user takes USER or USER:GROUP (got '${String(values.user)}')`);
   const { startDaemon, ConfigLoadError } = await daemonModule();
   try {
-    const d = await startDaemon({ configPath: values.config, ...(typeof values.socket === 'string' ? { socketPath: values.socket } : {}) });
+    const d = await startDaemon({ configPath: values.config, ...(typeof values.socket === 'string' ? { socketPath: values.socket } : {}),
+      ...(privileges ? { privileges } : {}) });
     await d.closed;
     return 0;
   } catch (err) {
@@ -217,6 +230,7 @@ async function reload(io: CliIo, sock: string): Promise<number> {
     }),
     ...list('added').map((n) => `${n}: added, starting`),
     ...list('removed').map((n) => `${n}: removed, SAs deleted`),
+    ...list('restartNeeded').map((k) => `${k}: changed; restart branchgate to apply it (the daemon logged what it still runs as)`),
   ];
   io.stdout.write(lines.length > 0 ? `${lines.join('\n')}\n` : 'reloaded: no tunnels configured\n');
   return 0;

@@ -13,10 +13,10 @@ import { readFileSync } from 'node:fs';
 import type { DestinationStream } from 'pino';
 import { IkeEngine } from './ike/engine.js';
 import type { Action, ChildSaInfo, Endpoint, EngineEvent } from './ike/actions.js';
-import type { Config, TunnelConfig } from './config/types.js';
+import type { Config, PrivilegesConfig, TunnelConfig } from './config/types.js';
 import { formatIssue, parseConfig } from './config/load.js';
 import { createLogger, logAction, tunnelLogger, type Logger } from './log.js';
-import { resolveLocal, UdpTransport, type UdpPorts } from './net/udp.js';
+import { DEFAULT_PORTS, resolveLocal, UdpTransport, type UdpPorts } from './net/udp.js';
 import { ControlError, ControlServer } from './control/server.js';
 import type { ControlRequest, MonitorEvent } from './control/protocol.js';
 import { buildListSas, buildStatus, spi32, type ChildRuntime, type ListSasDocument, type StatusDocument } from './control/status.js';
@@ -32,6 +32,10 @@ import { readUdpSocketDrops } from './control/udp-socket-drops.js';
 import { diffTunnels, type TunnelDiff } from './config-diff.js';
 import { WiresharkKeyWriter, wiresharkKeyPaths, wiresharkKeysWarning } from './debug/wireshark-keys.js';
 import { wipeKeyExport, writeKeyExport } from './debug/key-export.js';
+import type { Identity } from './native/privileges.js';
+import {
+  applyStay, applySwitch, planPrivileges, privilegeNeeds, PrivilegePlanError, restartNeededMessage, samePrivileges, unreadableHints,
+} from './privileges/daemon-privileges.js';
 
 export type { VolumeReason } from './child-poll.js';
 
@@ -79,6 +83,8 @@ export interface DaemonOptions {
   /** Install SIGINT/SIGTERM/SIGHUP handlers (default true; tests turn it off). */
   handleSignals?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Overrides the config's privileges: (`branchgate run --user USER[:GROUP]`). */
+  privileges?: PrivilegesConfig;
 }
 
 export interface InstalledChild {
@@ -130,6 +136,12 @@ class DaemonImpl implements Daemon {
   #routes: Map<string, string[]>;
   #stopping: Promise<void> | undefined;
   #signals: [NodeJS.Signals, () => void][] = [];
+  /** Set during stop() once the datapath is about to go: incoming IKE is dropped from then on. */
+  ikeClosed = false;
+  /** The user the daemon switched to at start (null: it runs as it was started). */
+  switchedTo: Identity | null = null;
+  /** privileges: as the file said at start; a reload that changes it needs a restart. */
+  startPrivileges: PrivilegesConfig | undefined;
 
   constructor(
     public config: Config,
@@ -464,7 +476,7 @@ class DaemonImpl implements Daemon {
    * their SAs; changed ones are re-established, removed ones deleted, added ones started
    * (engine.reconfigure), and the datapath and BGP follow. Serialized: one reload at a time.
    */
-  reload(): Promise<{ unchanged: string[]; changed: TunnelDiff['changed']; added: string[]; removed: string[] }> {
+  reload(): Promise<TunnelDiff & { restartNeeded?: string[] }> {
     const run = async () => {
       let next: Config;
       try {
@@ -472,7 +484,9 @@ class DaemonImpl implements Daemon {
         next = loaded.config;
         for (const w of loaded.warnings) this.logger.warn(`config: ${w}`);
       } catch (err) {
-        const lines = err instanceof ConfigLoadError ? err.issues : [String(err)];
+        const issues = err instanceof ConfigLoadError ? err.issues : [String(err)];
+        // After the switch a file root could read may not be readable any more: say so.
+        const lines = this.switchedTo ? [...issues, ...unreadableHints(issues, this.switchedTo)] : issues;
         this.logger.error({ errors: lines }, 'reload: the config did not load; the running config stays');
         throw new ControlError('bad-request', `the config did not load; nothing changed:\n${lines.join('\n')}`);
       }
@@ -487,18 +501,29 @@ class DaemonImpl implements Daemon {
       const diff = diffTunnels(this.config.tunnels, tunnels);
       this.run((now) => this.engine.reconfigure(tunnels, now));
       if (this.engine instanceof IkeEngine) this.engine.setLimits(next.limits);
-      const resolved = { ...next, tunnels };
+      // The user switch happens once, at start: a changed privileges: is reported, not applied.
+      const restartNeeded = samePrivileges(this.startPrivileges, next.privileges) ? [] : ['privileges'];
+      if (restartNeeded.length > 0) {
+        this.logger.warn(restartNeededMessage(this.startPrivileges, next.privileges, this.#runningAs()));
+      }
+      const { privileges: _ignored, ...rest } = next;
+      const resolved: Config = { ...rest, tunnels, ...(this.config.privileges ? { privileges: this.config.privileges } : {}) };
       await this.datapath.reconfigure(resolved, diff);
       await this.#reloadBgp(resolved);
       this.setKeyExport(resolved);
       this.config = resolved;
       this.#routes = new Map(tunnels.map((t) => [t.name, t.routes]));
       this.logger.info({ unchanged: diff.unchanged, changed: diff.changed.map((c) => c.name), added: diff.added, removed: diff.removed }, 'reload: done');
-      return diff;
+      return restartNeeded.length > 0 ? { ...diff, restartNeeded } : diff;
     };
     const p = (this.#reloading ?? Promise.resolve()).catch(() => undefined).then(run);
     this.#reloading = p;
     return p;
+  }
+
+  #runningAs(): string {
+    if (this.switchedTo) return `${this.switchedTo.user}:${this.switchedTo.group}`;
+    return `uid ${process.geteuid?.() ?? '?'}`;
   }
 
   async #reloadBgp(next: Config): Promise<void> {
@@ -538,8 +563,16 @@ class DaemonImpl implements Daemon {
           this.logger.error({ err, tunnel: name }, 'engine failed to take the tunnel down');
         }
       }
-      // Let the DELETE messages reach the kernel, but never hang shutdown on them.
-      await Promise.race([Promise.all(this.#pending), new Promise((r) => setTimeout(r, 1000).unref())]);
+      // Let the DELETE messages reach the kernel and the peer's answers remove the Child SAs,
+      // but never hang shutdown on them (at most 1 s). After that, IKE is no longer read: an
+      // answer arriving while the datapath removes the routes would re-apply them (the tunnel's
+      // "down" routes: the underlay pin) after the cleanup, and outlive the daemon.
+      const deadline = Date.now() + 1000;
+      const drained = Promise.all(this.#pending).then(async () => {
+        while (this.#children.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20).unref());
+      });
+      await Promise.race([drained, new Promise((r) => setTimeout(r, 1000).unref())]);
+      this.ikeClosed = true;
       await this.bgp?.stop().catch((err: unknown) => this.logger.error({ err }, 'BGP shutdown failed'));
       await this.datapath?.stop().catch((err: unknown) => this.logger.error({ err }, 'datapath shutdown failed'));
       await this.transport?.close();
@@ -552,29 +585,50 @@ class DaemonImpl implements Daemon {
   }
 }
 
+/** Once switched: would a reload still read the config and pskFiles? Warn now if not. */
+function checkReloadable(d: DaemonImpl, id: Identity): void {
+  try {
+    loadConfig(d.configPath, d.env);
+  } catch (err) {
+    const issues = err instanceof ConfigLoadError ? err.issues : [String(err)];
+    d.logger.warn({ errors: [...issues, ...unreadableHints(issues, id)] }, `as ${id.user} the config no longer loads, so \`branchgate reload\` and SIGHUP will fail until that is fixed`);
+  }
+}
+
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { config, warnings } = loadConfig(opts.configPath, opts.env ?? process.env);
   const logger = createLogger({ level: config.log.level, ...(opts.logStream ? { stream: opts.logStream } : {}) });
   for (const w of warnings) logger.warn(`config: ${w}`);
+  const socketPath = opts.socketPath ?? config.control.socket;
+  // Least privilege (src/privileges/): decided before anything is opened, applied after setup.
+  let plan;
+  try {
+    plan = planPrivileges({ privileges: opts.privileges ?? config.privileges, source: opts.privileges ? '--user' : 'privileges',
+      config, socketPath, needs: privilegeNeeds(config, opts.datapath === undefined, opts.ports ?? DEFAULT_PORTS) });
+  } catch (err) {
+    if (err instanceof PrivilegePlanError && err.config) throw new ConfigLoadError([`${opts.configPath}: ${err.message}`]);
+    throw err;
+  }
+  if (plan.kind === 'stay') applyStay(plan, logger);
   const { tunnels, bind } = await resolveLocal(config.tunnels, logger);
   // The datapath carries ESP only in UDP 4500, so the engine always asks peers to encapsulate.
   const engine = opts.engineFactory ? opts.engineFactory(tunnels) : new IkeEngine({ tunnels, udpEncapsulationOnly: true, limits: config.limits });
-  const socketPath = opts.socketPath ?? config.control.socket;
   const d = new DaemonImpl({ ...config, tunnels }, socketPath, logger, engine);
   d.configPath = opts.configPath;
   d.env = opts.env ?? process.env;
+  d.startPrivileges = config.privileges;
   if (config.debug.wiresharkKeys !== undefined) d.setKeyExport(config);
   d.transport = await UdpTransport.open({
     addresses: bind, logger, ...(opts.ports ? { ports: opts.ports } : {}),
-    onIke: (bytes, arrival) => d.run((now) => engine.onDatagram(bytes, arrival, now)),
+    onIke: (bytes, arrival) => {
+      if (!d.ikeClosed) d.run((now) => engine.onDatagram(bytes, arrival, now));
+    },
     onEsp: (bytes, arrival) => d.datapath?.receiveEsp(bytes, arrival.from),
   });
   try {
     d.datapath = new Datapath({ ...config, tunnels }, opts.datapath ?? kernelDatapath(), d.transport, logger);
     d.datapath.onEvent((e) => d.onDataplaneEvent(e));
     await d.datapath.start();
-    d.bgp = createDaemonBgp({ ...config, tunnels }, logger);
-    await d.bgp?.start();
     // IkeEngine counts dropped datagrams by reason; test engines may not.
     const drops = (engine as Partial<Pick<IkeEngine, 'drops'>>).drops;
     const ike = engine instanceof IkeEngine ? engine : null;
@@ -582,6 +636,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       status: () => d.status(), listSas: () => d.listSas(), ikeDrops: () => drops, ikeHalfOpen: () => ike?.halfOpenCount,
     }, logger);
     d.control = await ControlServer.listen({ path: socketPath, handle: (req) => d.handle(req), subscribe: (fn) => d.monitor(fn), logger });
+    if (plan.kind === 'switch') {
+      applySwitch(plan, logger);
+      d.switchedTo = plan.id;
+      checkReloadable(d, plan.id);
+    }
+    // BIRD starts after the switch, so it never runs as root and its control socket (0660, its
+    // own user's) stays reachable by the daemon; every restart then runs the same way.
+    d.bgp = createDaemonBgp({ ...config, tunnels }, logger);
+    await d.bgp?.start();
     d.run((now) => engine.start(now));
   } catch (err) {
     await d.stop();

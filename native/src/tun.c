@@ -723,9 +723,11 @@ static napi_value tun_close(napi_env env, napi_callback_info info)
 
 /* ---------------------------------------------------------------------------------------- */
 
-/* The ESP (esp_napi.c) and dataplane (dp_napi.c) exports share this module's init. */
+/* The ESP (esp_napi.c), dataplane (dp_napi.c) and privilege (priv.c) exports share this
+ * module's init. */
 napi_status esp_napi_init(napi_env env, napi_value exports);
 napi_status dp_napi_init(napi_env env, napi_value exports);
+napi_status priv_napi_init(napi_env env, napi_value exports);
 
 static void free_instance(napi_env env, void *data, void *hint)
 {
@@ -751,5 +753,6 @@ NAPI_MODULE_INIT()
   BG_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   BG_CALL(env, esp_napi_init(env, exports));
   BG_CALL(env, dp_napi_init(env, exports));
+  BG_CALL(env, priv_napi_init(env, exports));
   return exports;
 }

@@ -12,7 +12,10 @@
 #   scripts/docker/runtime-deps.sh --node-caps   (containers only, as the image's last step)
 #     gives the node binary the file capabilities CAP_NET_ADMIN + CAP_NET_BIND_SERVICE: a
 #     container's non-root user gets no ambient capabilities from `docker run --cap-add`, only
-#     the bounding set. From then on node starts only where NET_ADMIN is in the bounding set
+#     the bounding set. File capabilities do not pass to the programs node starts, so the daemon
+#     raises them as ambient at start (src/privileges/) for `ip` and BIRD; docs/privileges.md.
+#     The alternative needs no file capabilities: start as root, `branchgate run --user branchgate`.
+#     From then on node starts only where NET_ADMIN is in the bounding set
 #     (`docker run --cap-add NET_ADMIN`), so this comes after every build step that runs node.
 #     Refused unless BRANCHGATE_CONTAINER=1: on a host it would empower every node program.
 set -euo pipefail

@@ -263,6 +263,16 @@ describe('packaging/branchgate.service', () => {
     expect(values('RestrictAddressFamilies')[0]).toContain('AF_NETLINK'); // routes and BIRD
   });
 
+  it('hardening that leaves BIRD and ip working: no switch, chown or capset needed when started as User=', () => {
+    // docs/privileges.md: started as the user, nothing calls setuid/setgroups/chown/capset.
+    expect(values('SystemCallFilter')).toEqual(['@system-service', '~@privileged']);
+    expect(values('RemoveIPC')).toEqual(['yes']);
+    expect(values('PrivateMounts')).toEqual(['yes']);
+    // These would break it: BIRD and ip work in the host's network namespace, with /proc/sys.
+    for (const k of ['PrivateNetwork', 'PrivateUsers', 'ProcSubset']) expect(values(k), k).toEqual([]);
+    expect(unit).toContain('docs/privileges.md');
+  });
+
   it('passes systemd-analyze verify without a single diagnostic', () => {
     const which = spawnSync('sh', ['-c', 'command -v systemd-analyze'], { encoding: 'utf8' });
     if (which.status !== 0) {

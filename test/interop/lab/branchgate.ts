@@ -111,6 +111,7 @@ export class Branchgate {
   private proc: ChildProcess | undefined;
   private monitors: Monitor[] = [];
   private env: NodeJS.ProcessEnv = {};
+  private launcher: string[] = [];
 
   private constructor(readonly ns: string, tag: string) {
     this.dir = makeTempDir(`bg${tag}`);
@@ -121,11 +122,19 @@ export class Branchgate {
   }
 
   /** Writes the config and starts `branchgate run` in `ns`; resolves once the control socket answers. */
-  static async start(ns: string, tunnels: BgTunnelConfig[], opts: { tag?: string; logLevel?: string; extra?: Record<string, unknown>; env?: NodeJS.ProcessEnv } = {}): Promise<Branchgate> {
+  static async start(ns: string, tunnels: BgTunnelConfig[], opts: {
+    tag?: string; logLevel?: string; extra?: Record<string, unknown>; env?: NodeJS.ProcessEnv;
+    /** Runs after the config is written, before the daemon starts (e.g. hand the dir to another user). */
+    beforeLaunch?: (bg: Branchgate) => void | Promise<void>;
+    /** Argv put before `node` inside the namespace, e.g. setpriv to start as another user. */
+    launcher?: string[];
+  } = {}): Promise<Branchgate> {
     requireBuild();
     const bg = new Branchgate(ns, opts.tag ?? ns);
     bg.env = opts.env ?? {};
+    bg.launcher = opts.launcher ?? [];
     bg.writeConfig(tunnels, opts.logLevel ?? 'debug', opts.extra);
+    await opts.beforeLaunch?.(bg);
     await bg.launch();
     return bg;
   }
@@ -142,7 +151,7 @@ export class Branchgate {
     // process, a full pipe would stall the daemon's synchronous logging and with it the daemon.
     const so = openSync(this.stdoutPath, 'a');
     const se = openSync(this.stderrPath, 'a');
-    const p = spawn('ip', ['netns', 'exec', this.ns, process.execPath, BIN, 'run', '--config', this.configFile], {
+    const p = spawn('ip', ['netns', 'exec', this.ns, ...this.launcher, process.execPath, BIN, 'run', '--config', this.configFile], {
       stdio: ['ignore', so, se],
       cwd: REPO_ROOT,
       env: { ...process.env, ...this.env },
