@@ -36,7 +36,7 @@ const RESP_PSK = 'hostile-responder-psk-93c0';
 const TUNNEL = 'gw';
 const METRICS = '127.0.0.1:9477';
 const COUNT = Number(process.env.BGT_HOSTILE_COUNT ?? 1_000_000);
-const RATE = Number(process.env.BGT_HOSTILE_RATE ?? 25_000);
+const RATE = Number(process.env.BGT_HOSTILE_RATE ?? 40_000);
 /** The pool blast cycles through: COUNT / DIVISOR records, each sent DIVISOR times. */
 const DIVISOR = 20;
 const HALF_OPEN_EXPIRY_S = 30; // src/ike/sa.ts HALF_OPEN_TIMEOUT_MS

@@ -10,6 +10,8 @@ import fc from 'fast-check';
 import { IkeEngine } from '../../../src/ike/engine.js';
 import type { Action } from '../../../src/ike/actions.js';
 import { tunnel, seeded } from '../../exchange/harness.js';
+import { DEFAULT_LIMITS } from '../../../src/ike/init-guard.js';
+import type { LimitsConfig } from '../../../src/config/types.js';
 import { ikeMessages } from './corpus.js';
 import { applyIke, ikeMutations } from './mutate.js';
 
@@ -17,8 +19,9 @@ const MSGS = ikeMessages();
 const POOL = MSGS.map((m) => m.ike);
 const PROPOSALS = ['aes256gcm16-prfsha256-modp2048', 'aes256-sha256-ecp256', 'aes256gcm16-prfsha384-modp2048'];
 
-function engines(): { responder: IkeEngine; initiator: IkeEngine } {
+function engines(limits: LimitsConfig = DEFAULT_LIMITS): { responder: IkeEngine; initiator: IkeEngine } {
   const responder = new IkeEngine({
+    limits,
     tunnels: [tunnel({ name: 'any', localAddress: '192.0.2.2', remoteAddress: '%any', remoteId: '%any', initiate: false, ike: PROPOSALS, esp: ['aes256gcm16', 'aes256-sha256'] })],
     random: seeded(7), udpEncapsulationOnly: true,
   });
@@ -32,16 +35,28 @@ function engines(): { responder: IkeEngine; initiator: IkeEngine } {
 
 const dropTotal = (e: IkeEngine): number => Object.values(e.drops).reduce((a, b) => a + b, 0);
 
+/**
+ * The default limits, and a responder under load: every IKE_SA_INIT must bring a cookie
+ * (cookieThreshold 0, RFC 7296 §2.6) and each source may send 2 a second, so the cookie and
+ * rate-limit paths see the same hostile input.
+ */
+const INITS = MSGS.filter((d) => d.label.startsWith('IKE_SA_INIT-request'));
+const CASES: [string, LimitsConfig, typeof MSGS, number][] = [
+  ['default limits, every captured message', DEFAULT_LIMITS, MSGS, 800],
+  // no DH on this path (cookies first), so more runs cost little
+  ['cookies always required, 2 IKE_SA_INIT/s per source, the captured IKE_SA_INIT requests', { ...DEFAULT_LIMITS, cookieThreshold: 0, initRatePerSource: 2 }, INITS, 4000],
+];
+
 describe('IkeEngine.onDatagram on mutated captured datagrams (property)', () => {
-  it('never throws or installs; every datagram is answered or counted under one reason; bounded time', () => {
-    const { responder, initiator } = engines();
+  it.each(CASES)('%s: never throws or installs; every datagram is answered or counted under one reason; bounded time', (_name, limits, msgs, runs) => {
+    const { responder, initiator } = engines(limits);
     let worst = 0;
     let answered = 0;
     let dropped = 0;
     let now = 1000;
     fc.assert(
-      fc.property(fc.nat(MSGS.length - 1), fc.option(ikeMutations, { freq: 5, nil: undefined }), (i, plan) => {
-        const d = MSGS[i]!;
+      fc.property(fc.nat(msgs.length - 1), fc.option(ikeMutations, { freq: 5, nil: undefined }), (i, plan) => {
+        const d = msgs[i]!;
         const bytes = plan ? applyIke(d.ike, plan, POOL) : d.ike;
         const engine = d.dst.address === '192.0.2.2' ? responder : initiator;
         const natT = d.dst.port === 4500;
@@ -60,7 +75,7 @@ describe('IkeEngine.onDatagram on mutated captured datagrams (property)', () => 
         if (delta === 1) dropped++;
         if (sent) answered++;
       }),
-      { numRuns: 800 },
+      { numRuns: runs },
     );
     expect(worst).toBeLessThan(1000); // one DH (modp2048) is the slowest step: a few ms
     expect(dropped).toBeGreaterThan(0);
