@@ -1,0 +1,187 @@
+/**
+ * The soak's verdict, computed from the recorded series alone (no I/O): memory and descriptor
+ * growth between a window after warm-up and the last window of the run, every rekey completed,
+ * no gap in the traffic, the tunnel up throughout, no ESP authentication failure, and the
+ * event-loop delay figures (gated only when a bound is given).
+ */
+import type { LoadResult } from './load.js';
+import type { RekeyResult } from './rekeys.js';
+import type { Sample } from './sample.js';
+
+export interface Criteria {
+  /** Start of the reference window, seconds (300: "between minute 5 and minute 30"). */
+  baselineS: number;
+  /** Width of the reference window and of the final window, seconds. */
+  windowS: number;
+  /** Mean RSS of the final window over the reference window's, at most this much higher, %. */
+  rssGrowthMaxPct: number;
+  /** The fewest open fds in the final window minus the fewest in the reference window, at most. */
+  fdGrowthMax: number;
+  /** When set: the largest per-sample event-loop p99 must stay below this, ms. */
+  eventLoopP99MaxMs?: number;
+}
+
+export interface Check {
+  name: string;
+  pass: boolean;
+  /** What was measured, in words and numbers. */
+  value: string;
+  bound: string;
+}
+
+export interface Figures {
+  rssRefMiB: number;
+  rssEndMiB: number;
+  rssGrowthPct: number;
+  hwmEndMiB: number;
+  fdsRef: { min: number; max: number };
+  fdsEnd: { min: number; max: number };
+  threads: { min: number; max: number };
+  heapRefMiB?: number;
+  heapEndMiB?: number;
+  eventLoopP99Ms: { median?: number; max?: number };
+  eventLoopMaxMs?: number;
+  statusMs: { median: number; p99: number; max: number };
+  rekeys: { planned: number; ok: number; failed: number; childMs: Quantiles; ikeMs: Quantiles };
+  distinctIkeSpis: number;
+  load: { intervals: number; zeroIntervals: number; failedRuns: number; meanMbps: number; minMbps: number };
+  authFailures?: number;
+  replayDrops?: number;
+  swIcvFailures: number;
+  events: Record<string, number>;
+  load1: { min: number; max: number; mean: number };
+}
+
+export interface Quantiles {
+  n: number;
+  median?: number;
+  max?: number;
+}
+
+export interface Verdict {
+  pass: boolean;
+  checks: Check[];
+  figures: Figures;
+}
+
+const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+export function quantile(xs: number[], q: number): number | undefined {
+  if (!xs.length) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
+const defined = (xs: (number | undefined)[]): number[] => xs.filter((x): x is number => x !== undefined && Number.isFinite(x));
+const r1 = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(1));
+
+export interface SoakRecord {
+  durationS: number;
+  plannedRekeys: number;
+  samples: Sample[];
+  rekeys: RekeyResult[];
+  load: LoadResult;
+  /** `branchgate monitor` event counts by type. */
+  events: Record<string, number>;
+  /** child-down events for SAs no rekey replaced ("spiIn: reason"). */
+  lostChildren: string[];
+}
+
+export function judge(rec: SoakRecord, c: Criteria): Verdict {
+  const { samples } = rec;
+  const last = samples.at(-1);
+  const endS = last?.tS ?? 0;
+  const ref = samples.filter((s) => s.tS >= c.baselineS && s.tS < c.baselineS + c.windowS);
+  const fin = samples.filter((s) => s.tS >= endS - c.windowS);
+  const rssRef = mean(ref.map((s) => s.rssKiB)) / 1024;
+  const rssEnd = mean(fin.map((s) => s.rssKiB)) / 1024;
+  const growth = (100 * (rssEnd - rssRef)) / rssRef;
+  const span = (xs: number[]): { min: number; max: number } => ({ min: Math.min(...xs), max: Math.max(...xs) });
+  const fdsRef = span(ref.map((s) => s.fds));
+  const fdsEnd = span(fin.map((s) => s.fds));
+  const p99s = defined(samples.map((s) => s.eventLoopP99Ms));
+  const maxes = defined(samples.map((s) => s.eventLoopMaxMs));
+  const statusMs = samples.map((s) => s.statusMs);
+  const ok = rec.rekeys.filter((r) => r.ok);
+  const ms = (k: 'child' | 'ike'): Quantiles => {
+    const xs = ok.filter((r) => r.kind === k).map((r) => r.ms);
+    return { n: xs.length, median: quantile(xs, 0.5), max: xs.length ? Math.max(...xs) : undefined };
+  };
+  const first = samples[0];
+  const delta = (k: 'rekeysChild' | 'rekeysIke'): number | undefined =>
+    last?.[k] !== undefined && first?.[k] !== undefined ? last[k] - first[k] : undefined;
+  const okChild = ok.filter((r) => r.kind === 'child').length;
+  const okIke = ok.filter((r) => r.kind === 'ike').length;
+  const spis = new Set(samples.map((s) => s.ikeSpis).filter(Boolean));
+  const zero = rec.load.intervals.filter((i) => i.bytes === 0);
+  const failedRuns = rec.load.runs.filter((r) => r.error !== undefined);
+  const mbps = rec.load.intervals.map((i) => i.mbps);
+  const notUp = samples.filter((s) => s.state !== 'established' && s.state !== 'rekeying');
+  const trouble = [...['dpd-dead', 'reconnect', 'ike-down'].map((t) => [t, rec.events[t] ?? 0] as const), ['child-down not after a rekey', rec.lostChildren.length] as const]
+    .filter(([, n]) => n > 0);
+  const heapRef = defined(ref.map((s) => s.heapUsedKiB));
+  const heapEnd = defined(fin.map((s) => s.heapUsedKiB));
+  const loads = samples.map((s) => s.load1);
+
+  const figures: Figures = {
+    rssRefMiB: rssRef, rssEndMiB: rssEnd, rssGrowthPct: growth, hwmEndMiB: (last?.hwmKiB ?? NaN) / 1024,
+    fdsRef, fdsEnd, threads: span(samples.map((s) => s.threads)),
+    heapRefMiB: heapRef.length ? mean(heapRef) / 1024 : undefined, heapEndMiB: heapEnd.length ? mean(heapEnd) / 1024 : undefined,
+    eventLoopP99Ms: { median: quantile(p99s, 0.5), max: p99s.length ? Math.max(...p99s) : undefined },
+    eventLoopMaxMs: maxes.length ? Math.max(...maxes) : undefined,
+    statusMs: { median: quantile(statusMs, 0.5) ?? NaN, p99: quantile(statusMs, 0.99) ?? NaN, max: Math.max(...statusMs) },
+    rekeys: { planned: rec.plannedRekeys, ok: ok.length, failed: rec.rekeys.length - ok.length, childMs: ms('child'), ikeMs: ms('ike') },
+    distinctIkeSpis: spis.size,
+    load: { intervals: rec.load.intervals.length, zeroIntervals: zero.length, failedRuns: failedRuns.length, meanMbps: mean(mbps), minMbps: mbps.length ? Math.min(...mbps) : NaN },
+    authFailures: last?.authFailures, replayDrops: last?.replayDrops, swIcvFailures: last?.swIcvFailures ?? 0,
+    events: rec.events,
+    load1: { ...span(loads), mean: mean(loads) },
+  };
+
+  const checks: Check[] = [
+    {
+      name: 'RSS growth', pass: ref.length > 0 && fin.length > 0 && growth < c.rssGrowthMaxPct,
+      value: `${r1(rssRef)} MiB (mean of ${ref.length} samples from ${c.baselineS} s) → ${r1(rssEnd)} MiB (mean of the last ${fin.length}): ${growth >= 0 ? '+' : ''}${growth.toFixed(2)} %`,
+      bound: `< ${c.rssGrowthMaxPct} %`,
+    },
+    {
+      name: 'open file descriptors', pass: ref.length > 0 && fin.length > 0 && fdsEnd.min - fdsRef.min <= c.fdGrowthMax,
+      value: `fewest ${fdsRef.min} (most ${fdsRef.max}) from ${c.baselineS} s; fewest ${fdsEnd.min} (most ${fdsEnd.max}) at the end`,
+      bound: c.fdGrowthMax === 0 ? 'no growth' : `at most +${c.fdGrowthMax}`,
+    },
+    {
+      name: 'every rekey completed',
+      pass: rec.rekeys.length === rec.plannedRekeys && ok.length === rec.plannedRekeys &&
+        delta('rekeysChild') === okChild && delta('rekeysIke') === okIke && spis.size === okIke + 1,
+      value: `${ok.length} of ${rec.plannedRekeys} planned (${okChild} Child, ${okIke} IKE) returned 0; ` +
+        `branchgate_rekeys_total rose by ${delta('rekeysChild') ?? '?'} Child, ${delta('rekeysIke') ?? '?'} IKE; ${spis.size} IKE SAs seen` +
+        (rec.rekeys.some((r) => !r.ok) ? `; failed: ${JSON.stringify(rec.rekeys.filter((r) => !r.ok).map((r) => `${r.kind}@${r.atS}s: ${r.out}`))}` : ''),
+      bound: 'all, counted by the daemon too, one new IKE SA per IKE rekey',
+    },
+    {
+      name: 'no traffic gaps', pass: rec.load.intervals.length > 0 && zero.length === 0 && failedRuns.length === 0,
+      value: `${rec.load.intervals.length} one-second iperf3 intervals, ${zero.length} without data, ${failedRuns.length} failed iperf3 runs` +
+        (failedRuns.length ? ` (${failedRuns.map((r) => r.error?.split('\n')[0]).join('; ')})` : '') +
+        `; slowest ${r1(figures.load.minMbps)} Mbit/s, mean ${r1(figures.load.meanMbps)}`,
+      bound: 'none',
+    },
+    {
+      name: 'tunnel up throughout', pass: notUp.length === 0 && trouble.length === 0,
+      value: `${samples.length - notUp.length} of ${samples.length} samples established or rekeying` +
+        (notUp.length ? ` (not: ${notUp.map((s) => `${s.tS.toFixed(0)} s ${s.state}`).join(', ')})` : '') +
+        `; ${trouble.length ? trouble.map(([t, n]) => `${n} ${t}`).join(', ') : 'no dpd-dead, reconnect or ike-down event, and every child-down followed a rekey'}` +
+        (rec.lostChildren.length ? ` (${rec.lostChildren.join('; ')})` : ''),
+      bound: 'always; none of those events',
+    },
+    {
+      name: 'no ESP authentication failure', pass: (last?.authFailures ?? 1) === 0 && (last?.swIcvFailures ?? 1) === 0,
+      value: `branchgate ${last?.authFailures ?? '?'} (branchgate_tunnel_auth_failures_total), strongSwan ${last?.swIcvFailures ?? '?'} (charon log); replay drops ${last?.replayDrops ?? '?'}`,
+      bound: '0 on both sides',
+    },
+    {
+      name: 'event-loop delay', pass: c.eventLoopP99MaxMs === undefined || (p99s.length > 0 && (figures.eventLoopP99Ms.max ?? Infinity) < c.eventLoopP99MaxMs),
+      value: `p99 per sample: median ${r1(figures.eventLoopP99Ms.median)} ms, largest ${r1(figures.eventLoopP99Ms.max)} ms; largest single delay ${r1(figures.eventLoopMaxMs)} ms; ` +
+        `status round trip median ${r1(figures.statusMs.median)} ms, largest ${r1(figures.statusMs.max)} ms`,
+      bound: c.eventLoopP99MaxMs === undefined ? 'reported' : `p99 < ${c.eventLoopP99MaxMs} ms in every sample`,
+    },
+  ];
+  return { pass: checks.every((x) => x.pass), checks, figures };
+}
