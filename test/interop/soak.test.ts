@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runSoak } from './soak/run.js';
-import { markdown } from './soak/report.js';
+import { markdown, writeResults } from './soak/report.js';
 
 /** iperf3 -b; BGT_SOAK_RATE=unpaced (or another rate) for a diagnosis. */
 const RATE = process.env.BGT_SOAK_RATE === 'unpaced' ? undefined : (process.env.BGT_SOAK_RATE ?? '100M');
@@ -21,6 +21,8 @@ describe('soak, 2 minutes (the CI version of bench/soak.mjs)', () => {
       log: report,
     });
     console.log(markdown(r));
+    // BGT_SOAK_OUT=DIR keeps the whole record (soak-<stamp>.json/.md) for a diagnosis.
+    if (process.env.BGT_SOAK_OUT) writeResults(process.env.BGT_SOAK_OUT, r);
     for (const c of r.verdict.checks) expect.soft(c.pass, `${c.name}: ${c.value} (bound ${c.bound})`).toBe(true);
   }, 240_000);
 });

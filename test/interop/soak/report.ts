@@ -53,18 +53,22 @@ export function markdown(r: SoakResult): string {
     '|---|---|---|---|',
     ...v.checks.map((c) => `| ${c.name} | ${c.pass ? 'pass' : '**FAIL**'} | ${c.value.replace(/\|/g, '\\|')} | ${c.bound} |`),
     '',
-    `Reference window: samples from ${o.criteria.baselineS} s to ${o.criteria.baselineS + o.criteria.windowS} s; final window: the last ${o.criteria.windowS} s.`,
+    `Reference window: samples from ${o.criteria.baselineS} s to ${o.criteria.baselineS + o.criteria.windowS} s; final window: the last ${o.criteria.windowS} s. ` +
+      'RSS growth is the rise of the least-squares line through every RSS sample from the reference window\'s start to the end, relative to its start: ' +
+      'RSS follows V8\'s garbage-collection sawtooth, so two short windows would compare phases of that cycle (docs/soak.md).',
     '',
     '## Machine',
     '',
-    `${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Linux ${m.kernel}, Node ${m.node}, strongSwan ${m.strongswan} (kernel-libipsec), ${m.iperf3}. ` +
+    `${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Linux ${m.kernel}, Node ${m.node}, strongSwan ${m.strongswan} (kernel-libipsec), ${m.iperf3}, commit ${m.git}. ` +
       `The machine is shared with other work: load average (1 / 5 / 15 min) ${la(r.loadavg.start)} at the start, ${la(r.loadavg.end)} at the end; ` +
       `the 1-minute load over the samples ranged ${f1(fg.load1.min)}–${f1(fg.load1.max)} (mean ${f1(fg.load1.mean)}) on ${m.cores} cores.`,
     '',
     '## Figures',
     '',
-    `- Daemon RSS ${f1(fg.rssRefMiB)} → ${f1(fg.rssEndMiB)} MiB (${fg.rssGrowthPct >= 0 ? '+' : ''}${fg.rssGrowthPct.toFixed(2)} %), peak (VmHWM) ${f1(fg.hwmEndMiB)} MiB; ` +
-      `V8 heap used ${f1(fg.heapRefMiB)} → ${f1(fg.heapEndMiB)} MiB; threads ${fg.threads.min}–${fg.threads.max}.`,
+    `- Daemon RSS: the line through every sample from ${o.criteria.baselineS} s runs ${f1(fg.rssTrend?.fromMiB)} → ${f1(fg.rssTrend?.toMiB)} MiB ` +
+      `(${(fg.rssTrend?.growthPct ?? NaN) >= 0 ? '+' : ''}${fg.rssTrend?.growthPct.toFixed(2) ?? '–'} %); window means ${f1(fg.rssRef.mean)} → ${f1(fg.rssEnd.mean)} MiB, ` +
+      `fewest ${f1(fg.rssRef.min)} → ${f1(fg.rssEnd.min)} MiB; peak (VmHWM) ${f1(fg.hwmRefMiB)} → ${f1(fg.hwmEndMiB)} MiB; ` +
+      `V8 heap used (window means) ${f1(fg.heapRefMiB)} → ${f1(fg.heapEndMiB)} MiB; threads ${fg.threads.min}–${fg.threads.max}.`,
     `- Open fds: ${fg.fdsRef.min}–${fg.fdsRef.max} in the reference window, ${fg.fdsEnd.min}–${fg.fdsEnd.max} in the final one.`,
     `- Event-loop delay (prom-client, per sample interval): p99 median ${f1(fg.eventLoopP99Ms.median)} ms, largest ${f1(fg.eventLoopP99Ms.max)} ms; largest single delay ${f1(fg.eventLoopMaxMs)} ms. ` +
       `\`status\` over the control socket: median ${f1(fg.statusMs.median)} ms, p99 ${f1(fg.statusMs.p99)} ms, largest ${f1(fg.statusMs.max)} ms.`,

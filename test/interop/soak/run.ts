@@ -9,6 +9,7 @@
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { REPO_ROOT } from '../lab/branchgate.js';
 import { startSoakLab, TUNNEL, type SoakLab } from './lab.js';
 import { runLoad, type LoadResult } from './load.js';
 import { rekeyPlan, runRekeys, type RekeyResult } from './rekeys.js';
@@ -40,6 +41,8 @@ export interface Machine {
   strongswan: string;
   iperf3: string;
   hostname: string;
+  /** The commit measured, and whether tracked files differed from it. */
+  git: string;
 }
 
 export interface SoakResult {
@@ -69,6 +72,7 @@ export function describeMachine(): Machine {
     cpu: model, cores: os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30), kernel: os.release(), node: process.version,
     strongswan: firstLine(['dpkg-query', '-W', '-f', '${Version}', 'charon-systemd']),
     iperf3: firstLine(['iperf3', '--version']), hostname: os.hostname(),
+    git: `${firstLine(['git', '-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD'])}${firstLine(['git', '-C', REPO_ROOT, 'status', '--porcelain', '--untracked-files=no']) === '' ? '' : ' (modified)'}`,
   };
 }
 

@@ -7,13 +7,14 @@
 import type { LoadResult } from './load.js';
 import type { RekeyResult } from './rekeys.js';
 import type { Sample } from './sample.js';
+import { linearTrend } from './trend.js';
 
 export interface Criteria {
   /** Start of the reference window, seconds (300: "between minute 5 and minute 30"). */
   baselineS: number;
-  /** Width of the reference window and of the final window, seconds. */
+  /** Width of the reference window and of the final window (fds, threads, the reported means), seconds. */
   windowS: number;
-  /** Mean RSS of the final window over the reference window's, at most this much higher, %. */
+  /** RSS growth from baselineS to the end (trend.ts: a line through every sample), below this, %. */
   rssGrowthMaxPct: number;
   /** The fewest open fds in the final window minus the fewest in the reference window, at most. */
   fdGrowthMax: number;
@@ -30,9 +31,12 @@ export interface Check {
 }
 
 export interface Figures {
-  rssRefMiB: number;
-  rssEndMiB: number;
-  rssGrowthPct: number;
+  /** The least-squares line through RSS from baselineS to the end: its value at both ends, MiB, and the growth, %. */
+  rssTrend?: { fromMiB: number; toMiB: number; growthPct: number; n: number };
+  /** Mean and fewest RSS in the reference and the final window, MiB. */
+  rssRef: { mean: number; min: number };
+  rssEnd: { mean: number; min: number };
+  hwmRefMiB: number;
   hwmEndMiB: number;
   fdsRef: { min: number; max: number };
   fdsEnd: { min: number; max: number };
@@ -91,12 +95,15 @@ export function judge(rec: SoakRecord, c: Criteria): Verdict {
   const endS = last?.tS ?? 0;
   const ref = samples.filter((s) => s.tS >= c.baselineS && s.tS < c.baselineS + c.windowS);
   const fin = samples.filter((s) => s.tS >= endS - c.windowS);
-  const rssRef = mean(ref.map((s) => s.rssKiB)) / 1024;
-  const rssEnd = mean(fin.map((s) => s.rssKiB)) / 1024;
-  const growth = (100 * (rssEnd - rssRef)) / rssRef;
+  const trend = linearTrend(samples.map((s) => ({ t: s.tS, y: s.rssKiB / 1024 })), c.baselineS, endS);
+  const rssOf = (w: Sample[]): { mean: number; min: number } => ({ mean: mean(w.map((s) => s.rssKiB)) / 1024, min: Math.min(...w.map((s) => s.rssKiB)) / 1024 });
+  const rssRef = rssOf(ref);
+  const rssEnd = rssOf(fin);
   const span = (xs: number[]): { min: number; max: number } => ({ min: Math.min(...xs), max: Math.max(...xs) });
   const fdsRef = span(ref.map((s) => s.fds));
   const fdsEnd = span(fin.map((s) => s.fds));
+  const threadsRef = span(ref.map((s) => s.threads));
+  const threadsEnd = span(fin.map((s) => s.threads));
   const p99s = defined(samples.map((s) => s.eventLoopP99Ms));
   const maxes = defined(samples.map((s) => s.eventLoopMaxMs));
   const statusMs = samples.map((s) => s.statusMs);
@@ -122,7 +129,8 @@ export function judge(rec: SoakRecord, c: Criteria): Verdict {
   const loads = samples.map((s) => s.load1);
 
   const figures: Figures = {
-    rssRefMiB: rssRef, rssEndMiB: rssEnd, rssGrowthPct: growth, hwmEndMiB: (last?.hwmKiB ?? NaN) / 1024,
+    ...(trend ? { rssTrend: { fromMiB: trend.from, toMiB: trend.to, growthPct: trend.growthPct, n: trend.n } } : {}),
+    rssRef, rssEnd, hwmRefMiB: (ref.at(-1)?.hwmKiB ?? NaN) / 1024, hwmEndMiB: (last?.hwmKiB ?? NaN) / 1024,
     fdsRef, fdsEnd, threads: span(samples.map((s) => s.threads)),
     heapRefMiB: heapRef.length ? mean(heapRef) / 1024 : undefined, heapEndMiB: heapEnd.length ? mean(heapEnd) / 1024 : undefined,
     eventLoopP99Ms: { median: quantile(p99s, 0.5), max: p99s.length ? Math.max(...p99s) : undefined },
@@ -138,14 +146,22 @@ export function judge(rec: SoakRecord, c: Criteria): Verdict {
 
   const checks: Check[] = [
     {
-      name: 'RSS growth', pass: ref.length > 0 && fin.length > 0 && growth < c.rssGrowthMaxPct,
-      value: `${r1(rssRef)} MiB (mean of ${ref.length} samples from ${c.baselineS} s) → ${r1(rssEnd)} MiB (mean of the last ${fin.length}): ${growth >= 0 ? '+' : ''}${growth.toFixed(2)} %`,
+      name: 'RSS growth', pass: trend !== undefined && trend.growthPct < c.rssGrowthMaxPct,
+      value: trend
+        ? `${r1(trend.from)} MiB at ${c.baselineS} s → ${r1(trend.to)} MiB at ${endS.toFixed(0)} s on the line through ${trend.n} samples: ${trend.growthPct >= 0 ? '+' : ''}${trend.growthPct.toFixed(2)} % ` +
+          `(window means ${r1(rssRef.mean)} → ${r1(rssEnd.mean)} MiB; VmHWM ${r1((ref.at(-1)?.hwmKiB ?? NaN) / 1024)} → ${r1((last?.hwmKiB ?? NaN) / 1024)} MiB)`
+        : `fewer than 3 samples after ${c.baselineS} s`,
       bound: `< ${c.rssGrowthMaxPct} %`,
     },
     {
       name: 'open file descriptors', pass: ref.length > 0 && fin.length > 0 && fdsEnd.min - fdsRef.min <= c.fdGrowthMax,
       value: `fewest ${fdsRef.min} (most ${fdsRef.max}) from ${c.baselineS} s; fewest ${fdsEnd.min} (most ${fdsEnd.max}) at the end`,
       bound: c.fdGrowthMax === 0 ? 'no growth' : `at most +${c.fdGrowthMax}`,
+    },
+    {
+      name: 'threads', pass: ref.length > 0 && fin.length > 0 && threadsEnd.max <= threadsRef.max,
+      value: `${threadsRef.min}–${threadsRef.max} from ${c.baselineS} s, ${threadsEnd.min}–${threadsEnd.max} at the end`,
+      bound: 'no growth',
     },
     {
       name: 'every rekey completed',
