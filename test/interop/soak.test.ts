@@ -1,9 +1,25 @@
 /**
  * Issue 8, the CI version of the soak run: the same code as `node bench/soak.mjs --minutes 30`
  * (test/interop/soak/run.ts) for 2 minutes, compressed so it still rekeys both SAs several
- * times: a Child rekey every 15 s and an IKE rekey every 45 s, iperf3 TCP through the tunnel
- * the whole time, a sample every 5 s. It fails (never skips) when root, strongSwan, iperf3,
- * dist/ or the native dataplane are missing.
+ * times: a Child rekey every 15 s and an IKE rekey every 45 s (7 + 2), iperf3 TCP through the
+ * tunnel the whole time, a sample every 5 s. It fails (never skips) when root, strongSwan,
+ * iperf3, dist/ or the native dataplane are missing.
+ *
+ * Bounds, from 2-minute runs on the 2-core build machine at load average 4–12 (docs/soak.md):
+ * - fds and threads: exact. Every run held 29 fds and 13 threads from start to end; a descriptor
+ *   or thread left behind by any of the 9 rekeys shows.
+ * - RSS: +10 % at most from 60 s to the end (trend.ts). Two minutes are shorter than V8's
+ *   collection cycle here, so this catches only gross leaks; the 30-minute run holds the 5 %
+ *   bound. Measured: -4.5 … +1.1 %; the steepest rise without a leak seen was 75 → 79 MiB in
+ *   90 s, just before a major collection.
+ * - event-loop p99 per 5-second sample below 200 ms, the project's bound for a `status` answer
+ *   under load (README "Performance"). Measured: largest p99 20–56 ms (prom-client's figures
+ *   include its 10 ms sampling interval).
+ * - every rekey completed, no iperf3 second without data, tunnel up, no ESP auth failure: always.
+ * iperf3 is paced at 100 Mbit/s, below what branchgate and strongSwan's userspace datapath carry
+ * together on 2 shared cores (375–541 Mbit/s unpaced, with ~10^5 retransmits per minute at
+ * strongSwan's receive side), so a second without data means the tunnel stalled, not the CPU.
+ * BGT_SOAK_RATE=unpaced (or another rate) and BGT_SOAK_OUT=DIR help a diagnosis.
  */
 import { describe, expect, it } from 'vitest';
 import { runSoak } from './soak/run.js';
@@ -17,7 +33,7 @@ describe('soak, 2 minutes (the CI version of bench/soak.mjs)', () => {
   it('rekeys under load without growing memory or descriptors, traffic and event loop uninterrupted', async () => {
     const r = await runSoak({
       durationS: 120, childEveryS: 15, ikeEveryS: 45, sampleEveryS: 5, bitrate: RATE, chunkS: 120, tag: 'soak',
-      criteria: { baselineS: 60, windowS: 30, rssGrowthMaxPct: 100, fdGrowthMax: 0, eventLoopP99MaxMs: 1000 },
+      criteria: { baselineS: 60, windowS: 30, rssGrowthMaxPct: 10, fdGrowthMax: 0, eventLoopP99MaxMs: 200 },
       log: report,
     });
     console.log(markdown(r));

@@ -113,8 +113,8 @@ export function judge(rec: SoakRecord, c: Criteria): Verdict {
     return { n: xs.length, median: quantile(xs, 0.5), max: xs.length ? Math.max(...xs) : undefined };
   };
   const first = samples[0];
-  const delta = (k: 'rekeysChild' | 'rekeysIke'): number | undefined =>
-    last?.[k] !== undefined && first?.[k] !== undefined ? last[k] - first[k] : undefined;
+  // A labelled counter has no series before its first increment: absent at the start is 0.
+  const delta = (k: 'rekeysChild' | 'rekeysIke'): number | undefined => (last?.[k] !== undefined ? last[k] - (first?.[k] ?? 0) : undefined);
   const okChild = ok.filter((r) => r.kind === 'child').length;
   const okIke = ok.filter((r) => r.kind === 'ike').length;
   const spis = new Set(samples.map((s) => s.ikeSpis).filter(Boolean));
