@@ -53,7 +53,7 @@ function bgTunnel(): BgTunnelConfig {
  * Throws (never skips) when root, the namespace tools, strongSwan, iperf3 or dist/ are missing,
  * or when the daemon did not load the native fast path: the soak is about the production path.
  */
-export async function startSoakLab(opts: { tag?: string; logLevel?: string } = {}): Promise<SoakLab> {
+export async function startSoakLab(opts: { tag?: string; logLevel?: string; daemonEnv?: NodeJS.ProcessEnv } = {}): Promise<SoakLab> {
   requireTrafficTools();
   requireBuild();
   const tag = opts.tag ?? 'soak';
@@ -69,7 +69,7 @@ export async function startSoakLab(opts: { tag?: string; logLevel?: string } = {
     sw.writeConns([swanConn()]);
     await sw.loadAll();
     const bg = (parts.bg = await Branchgate.start(topo.cpe, [bgTunnel()], {
-      tag, logLevel: opts.logLevel ?? 'info',
+      tag, logLevel: opts.logLevel ?? 'info', ...(opts.daemonEnv ? { env: opts.daemonEnv } : {}),
       extra: { control: { metrics: METRICS_LISTEN }, routing: { failMode: 'open', pinUnderlay: true } },
     }));
     const mon = (parts.mon = await bg.monitor());

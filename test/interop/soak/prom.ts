@@ -38,7 +38,11 @@ export interface MetricsView {
   replayDrops?: number;
   rekeysChild?: number;
   rekeysIke?: number;
+  /** Used bytes of V8's heap spaces that hold data ("old", "large_object") and code ("code"). */
+  heapSpaces: Record<string, number>;
 }
+
+const SPACES = ['new', 'old', 'code', 'large_object', 'code_large_object'] as const;
 
 /** GET http://LISTEN/metrics from inside `ns` and read the soak's series for `tunnel`. */
 export async function scrapeMetrics(ns: string, listen: string, tunnel: string): Promise<MetricsView> {
@@ -57,5 +61,9 @@ export async function scrapeMetrics(ns: string, listen: string, tunnel: string):
     replayDrops: seriesValue(stdout, 'branchgate_tunnel_replay_drops_total', t),
     rekeysChild: seriesValue(stdout, 'branchgate_rekeys_total', { ...t, kind: 'child' }),
     rekeysIke: seriesValue(stdout, 'branchgate_rekeys_total', { ...t, kind: 'ike' }),
+    heapSpaces: Object.fromEntries(SPACES.flatMap((space) => {
+      const v = seriesValue(stdout, 'nodejs_heap_space_size_used_bytes', { space });
+      return v === undefined ? [] : [[space, v]];
+    })),
   };
 }

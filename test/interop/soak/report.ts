@@ -37,6 +37,18 @@ export function minuteRows(r: SoakResult): string[] {
   return rows;
 }
 
+/** The two heap probes: heap, its spaces and RSS right after a full GC, at the start and at the end. */
+function heapLines(r: SoakResult): string[] {
+  const [a, b] = r.heap.probes;
+  if (!a || !b) return ['- Heap probes: not taken.'];
+  const mib = (x: number | undefined): string => f1(x === undefined ? undefined : x / 2 ** 20);
+  const spaces = Object.keys(b.heapSpaces).filter((k) => k !== 'new');
+  return [
+    `- Right after a full GC (DevTools HeapProfiler.collectGarbage) at ${f0(a.tS)} s and at ${f0(b.tS)} s: heap used ${mib(a.heapUsedBytes)} → ${mib(b.heapUsedBytes)} MiB ` +
+      `(${spaces.map((k) => `${k} ${mib(a.heapSpaces[k])} → ${mib(b.heapSpaces[k])}`).join(', ')}), RSS ${f1(a.rssKiB / 1024)} → ${f1(b.rssKiB / 1024)} MiB.`,
+  ];
+}
+
 export function markdown(r: SoakResult): string {
   const o = r.options;
   const v = r.verdict;
@@ -69,6 +81,7 @@ export function markdown(r: SoakResult): string {
       `(${(fg.rssTrend?.growthPct ?? NaN) >= 0 ? '+' : ''}${fg.rssTrend?.growthPct.toFixed(2) ?? '–'} %); window means ${f1(fg.rssRef.mean)} → ${f1(fg.rssEnd.mean)} MiB, ` +
       `fewest ${f1(fg.rssRef.min)} → ${f1(fg.rssEnd.min)} MiB; peak (VmHWM) ${f1(fg.hwmRefMiB)} → ${f1(fg.hwmEndMiB)} MiB; ` +
       `V8 heap used (window means) ${f1(fg.heapRefMiB)} → ${f1(fg.heapEndMiB)} MiB; threads ${fg.threads.min}–${fg.threads.max}.`,
+    ...heapLines(r),
     `- Open fds: ${fg.fdsRef.min}–${fg.fdsRef.max} in the reference window, ${fg.fdsEnd.min}–${fg.fdsEnd.max} in the final one.`,
     `- Event-loop delay (prom-client, per sample interval): p99 median ${f1(fg.eventLoopP99Ms.median)} ms, largest ${f1(fg.eventLoopP99Ms.max)} ms; largest single delay ${f1(fg.eventLoopMaxMs)} ms. ` +
       `\`status\` over the control socket: median ${f1(fg.statusMs.median)} ms, p99 ${f1(fg.statusMs.p99)} ms, largest ${f1(fg.statusMs.max)} ms.`,
