@@ -132,6 +132,8 @@ function tunnelSummary(t) {
       statusMaxMs: spreadOf(metric(p, (r) => r.statusUnderLoad?.socketRoundTripMs.max)),
       statusCliMaxMs: spreadOf(metric(p, (r) => r.statusUnderLoad?.cliMs.max)),
       statusCliP50Ms: spreadOf(metric(p, (r) => r.statusUnderLoad?.cliMs.p50)),
+      nodeStartP50Ms: spreadOf(metric(p, (r) => r.statusUnderLoad?.nodeStartMs?.p50)),
+      nodeStartMaxMs: spreadOf(metric(p, (r) => r.statusUnderLoad?.nodeStartMs?.max)),
       statusFailures: p.rounds.reduce((a, r) => a + (r.statusUnderLoad?.failures ?? 0), 0),
       rekey: p.rounds.map((r) => r.rekeyUnderLoad).filter(Boolean),
     })),
@@ -193,11 +195,12 @@ function markdown(doc) {
       L.push(`- ${p.name}: CPE ${d(p.dataplane.cpe)}, endpoint ${d(p.dataplane.gw)}`);
     }
     L.push('', 'Control under full load (4 iperf3 streams through a branchgate CPE):', '');
-    L.push('| pairing | `status` over the control socket: p99 / max | `branchgate status --json` as a new CLI process: p50 / max | failures | rekey under load |', '|---|---|---|---|---|');
+    L.push('| pairing | `status` over the control socket: p99 / max | `branchgate status --json` as a new CLI process: p50 / max | bare `node -e 0` under the same load: p50 / max | failures | rekey under load |', '|---|---|---|---|---|---|');
     for (const p of s.perPairing.filter((x) => x.statusP99Ms)) {
       const rk = p.rekey.length === 0 ? (doc.tunnel.rekeyAvailable ? '–' : 'not measured: `branchgate rekey` not available') :
         p.rekey.map((r) => (r.ok ? `ok, new Child SA after ${fmt.ms(r.newChildAfterMs, 0)}, longest stall ${r.longestStallS} s, ${fmt.mbps(r.mbpsDuringRekey)} Mbit/s` : `FAILED: ${r.command ?? ''}`)).join('; ');
-      L.push(`| ${p.name} | ${sp(p.statusP99Ms, fmt.ms)} / ${sp(p.statusMaxMs, fmt.ms)} | ${sp(p.statusCliP50Ms, fmt.ms)} / ${sp(p.statusCliMaxMs, fmt.ms)} | ${p.statusFailures} | ${rk} |`);
+      const node = p.nodeStartP50Ms ? `${sp(p.nodeStartP50Ms, fmt.ms)} / ${sp(p.nodeStartMaxMs, fmt.ms)}` : '–';
+      L.push(`| ${p.name} | ${sp(p.statusP99Ms, fmt.ms)} / ${sp(p.statusMaxMs, fmt.ms)} | ${sp(p.statusCliP50Ms, fmt.ms)} / ${sp(p.statusCliMaxMs, fmt.ms)} | ${node} | ${p.statusFailures} | ${rk} |`);
     }
     L.push('');
   }

@@ -185,13 +185,21 @@ async function statusUnderLoad(bg, done) {
       await new Promise((r) => setTimeout(r, 200));
     }
   })();
+  // The same-run reference for the CLI figure: a bare `node -e 0` started the same way under the
+  // same load. A `branchgate status` process can never be faster than Node's own start (about
+  // 70 ms of CPU on the build machine), so the CLI's own cost is the difference of the two.
+  const nodeStart = [];
   const cliLoop = (async () => {
     while (!finished) {
       const t0 = performance.now();
       const r = await bg.cli(['status', '--json'], true);
       if (r.code !== 0) failures++;
       else cli.push(performance.now() - t0);
-      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, 250));
+      const t1 = performance.now();
+      const n = await run([process.execPath, '-e', '0'], { allowFail: true, timeoutMs: 10_000 });
+      if (n.code === 0) nodeStart.push(performance.now() - t1);
+      await new Promise((r) => setTimeout(r, 250));
     }
   })();
   await Promise.all([socketLoop, cliLoop]);
@@ -199,6 +207,7 @@ async function statusUnderLoad(bg, done) {
     samples: rtt.length, failures,
     socketRoundTripMs: { p50: pct(rtt, 50), p99: pct(rtt, 99), max: Math.max(...rtt) },
     cliMs: { samples: cli.length, p50: pct(cli, 50), max: cli.length ? Math.max(...cli) : null },
+    nodeStartMs: { samples: nodeStart.length, p50: pct(nodeStart, 50), max: nodeStart.length ? Math.max(...nodeStart) : null },
   };
 }
 

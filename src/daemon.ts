@@ -28,6 +28,7 @@ import { createDaemonBgp, type DaemonBgp } from './bgp/daemon-bgp.js';
 import { describeEvent } from './daemon-events.js';
 import { ChildCounterPoll, type VolumeReason } from './child-poll.js';
 import { startDaemonMetrics, type DaemonMetrics } from './control/daemon-metrics.js';
+import { readUdpSocketDrops } from './control/udp-socket-drops.js';
 import { diffTunnels, type TunnelDiff } from './config-diff.js';
 import { WiresharkKeyWriter, wiresharkKeyPaths, wiresharkKeysWarning } from './debug/wireshark-keys.js';
 import { wipeKeyExport, writeKeyExport } from './debug/key-export.js';
@@ -327,7 +328,9 @@ class DaemonImpl implements Daemon {
   }
 
   listSas(): ListSasDocument {
-    return buildListSas(this.#statusInput(), this.transport.counters);
+    return buildListSas(this.#statusInput(), this.transport.counters, {
+      dataplane: this.datapath.dropStats(), udpSockets: readUdpSocketDrops(), control: this.control?.counters(),
+    });
   }
 
   installed(): InstalledChild[] {

@@ -11,6 +11,7 @@
 import type { Action, Endpoint } from './ike/actions.js';
 import type { Config, TunnelConfig } from './config/types.js';
 import type { Dataplane, DataplaneEvent, SaCounters } from './dataplane/types.js';
+import type { EspDropCounts } from './dataplane/drops.js';
 import type { EspSender } from './dataplane/ts-dataplane.js';
 import { selectDataplane } from './dataplane/native-select.js';
 import { childSpec } from './dataplane/spec.js';
@@ -179,6 +180,14 @@ export class Datapath {
 
   counters(spiIn: number): SaCounters | null {
     return this.dataplane.counters(spiIn);
+  }
+
+  /**
+   * list-sas `dataplane`: packets the datapath dropped, by reason (src/dataplane/drops.ts),
+   * cumulative since start (reloads and SA deletions included). Read on demand.
+   */
+  dropStats(): { drops: EspDropCounts } {
+    return { drops: this.dataplane.drops() };
   }
 
   get managesRoutes(): boolean {

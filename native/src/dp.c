@@ -387,11 +387,22 @@ bool dp_tunnel_stats(dp_t *dp, uint32_t tunnel, double *o)
   return s != NULL;
 }
 
+void dp_drops(dp_t *dp, double *o)
+{
+  /* No lock: each word has one writer and is read whole (see dp_counters). */
+  for (int i = 0; i < DPD_COUNT; i++) o[i] = (double)dp->drops[i];
+}
+
 int32_t dp_inject(dp_t *dp, const uint8_t *pkt, uint32_t len, uint32_t from_addr, uint16_t from_port)
 {
-  if (len > DP_RX_BUF) return ESP_OPEN_TOO_BIG;
   pthread_rwlock_rdlock(&dp->lock);
   pthread_mutex_lock(&dp->rx_mutex);
+  if (len > DP_RX_BUF) { /* larger than any UDP datagram: only a caller's bug gets here */
+    dp->drops[DPD_OVERSIZE]++;
+    pthread_mutex_unlock(&dp->rx_mutex);
+    pthread_rwlock_unlock(&dp->lock);
+    return ESP_OPEN_TOO_BIG;
+  }
   memcpy(dp->inject_buf, pkt, len); /* decrypted in place in our buffer, never in the caller's */
   int32_t r = dp_rx_one(dp, dp->inject_buf, len, from_addr, from_port, false);
   pthread_mutex_unlock(&dp->rx_mutex);

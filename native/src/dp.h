@@ -47,6 +47,31 @@ enum {
   DPS_OVERSIZE, DPS_TSO_READS, DPS_GRO_WRITES, DPS_COUNT
 };
 
+/*
+ * Indexes of dp_drops' output (src/native/dp-api.ts DP_DROPS; the names and their meaning are
+ * src/dataplane/drops.ts ESP_DROP_REASONS, which TsDataplane counts by the same rules). Every ESP
+ * datagram the RX path rejects and every inner packet the TX path does not send lands in exactly
+ * one of these. Engine-wide and cumulative: they survive SA deletion and tunnel detach (unlike the
+ * per-SA counters), so a packet for a deleted SA is still visible (as DPD_UNKNOWN_SPI).
+ * Writers: the DPD_TX_* ones only the TX thread; the others only code holding rx_mutex (the RX
+ * thread, dp_inject).
+ */
+enum {
+  DPD_NON_ESP, DPD_UNKNOWN_SPI, DPD_OVERSIZE, DPD_SHORT, DPD_SEQ_ZERO, DPD_REPLAY, DPD_AUTH, DPD_PADDING,
+  DPD_DUMMY, DPD_NOT_IPV4, DPD_BAD_LENGTH, DPD_POLICY, DPD_TUN_WRITE,
+  DPD_TX_NO_SA, DPD_TX_NOT_IPV4, DPD_TX_OVERSIZE, DPD_TX_POLICY, DPD_TX_SEQ_EXHAUSTED, DPD_TX_SEND_ERROR,
+  DPD_TX_QUEUE_FULL, DPD_COUNT
+};
+
+/*
+ * An inbound ESP datagram longer than the tunnel's MTU + DP_IN_SLACK is dropped as DPD_OVERSIZE
+ * before any crypto. 128 is a round bound above the largest overhead of any suite (73 octets:
+ * SPI 4, sequence 4, IV 16, padding 15, trailer 2, ICV 32), so an inner packet a little over our
+ * MTU (a peer with a slightly larger one) still passes; anything longer is not a packet this
+ * tunnel carries. TsDataplane applies the same rule (its receive slots are sized by it).
+ */
+#define DP_IN_SLACK 128
+
 /* dp_inject / RX results beyond esp.h's ESP_OPEN_* codes. */
 enum {
   DP_RX_NOT_IPV4 = -9,    /* authentic, but not an IPv4 packet in tunnel mode: malformed */
@@ -99,6 +124,8 @@ bool dp_delete_child(dp_t *dp, uint32_t spi_in);
 void dp_update_remote(dp_t *dp, uint32_t tunnel, uint32_t addr, uint16_t port);
 bool dp_counters(dp_t *dp, uint32_t spi_in, double *out);
 bool dp_tunnel_stats(dp_t *dp, uint32_t tunnel, double *out);
+/* The DPD_COUNT drop counters, in DPD_* order. */
+void dp_drops(dp_t *dp, double *out);
 /* One ESP datagram that reached JS instead (send-only mode, strays): the RX path, synchronously. */
 int32_t dp_inject(dp_t *dp, const uint8_t *pkt, uint32_t len, uint32_t from_addr, uint16_t from_port);
 bool dp_set_seq(dp_t *dp, uint32_t spi_in, uint32_t hi, uint32_t lo);

@@ -93,6 +93,7 @@ struct dp {
   dp_sock_t socks[DP_MAX_SOCKS];
   _Atomic int nsocks;
   dp_stats_t global; /* unknown SPI, non-ESP on the ESP socket (RX) */
+  uint64_t drops[DPD_COUNT]; /* by reason (dp.h DPD_*), one writer per index */
   dp_emit_fn emit;
   void *emit_ctx;
   int tx_ep, rx_ep, stop_fd;

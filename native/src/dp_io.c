@@ -154,10 +154,11 @@ static dp_sock_t *sock_for(dp_t *dp, uint32_t local)
  * is batched with sendmmsg. A full socket buffer is waited out briefly (poll, 5 ms at a time),
  * then the remainder is dropped and counted: a bounded queue, never unbounded buffering.
  */
-static void send_run(dp_sock_t *sk, uint64_t remote, tx_scratch_t *s, uint32_t m, dp_stats_t *st)
+static void send_run(dp_t *dp, dp_sock_t *sk, uint64_t remote, tx_scratch_t *s, uint32_t m, dp_stats_t *st)
 {
   if (!sk || sk->fd < 0) {
     st->v[DPS_SEND_ERRORS] += m;
+    dp->drops[DPD_TX_SEND_ERROR] += m;
     return;
   }
   struct sockaddr_in dst;
@@ -222,14 +223,18 @@ static void send_run(dp_sock_t *sk, uint64_t remote, tx_scratch_t *s, uint32_t m
       uint32_t rest = m - first;
       memmove(s->pkt, s->pkt + first, rest * sizeof s->pkt[0]);
       memmove(s->plen, s->plen + first, rest * sizeof s->plen[0]);
-      send_run(sk, remote, s, rest, st);
+      send_run(dp, sk, remote, s, rest, st);
       return;
     }
-    if (e == EAGAIN || e == ENOBUFS) {
-      for (uint32_t q = done; q < k; q++) st->v[DPS_SEND_ERRORS] += s->segs[q];
+    if (e == EAGAIN || e == ENOBUFS) { /* the socket's send queue stayed full: the bound, counted */
+      for (uint32_t q = done; q < k; q++) {
+        st->v[DPS_SEND_ERRORS] += s->segs[q];
+        dp->drops[DPD_TX_QUEUE_FULL] += s->segs[q];
+      }
       return;
     }
     st->v[DPS_SEND_ERRORS] += s->segs[done]; /* this message only (e.g. no route): skip it */
+    dp->drops[DPD_TX_SEND_ERROR] += s->segs[done];
     first += s->segs[done];
     done++;
   }
@@ -245,6 +250,7 @@ static void tx_flush(dp_t *dp, dp_tunnel_t *t, uint32_t id, tx_scratch_t *s, uin
   dp_child_t *c = t->cur;
   if (!c) {
     t->st.v[DPS_NO_SA] += n;
+    dp->drops[DPD_TX_NO_SA] += n;
     return;
   }
   uint32_t m = 0;
@@ -254,21 +260,26 @@ static void tx_flush(dp_t *dp, dp_tunnel_t *t, uint32_t id, tx_scratch_t *s, uin
     uint32_t len = s->len[i];
     if (!parse_ipv4(inner, len, &info)) {
       t->st.v[DPS_NOT_IPV4]++;
+      dp->drops[DPD_TX_NOT_IPV4]++;
       continue;
     }
     /* RFC 4301 §5.1: outbound, src must be in our selectors and dst in the peer's. */
     if (!sel_match(&info, c->local_ts, c->n_local, c->remote_ts, c->n_remote)) {
       c->out.c.policy_drops++;
+      dp->drops[DPD_TX_POLICY]++;
       continue;
     }
     if (t->mss) clamp_mss(inner, len, t->mss);
     uint8_t *out = inner - ESP_HDR_LEN - c->out.iv_len;
     int32_t e = esp_seal(&c->out, inner, len, NH_IPV4, out, t->slot - (uint32_t)(out - base));
-    if (e < 0) continue; /* counted on the SA (seqRefusals) */
+    if (e < 0) { /* exhaustion is also counted on the SA (seqRefusals); the rest cannot happen */
+      dp->drops[e == ESP_SEAL_SEQ_EXHAUSTED ? DPD_TX_SEQ_EXHAUSTED : DPD_TX_SEND_ERROR]++;
+      continue;
+    }
     s->pkt[m] = out;
     s->plen[m++] = (uint32_t)e;
   }
-  if (m) send_run(sock_for(dp, c->local_addr), atomic_load(&c->remote), s, m, &t->st);
+  if (m) send_run(dp, sock_for(dp, c->local_addr), atomic_load(&c->remote), s, m, &t->st);
   if (c->out.rekey_needed && !c->rekey_asked) {
     c->rekey_asked = true;
     dp->emit(dp->emit_ctx, DP_EVENT_REKEY_NEEDED, id, c->spi_in);
@@ -294,7 +305,11 @@ static void tx_broken(dp_t *dp, dp_tunnel_t *t, uint32_t id, int e)
  */
 static void tx_vnet_packet(dp_t *dp, dp_tunnel_t *t, uint32_t id, tx_scratch_t *s, uint32_t r, uint32_t *n)
 {
-  if (r < DP_VNET_HDR) return;
+  if (r < DP_VNET_HDR) { /* cannot happen: the kernel always writes the header */
+    t->st.v[DPS_NOT_IPV4]++;
+    dp->drops[DPD_TX_NOT_IPV4]++;
+    return;
+  }
   struct virtio_net_hdr h;
   memcpy(&h, t->rbuf, sizeof h);
   uint8_t *pkt = t->rbuf + DP_VNET_HDR;
@@ -304,6 +319,7 @@ static void tx_vnet_packet(dp_t *dp, dp_tunnel_t *t, uint32_t id, tx_scratch_t *
   if (gso == VIRTIO_NET_HDR_GSO_NONE) {
     if (plen > t->mtu) {
       t->st.v[DPS_OVERSIZE]++;
+      dp->drops[DPD_TX_OVERSIZE]++;
       return;
     }
     if ((h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && cstart + coff + 2 <= plen) {
@@ -326,12 +342,14 @@ static void tx_vnet_packet(dp_t *dp, dp_tunnel_t *t, uint32_t id, tx_scratch_t *
   uint32_t mss = le16toh(h.gso_size);
   if (gso != VIRTIO_NET_HDR_GSO_TCPV4 || ihl < 20 || (pkt[0] >> 4) != 4 || pkt[9] != 6 || plen < ihl + 20 || mss == 0) {
     t->st.v[DPS_NOT_IPV4]++;
+    dp->drops[DPD_TX_NOT_IPV4]++;
     return;
   }
   uint32_t thl = (uint32_t)(pkt[ihl + 12] >> 4) * 4;
   uint32_t hlen = ihl + thl;
   if (thl < 20 || hlen > plen || hlen + mss > t->mtu) {
     t->st.v[DPS_OVERSIZE]++;
+    dp->drops[DPD_TX_OVERSIZE]++;
     return;
   }
   t->st.v[DPS_TSO_READS]++;
@@ -384,6 +402,7 @@ static void tx_tunnel(dp_t *dp, dp_tunnel_t *t, uint32_t id, tx_scratch_t *s)
       }
       if ((uint32_t)r > t->mtu) { /* larger than the MTU we set: dropped, never truncated */
         t->st.v[DPS_OVERSIZE]++;
+        dp->drops[DPD_TX_OVERSIZE]++;
         continue;
       }
       s->len[n++] = (uint32_t)r;
@@ -424,7 +443,7 @@ void *dp_tx_main(void *arg)
 /* RX: ESP → TUN.                                                                             */
 
 /* Write one packet (or a GSO super-packet of nseg segments, header in place) to the TUN. */
-static bool tun_write(dp_tunnel_t *t, const uint8_t *pkt, uint32_t len, uint32_t nseg)
+static bool tun_write(dp_t *dp, dp_tunnel_t *t, const uint8_t *pkt, uint32_t len, uint32_t nseg)
 {
   static const uint8_t zero_hdr[DP_VNET_HDR];
   struct iovec iov[2] = {{.iov_base = (void *)zero_hdr, .iov_len = DP_VNET_HDR}, {.iov_base = (void *)pkt, .iov_len = len}};
@@ -433,6 +452,7 @@ static bool tun_write(dp_tunnel_t *t, const uint8_t *pkt, uint32_t len, uint32_t
     if (w >= 0) return true;
     if (errno == EINTR) continue;
     t->st.v[DPS_TUN_WRITE_DROPS] += nseg; /* queue full, link down, or refused: a router drops */
+    dp->drops[DPD_TUN_WRITE] += nseg;
     return false;
   }
 }
@@ -443,12 +463,12 @@ static bool tun_write(dp_tunnel_t *t, const uint8_t *pkt, uint32_t len, uint32_t
  * pseudo-header sum in the TCP checksum field, as the kernel's own TSO packets carry it). The
  * kernel forwards it whole and segments (or hands it to TCP) at the far end, as GRO would.
  */
-static void gro_flush(dp_tunnel_t *t, dp_gro_t *g)
+static void gro_flush(dp_t *dp, dp_tunnel_t *t, dp_gro_t *g)
 {
   if (g->len == 0) return;
   uint8_t *ip = g->buf + DP_VNET_HDR;
   if (g->nseg == 1) {
-    tun_write(t, ip, g->len, 1);
+    tun_write(dp, t, ip, g->len, 1);
   } else {
     uint32_t ihl = (uint32_t)(ip[0] & 15) * 4;
     wr16(ip + 2, g->len);
@@ -466,6 +486,7 @@ static void gro_flush(dp_tunnel_t *t, dp_gro_t *g)
       if (w >= 0) break;
       if (errno == EINTR) continue;
       t->st.v[DPS_TUN_WRITE_DROPS] += g->nseg;
+      dp->drops[DPD_TUN_WRITE] += g->nseg;
       break;
     }
     t->st.v[DPS_GRO_WRITES]++;
@@ -492,13 +513,13 @@ static dp_gro_t *gro_find(dp_tunnel_t *t, const uint8_t *p)
  * sequence number, and no more payload than the first. Up to DP_GRO_FLOWS flows at once. False:
  * write it now; any pending run of its flow has been written first, so a flow keeps its order.
  */
-static bool gro_add(dp_tunnel_t *t, const uint8_t *p, uint32_t len, const ipv4_info_t *info)
+static bool gro_add(dp_t *dp, dp_tunnel_t *t, const uint8_t *p, uint32_t len, const ipv4_info_t *info)
 {
   len = info->total_len; /* octets after the IP datagram (TFC padding, RFC 4303 §2.7) are not data */
   if (info->protocol != 6 || (p[0] & 15) != 5 || (rd16(p + 6) & 0x3fff) != 0 || len < 40) {
     if (info->protocol == 6 && len >= 24 && (p[0] & 15) == 5) { /* TCP we do not coalesce: after its run */
       dp_gro_t *g = gro_find(t, p);
-      if (g) gro_flush(t, g);
+      if (g) gro_flush(dp, t, g);
     }
     return false;
   }
@@ -506,7 +527,7 @@ static bool gro_add(dp_tunnel_t *t, const uint8_t *p, uint32_t len, const ipv4_i
   uint32_t thl = (uint32_t)(p[20 + 12] >> 4) * 4;
   uint8_t f = p[20 + 13];
   if (thl < 20 || 20 + thl >= len || (f & (uint8_t)~TCP_PSH) != TCP_ACK) {
-    if (g) gro_flush(t, g);
+    if (g) gro_flush(dp, t, g);
     return false;
   }
   uint32_t hlen = 20 + thl, pay = len - hlen, seq = rd32(p + 24);
@@ -525,13 +546,13 @@ static bool gro_add(dp_tunnel_t *t, const uint8_t *p, uint32_t len, const ipv4_i
       if (pay < g->seg || (f & TCP_PSH)) g->closed = true;
       return true;
     }
-    gro_flush(t, g);
+    gro_flush(dp, t, g);
   } else {
     for (int i = 0; i < DP_GRO_FLOWS && !g; i++)
       if (t->gro[i].len == 0) g = &t->gro[i];
     if (!g) {
       g = &t->gro[t->gro_victim++ % DP_GRO_FLOWS];
-      gro_flush(t, g);
+      gro_flush(dp, t, g);
     }
   }
   if (f & TCP_PSH) return false; /* nothing to coalesce it with: write it as it is */
@@ -552,7 +573,22 @@ void dp_rx_flush(dp_t *dp)
     dp_tunnel_t *t = &dp->tunnels[i];
     if (!t->used || !t->vnet) continue;
     for (int k = 0; k < DP_GRO_FLOWS; k++)
-      if (t->gro[k].len) gro_flush(t, &t->gro[k]);
+      if (t->gro[k].len) gro_flush(dp, t, &t->gro[k]);
+  }
+}
+
+/* The drop reason of an esp_open failure (the same table as src/dataplane/drops.ts OPEN_DROP). */
+static int open_reason(int32_t r)
+{
+  switch (r) {
+  case ESP_OPEN_SHORT: return DPD_SHORT;
+  case ESP_OPEN_SEQ_ZERO: return DPD_SEQ_ZERO;
+  case ESP_OPEN_REPLAY: return DPD_REPLAY;
+  case ESP_OPEN_AUTH: return DPD_AUTH;
+  case ESP_OPEN_PADDING: return DPD_PADDING;
+  case ESP_OPEN_DUMMY: return DPD_DUMMY;
+  case ESP_OPEN_TOO_BIG: return DPD_OVERSIZE;
+  default: return DPD_UNKNOWN_SPI; /* ESP_OPEN_SPI: the lookup was by this SPI, cannot happen */
   }
 }
 
@@ -562,27 +598,40 @@ int32_t dp_rx_one(dp_t *dp, uint8_t *pkt, uint32_t len, uint32_t from_addr, uint
    * stray from before the program was attached (or the JS path): count, drop. */
   if (len < 4 || rd32(pkt) == 0) {
     dp->global.v[DPS_NON_ESP]++;
+    dp->drops[DPD_NON_ESP]++;
     return DP_RX_NON_ESP;
   }
   dp_child_t *c = dp_lookup(dp, rd32(pkt));
-  if (!c) {
+  if (!c) { /* never ours, or an SA deleted since (rekeyed away, expired): RFC 4303 §3.4.2 */
     dp->global.v[DPS_UNKNOWN_SPI]++;
+    dp->drops[DPD_UNKNOWN_SPI]++;
     return DP_RX_UNKNOWN_SPI;
   }
   dp_tunnel_t *t = &dp->tunnels[c->tunnel];
   t->st.v[DPS_ESP_PKTS_IN]++;
+  if (len > t->mtu + DP_IN_SLACK) { /* dp.h DP_IN_SLACK: before any crypto */
+    c->in.c.malformed++;
+    dp->drops[DPD_OVERSIZE]++;
+    return ESP_OPEN_TOO_BIG;
+  }
   uint8_t *inner = pkt + ESP_HDR_LEN + c->in.iv_len;
   uint8_t nh = 0;
   int32_t r = esp_open(&c->in, pkt, len, inner, len, &nh); /* in place */
-  if (r < 0) return r; /* counted on the SA by reason */
+  if (r < 0) { /* also counted on the SA */
+    dp->drops[open_reason(r)]++;
+    return r;
+  }
   ipv4_info_t info;
   if (nh != NH_IPV4 || !parse_ipv4(inner, (uint32_t)r, &info)) {
     c->in.c.malformed++;
+    /* Claims IPv4 but its header lengths do not fit what was decrypted: bad-length. */
+    dp->drops[nh == NH_IPV4 && r > 0 && (inner[0] >> 4) == 4 ? DPD_BAD_LENGTH : DPD_NOT_IPV4]++;
     return DP_RX_NOT_IPV4;
   }
   /* RFC 4301 §5.2: the inner source must be in the peer's selectors, the destination in ours. */
   if (!sel_match(&info, c->remote_ts, c->n_remote, c->local_ts, c->n_local)) {
     c->in.c.policy_drops++;
+    dp->drops[DPD_POLICY]++;
     return DP_RX_POLICY;
   }
   /* Authenticated ESP from a new address or port: the peer's NAT mapping moved (RFC 7296
@@ -595,8 +644,8 @@ int32_t dp_rx_one(dp_t *dp, uint8_t *pkt, uint32_t len, uint32_t from_addr, uint
   }
   if (t->mss) clamp_mss(inner, (uint32_t)r, t->mss);
   /* (Nothing is pending when coalesce is false: dp_inject runs between RX batches.) */
-  if (t->vnet && coalesce && gro_add(t, inner, (uint32_t)r, &info)) return r;
-  return tun_write(t, inner, (uint32_t)r, 1) ? r : DP_RX_TUN_DROP;
+  if (t->vnet && coalesce && gro_add(dp, t, inner, (uint32_t)r, &info)) return r;
+  return tun_write(dp, t, inner, (uint32_t)r, 1) ? r : DP_RX_TUN_DROP;
 }
 
 void *dp_rx_main(void *arg)
@@ -653,7 +702,10 @@ void *dp_rx_main(void *arg)
               if (g > 0) seg = (uint32_t)g;
             }
           }
-          if (msgs[k].msg_hdr.msg_flags & MSG_TRUNC) continue; /* cannot happen with 64 KiB buffers */
+          if (msgs[k].msg_hdr.msg_flags & MSG_TRUNC) { /* cannot happen with 64 KiB buffers */
+            dp->drops[DPD_OVERSIZE]++;
+            continue;
+          }
           for (uint32_t off = 0; off < len; off += seg)
             dp_rx_one(dp, b + off, len - off < seg ? len - off : seg, from, port, true);
         }

@@ -25,7 +25,10 @@ typedef struct {
   uint32_t a, b;
 } dp_event_t;
 
-/* From any thread: queue the event (nonblocking; the queue is unbounded, events are rare). */
+/* From any thread: queue the event (nonblocking). The threadsafe function's queue has no size
+ * limit, but what can be in it is bounded by construction: REKEY_NEEDED once per outbound SA
+ * (rekey_asked) and TUN_ERROR once per tunnel (broken), so at most a few per installed SA. A
+ * limit here could only lose one of those, which nothing would ever ask for again. */
 static void emit(void *ctx, int kind, uint32_t a, uint32_t b)
 {
   dp_box_t *box = ctx;
@@ -367,6 +370,21 @@ static napi_value tunnel_stats(napi_env env, napi_callback_info info)
   return boolean(env, dp_tunnel_stats(dp, id, o));
 }
 
+static napi_value drops(napi_env env, napi_callback_info info)
+{
+  ARGS(2, "dpDrops");
+  dp_t *dp = get_dp(env, argv[0], "dpDrops");
+  double *o;
+  size_t n;
+  if (!dp || !bg_view(env, argv[1], "dpDrops", "out", napi_float64_array, (void **)&o, &n)) return NULL;
+  if (n < DPD_COUNT) {
+    bg_range(env, "dpDrops: out is too short");
+    return NULL;
+  }
+  dp_drops(dp, o);
+  return NULL;
+}
+
 static napi_value inject(napi_env env, napi_callback_info info)
 {
   ARGS(4, "dpInject");
@@ -463,6 +481,7 @@ napi_status dp_napi_init(napi_env env, napi_value exports)
     {"dpUpdateRemote", NULL, update_remote, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dpCounters", NULL, counters, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dpTunnelStats", NULL, tunnel_stats, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"dpDrops", NULL, drops, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dpInject", NULL, inject, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dpSetSeq", NULL, set_seq, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dpClose", NULL, close_, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -3,15 +3,18 @@
  * events it counts. daemon.ts only starts it, forwards events, reports a Child SA's last
  * counters before removing it, and closes it.
  *
- * Each scrape reads the list-sas document (it has Child SA ages and the UDP counters), the BGP
- * neighbors from status, and the engine's drop counters: the values are exactly what `status`
- * and `list-sas` show, so an operator never sees two numbers for one thing.
+ * Each scrape reads the list-sas document (Child SA ages, the UDP counters and, when the daemon
+ * passes them, the datapath's drops by reason, the kernel's UDP socket drops and the control
+ * socket's bound counters), the BGP neighbors from status, and the engine's drop counters: the
+ * values are exactly what `status` and `list-sas` show, so an operator never sees two numbers
+ * for one thing.
  */
 import type { EngineEvent } from '../ike/actions.js';
 import type { SaCounters } from '../dataplane/types.js';
 import type { Logger } from '../log.js';
 import type { ListSasDocument, StatusDocument } from './status.js';
-import { MetricsExporter, snapshotFromStatus, type ListenAddress, type MetricsEvent } from './metrics.js';
+import { MetricsExporter, type ListenAddress } from './metrics-http.js';
+import { snapshotFromStatus, type MetricsEvent } from './metrics-input.js';
 
 export interface MetricsSource {
   status(): StatusDocument;
@@ -50,6 +53,8 @@ export async function startDaemonMetrics(listen: string | undefined, src: Metric
   const exporter = await MetricsExporter.start({
     listen,
     logger,
+    // process_* and nodejs_* (resident memory, open fds, heap, event-loop lag): a soak reads them.
+    defaultMetrics: true,
     snapshot: () => {
       const drops = src.ikeDrops();
       const bgp = src.status().bgp;

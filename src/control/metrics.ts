@@ -1,7 +1,7 @@
 /**
- * Prometheus exporter: `GET /metrics` on its own TCP listener (config `control.metrics`, loopback
- * by default), served by node:http from a private prom-client Registry (never the global one, so
- * tests and embedders can run several).
+ * The Prometheus series of branchgate: a private prom-client Registry (never the global one, so
+ * tests and embedders can run several) and how each series is computed. metrics-http.ts serves it
+ * as `GET /metrics`; metrics-input.ts defines what it reads.
  *
  * Two inputs, so the daemon only passes a function and forwards events:
  *   - a snapshot provider, `() => MetricsSnapshot`, called once per scrape. Point-in-time values
@@ -34,6 +34,8 @@
  * | branchgate_bgp_routes_{received,advertised} | gauge | neighbor, tunnel | snapshot bgpNeighbors |
  * | branchgate_ike_datagrams_dropped_total | counter | reason | IkeEngine.drops |
  * | branchgate_udp_* | counter | (port) | UdpTransport.counters |
+ * | drops and bounds: ESP by reason, kernel UDP drops, control socket, /metrics | | | metrics-drops.ts |
+ * | process_*, nodejs_* | prom-client defaults | | with defaultMetrics (the daemon's exporter: on) |
  *
  * Counters are kept per tunnel, not per Child SA: a rekey replaces the SA (new SPI, counters from
  * zero), and a per-SA counter would make the tunnel's traffic go backwards. Each tunnel total is
@@ -42,153 +44,18 @@
  * Raw cumulative inputs that can restart from zero (engine drops after a reload, UDP counters
  * after the transport is reopened) are absorbed the same way.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SaCounters } from '../dataplane/types.js';
-import type { TunnelState } from '../ike/actions.js';
 import type { UdpCounters } from '../net/udp.js';
-
-// ---------------------------------------------------------------------------------------------
-// Inputs
-
-export interface ChildMetrics {
-  /** Our inbound SPI: a number, or the status document's 8-hex-digit string. */
-  spiIn: number | string;
-  /** Milliseconds since the epoch; 0 or less when unknown (no age series then). */
-  installedAt: number;
-  counters: SaCounters;
-}
-
-export interface TunnelMetrics {
-  name: string;
-  state: TunnelState;
-  /** When the current IKE SA was established (ms since the epoch); null when there is none. */
-  ikeEstablishedAt: number | null;
-  children: ChildMetrics[];
-}
-
-export interface BgpNeighborMetrics {
-  address: string;
-  tunnel?: string;
-  /** RFC 4271 §8.2.2 state name as BIRD prints it: Idle, Connect, Active, OpenSent, OpenConfirm, Established. */
-  state: string;
-  received: number;
-  advertised: number;
-}
-
-export interface MetricsSnapshot {
-  version?: string;
-  nativeFastPath: boolean;
-  tunnels: TunnelMetrics[];
-  bgpNeighbors?: BgpNeighborMetrics[];
-  /** IkeEngine.drops: cumulative count of dropped IKE datagrams by reason. */
-  ikeDrops?: Readonly<Record<string, number>>;
-  /** UdpTransport.counters (cumulative). */
-  udp?: Readonly<UdpCounters>;
-}
-
-/** Events the exporter counts. Anything else passed to onEvent() is ignored. */
-export type MetricsEvent =
-  | { type: 'rekey'; tunnel: string; kind: 'ike' | 'child' }
-  | { type: 'dpd-failed'; tunnel: string }
-  | { type: 'handshake'; tunnel: string; ms: number }
-  /** A Child SA is being removed: its last counters (read just before datapath.remove). */
-  | { type: 'child-final'; tunnel: string; spiIn: number | string; counters: SaCounters };
-
-/** The part of the status / list-sas documents (shared/design/contract.md) the exporter reads. */
-export interface StatusLike {
-  version?: string;
-  nativeFastPath: boolean;
-  tunnels: ReadonlyArray<{
-    name: string;
-    state: TunnelState;
-    ike: { establishedAt: string | null } | null;
-    children: ReadonlyArray<
-      Pick<SaCounters, 'bytesIn' | 'bytesOut' | 'packetsIn' | 'packetsOut' | 'replayDrops' | 'authFailures'> & {
-        spiIn: string;
-        policyDrops?: number;
-        installedAt?: string | null;
-      }
-    >;
-  }>;
-  bgp?: { neighbors: ReadonlyArray<{ address: string; state: string; received: number; advertised: number; tunnel?: string }> };
-  udp?: UdpCounters;
-}
-
-/**
- * Build a snapshot from the status or list-sas document, so the daemon's provider can be
- * `() => snapshotFromStatus(daemon.listSas(), { ikeDrops: engine.drops, bgp: status.bgp })`.
- * list-sas carries installedAt (Child SA age) and the UDP counters but no `bgp`; plain status
- * has `bgp` but neither of the others. `extra.bgp` wins over the document's.
- */
-export function snapshotFromStatus(
-  doc: StatusLike,
-  extra: { ikeDrops?: Readonly<Record<string, number>>; bgp?: StatusLike['bgp'] } = {},
-): MetricsSnapshot {
-  const ms = (iso: string | null | undefined): number => (iso ? Date.parse(iso) || 0 : 0);
-  const snap: MetricsSnapshot = {
-    nativeFastPath: doc.nativeFastPath,
-    tunnels: doc.tunnels.map((t) => ({
-      name: t.name,
-      state: t.state,
-      ikeEstablishedAt: t.ike ? ms(t.ike.establishedAt) || null : null,
-      children: t.children.map((c) => ({
-        spiIn: c.spiIn,
-        installedAt: ms(c.installedAt),
-        counters: {
-          bytesIn: c.bytesIn, bytesOut: c.bytesOut, packetsIn: c.packetsIn, packetsOut: c.packetsOut,
-          replayDrops: c.replayDrops, authFailures: c.authFailures, policyDrops: c.policyDrops ?? 0,
-        },
-      })),
-    })),
-  };
-  if (doc.version !== undefined) snap.version = doc.version;
-  const bgp = extra.bgp ?? doc.bgp;
-  if (bgp) snap.bgpNeighbors = bgp.neighbors.map((n) => ({ ...n }));
-  if (doc.udp) snap.udp = doc.udp;
-  if (extra.ikeDrops) snap.ikeDrops = extra.ikeDrops;
-  return snap;
-}
+import type { MetricsEvent, MetricsSnapshot, TunnelMetrics } from './metrics-input.js';
+import { Deltas, key } from './metrics-deltas.js';
+import { DropSeries } from './metrics-drops.js';
 
 // ---------------------------------------------------------------------------------------------
 // Monotonic accumulation
 
 const COUNTER_FIELDS = ['bytesIn', 'bytesOut', 'packetsIn', 'packetsOut', 'replayDrops', 'authFailures', 'policyDrops'] as const;
 type CounterField = (typeof COUNTER_FIELDS)[number];
-
-/**
- * Turns raw cumulative values into totals that only grow: each total adds the growth of the raw
- * values fed under it; a raw value that went down has restarted from zero (a replaced SA, engine
- * or transport), so all of it is growth.
- */
-class Deltas {
-  readonly #last = new Map<string, number>();
-  readonly #total = new Map<string, number>();
-
-  /** Feed the raw value for `key`, add its growth to `total`; returns the new total. */
-  add(key: string, total: string, raw: number): number {
-    const v = Number.isFinite(raw) && raw > 0 ? raw : 0;
-    const last = this.#last.get(key);
-    const grown = last === undefined || v < last ? v : v - last;
-    this.#last.set(key, v);
-    const t = (this.#total.get(total) ?? 0) + grown;
-    this.#total.set(total, t);
-    return t;
-  }
-
-  total(total: string): number {
-    return this.#total.get(total) ?? 0;
-  }
-
-  /** Forget the raw baselines of keys that no longer exist (their growth stays in the totals). */
-  forget(keep: (key: string) => boolean): void {
-    for (const k of this.#last.keys()) if (!keep(k)) this.#last.delete(k);
-  }
-}
-
-/** Joins key parts; NUL cannot occur in tunnel names, SPIs or reasons. */
-const key = (...parts: string[]): string => parts.join('\0');
 
 const MAX_FINAL = 4096;
 
@@ -219,6 +86,7 @@ const UDP_SERIES: ReadonlyArray<[keyof UdpCounters, string, string, Record<strin
   ['malformed', 'branchgate_udp_malformed_total', 'UDP datagrams that were neither IKE nor ESP', {}],
   ['handlerErrors', 'branchgate_udp_handler_errors_total', 'datagrams whose handler threw', {}],
   ['sendErrors', 'branchgate_udp_send_errors_total', 'IKE messages that could not be sent', {}],
+  ['sendQueueFull', 'branchgate_udp_send_queue_full_total', 'IKE messages and NAT-keepalives dropped because 1024 sends were already waiting for the kernel', {}],
 ];
 
 /** The registry and its series; HTTP-free so it can be unit-tested and embedded. */
@@ -236,6 +104,8 @@ export class BranchgateMetrics {
   readonly #g;
   readonly #c;
   readonly #e;
+  /** Drops by reason and the bounds' counters (metrics-drops.ts). */
+  readonly drops: DropSeries;
 
   constructor(opts: { now?: () => number; defaultMetrics?: boolean } = {}) {
     this.#now = opts.now ?? Date.now;
@@ -278,6 +148,9 @@ export class BranchgateMetrics {
         labelNames: ['tunnel'], buckets: HANDSHAKE_BUCKETS, registers,
       }),
     };
+    this.drops = new DropSeries(registers);
+    // prom-client's process_* (resident memory, open fds, CPU) and nodejs_* (heap, event-loop
+    // lag) series: what a soak watches to see memory return and the loop stay responsive.
     if (opts.defaultMetrics ?? false) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -345,6 +218,7 @@ export class BranchgateMetrics {
         this.#c.udp.get(name)!.inc(labels, this.#raw.add(id, id, s.udp[field]));
       }
     }
+    this.drops.update(s);
   }
 
   #tunnel(t: TunnelMetrics, now: number, live: Set<string>): void {
@@ -374,152 +248,5 @@ export class BranchgateMetrics {
   async render(snapshot: MetricsSnapshot): Promise<string> {
     this.update(snapshot);
     return this.registry.metrics();
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// HTTP
-
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
-
-/** Parse "host:port" (IPv6 as "[::1]:9477"); port 0 picks a free port (tests). */
-export function parseListen(s: string): ListenAddress {
-  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(s.trim());
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new RangeError(`metrics listen address ${JSON.stringify(s)} is not "host:port", e.g. 127.0.0.1:9477`);
-  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
-}
-
-/** The metrics listener could not be opened; the message names the address and what to do. */
-export class MetricsBindError extends Error {
-  constructor(message: string, readonly code: string | undefined) {
-    super(message);
-    this.name = 'MetricsBindError';
-  }
-}
-
-function bindHint(code: string | undefined, { host, port }: ListenAddress): string {
-  switch (code) {
-    case 'EADDRINUSE':
-      return `port ${port} is in use (another exporter or a second branchgate); choose another control.metrics port`;
-    case 'EACCES':
-      return `permission denied; ports below 1024 need CAP_NET_BIND_SERVICE, use e.g. ${host}:9477`;
-    case 'EADDRNOTAVAIL':
-      return `${host} is not an address of this machine; use 127.0.0.1 or an address configured on an interface`;
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return `cannot resolve ${host}; use an IP address`;
-    default:
-      return `${code ?? 'error'}; check control.metrics`;
-  }
-}
-
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
-
-export interface MetricsExporterOptions {
-  /** "host:port" (config control.metrics) or a parsed address. */
-  listen: string | ListenAddress;
-  snapshot: () => MetricsSnapshot;
-  logger?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
-  now?: () => number;
-  /** Also export prom-client's process_* and nodejs_* series (default true). */
-  defaultMetrics?: boolean;
-}
-
-export class MetricsExporter {
-  readonly metrics: BranchgateMetrics;
-  readonly #server: http.Server;
-  readonly #opts: MetricsExporterOptions;
-
-  private constructor(opts: MetricsExporterOptions, server: http.Server, metrics: BranchgateMetrics) {
-    this.#opts = opts;
-    this.#server = server;
-    this.metrics = metrics;
-  }
-
-  /** Listen; rejects with MetricsBindError (and nothing left open) if the address cannot be bound. */
-  static async start(opts: MetricsExporterOptions): Promise<MetricsExporter> {
-    const addr = typeof opts.listen === 'string' ? parseListen(opts.listen) : opts.listen;
-    const metrics = new BranchgateMetrics({ ...(opts.now ? { now: opts.now } : {}), defaultMetrics: opts.defaultMetrics ?? true });
-    const server = http.createServer();
-    const exporter = new MetricsExporter(opts, server, metrics);
-    server.on('request', (req, res) => exporter.#handle(req, res));
-    // A scraper never needs long: bound slow or idle clients.
-    server.requestTimeout = 10_000;
-    server.headersTimeout = 5_000;
-    server.keepAliveTimeout = 5_000;
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        server.close();
-        reject(new MetricsBindError(`cannot listen for metrics on ${addr.host}:${addr.port}: ${bindHint(err.code, addr)}`, err.code));
-      };
-      server.once('error', onError);
-      server.listen({ host: addr.host, port: addr.port }, () => {
-        server.off('error', onError);
-        server.on('error', (err) => opts.logger?.error({ err }, 'metrics listener failed'));
-        resolve();
-      });
-    });
-    if (!LOOPBACK.test(addr.host)) {
-      opts.logger?.warn({ metrics: `${addr.host}:${addr.port}` },
-        'metrics endpoint is reachable from the network (tunnel names, peers, states); bind to 127.0.0.1 unless a remote scraper needs it');
-    }
-    return exporter;
-  }
-
-  address(): ListenAddress {
-    const a = this.#server.address() as AddressInfo;
-    return { host: a.address, port: a.port };
-  }
-
-  /** Forward every daemon/engine event here; only MetricsEvent types are counted. */
-  onEvent(e: MetricsEvent | { readonly type: string }): void {
-    this.metrics.onEvent(e);
-  }
-
-  /** The exposition text for the current snapshot (what GET /metrics returns). */
-  render(): Promise<string> {
-    return this.metrics.render(this.#opts.snapshot());
-  }
-
-  #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path !== '/metrics') {
-      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
-      res.end('not found: branchgate serves only /metrics\n');
-      return;
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' });
-      res.end('method not allowed\n');
-      return;
-    }
-    let body: Promise<string>;
-    try {
-      body = this.render();
-    } catch (err) {
-      body = Promise.reject(err);
-    }
-    body.then(
-      (text) => {
-        res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType });
-        res.end(req.method === 'HEAD' ? undefined : text);
-      },
-      (err: unknown) => {
-        this.#opts.logger?.error({ err }, 'metrics scrape failed');
-        res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
-        res.end('metrics snapshot failed; see the branchgate log\n');
-      },
-    );
-  }
-
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeAllConnections();
-    });
   }
 }

@@ -10,8 +10,18 @@
  *   - a non-socket file is in the way → refuse, never delete a user's file.
  *
  * `monitor` is a subscription (protocol.ts): after its ok response the connection receives one
- * event line per event until it closes. A subscriber that stops reading is disconnected once
- * MAX_BACKLOG bytes are queued for it, so a stuck `monitor` cannot grow the daemon's memory.
+ * event line per event until it closes.
+ *
+ * Bounds (the socket is root-only, but a stuck or broken client must not grow the daemon's memory
+ * or use up its file descriptors); each one is counted (counters(), shown by list-sas):
+ *   - at most maxConnections (32) connections at once; more are closed on accept;
+ *   - a request line of at most MAX_LINE (64 KiB, protocol.ts); a longer one is answered with an
+ *     error and the connection closed;
+ *   - at most MAX_PENDING requests waiting for their answer per connection (a client that pipelines
+ *     more is told so and disconnected), and reading pauses while more than MAX_BACKLOG bytes of
+ *     answers wait to be written;
+ *   - a monitor subscriber with more than MAX_BACKLOG bytes queued (it stopped reading) gets an
+ *     error line and is disconnected, so one stuck `monitor` holds at most ~MAX_BACKLOG.
  */
 import net from 'node:net';
 import { chmodSync, existsSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
@@ -23,8 +33,28 @@ import {
 } from './protocol.js';
 import { parseRequest } from './request-schema.js';
 
-/** Bytes queued for a subscriber that does not read before it is disconnected. */
+/**
+ * Bytes queued for a client that does not read: a monitor subscriber is disconnected past it, a
+ * request connection stops being read. 1 MiB holds thousands of event lines, far more than a
+ * reading client ever has in flight, and is small next to the daemon's heap.
+ */
 export const MAX_BACKLOG = 1 << 20;
+/** Requests per connection waiting for their answer; the CLI sends one at a time. */
+export const MAX_PENDING = 16;
+/** After the error line, how long a stuck subscriber gets before the connection is destroyed. */
+const GOODBYE_MS = 1000;
+
+/** How often each bound of the control socket had to act (list-sas `control`). */
+export interface ControlCounters {
+  /** Connections closed on accept because maxConnections were open. */
+  connectionsRefused: number;
+  /** Request lines longer than MAX_LINE. */
+  requestsTooLarge: number;
+  /** Connections that pipelined more than MAX_PENDING unanswered requests. */
+  requestsPipelined: number;
+  /** monitor subscribers disconnected because MAX_BACKLOG bytes were queued for them. */
+  monitorDisconnects: number;
+}
 
 /** Throw from a handler to answer with a specific error code. */
 export class ControlError extends Error {
@@ -51,8 +81,10 @@ export interface ControlServerOptions {
   /** Serves `monitor`; without it, monitor is refused. */
   subscribe?: SubscribeHandler;
   logger?: Logger;
-  /** Local-only and root-only, but a stuck client must still not exhaust file descriptors. */
+  /** Local-only and root-only, but a stuck client must still not exhaust file descriptors (default 32). */
   maxConnections?: number;
+  /** Default MAX_BACKLOG (tests use less). */
+  maxBacklog?: number;
 }
 
 /** Does anything accept connections on this unix socket path? */
@@ -95,6 +127,8 @@ export class ControlServer {
   #conns = new Set<net.Socket>();
   #ino = -1;
   #closed = false;
+  readonly #counters: ControlCounters = { connectionsRefused: 0, requestsTooLarge: 0, requestsPipelined: 0, monitorDisconnects: 0 };
+  readonly #maxBacklog: number;
 
   private constructor(
     readonly path: string,
@@ -102,6 +136,17 @@ export class ControlServer {
   ) {
     this.#server = net.createServer((sock) => this.#accept(sock));
     this.#server.maxConnections = opts.maxConnections ?? 32;
+    // Node closes a connection over maxConnections at once and emits 'drop' for it.
+    this.#server.on('drop', () => {
+      this.#counters.connectionsRefused++;
+      opts.logger?.warn({ max: this.#server.maxConnections }, 'control socket: too many connections; refused one');
+    });
+    this.#maxBacklog = opts.maxBacklog ?? MAX_BACKLOG;
+  }
+
+  /** How often each bound acted (a copy). */
+  counters(): ControlCounters {
+    return { ...this.#counters };
   }
 
   static async listen(opts: ControlServerOptions): Promise<ControlServer> {
@@ -133,27 +178,44 @@ export class ControlServer {
     this.#conns.add(sock);
     const split = new LineSplitter(MAX_LINE);
     let chain = Promise.resolve();
+    let pending = 0;
     const subscriptions: (() => void)[] = [];
+    let refused = false;
+    const refuse = (error: string): void => {
+      refused = true;
+      sock.end(encodeLine({ id: null, ok: false, code: 'bad-request', error }));
+      sock.pause();
+      setTimeout(() => sock.destroy(), GOODBYE_MS).unref();
+    };
+    // Backpressure: answers the client has not read stop us reading its next requests.
+    sock.on('drain', () => {
+      if (!refused) sock.resume();
+    });
     sock.on('error', () => sock.destroy()); // client went away mid-write: nothing to do
     sock.on('close', () => {
       this.#conns.delete(sock);
       for (const off of subscriptions.splice(0)) off();
     });
     sock.on('data', (chunk: Buffer) => {
+      if (refused) return;
       const lines = split.push(chunk);
       if (lines === 'overflow') {
-        const r: ControlResponse = { id: null, ok: false, code: 'bad-request',
-          error: `request line longer than ${MAX_LINE} bytes; connection closed` };
-        sock.end(encodeLine(r));
-        sock.pause();
+        this.#counters.requestsTooLarge++;
+        refuse(`request line longer than ${MAX_LINE} bytes; connection closed`);
         return;
       }
       for (const line of lines) {
         if (line.trim() === '') continue;
+        if (++pending > MAX_PENDING) {
+          this.#counters.requestsPipelined++;
+          refuse(`more than ${MAX_PENDING} requests waiting for an answer; send one at a time; connection closed`);
+          return;
+        }
         // Answer in order: each request waits for the previous one on this connection.
         chain = chain.then(() => this.#answer(line)).then(({ out, subscribe }) => {
+          pending--;
           if (sock.destroyed || !sock.writable) return;
-          sock.write(out);
+          if (!sock.write(out) && sock.writableLength > this.#maxBacklog) sock.pause();
           if (subscribe) subscriptions.push(this.#subscribe(sock, subscribe));
         });
       }
@@ -191,10 +253,15 @@ export class ControlServer {
     };
     off = s.handler((event) => {
       if (done || sock.destroyed || !sock.writable) return;
-      if (sock.writableLength > MAX_BACKLOG) {
-        this.opts.logger?.warn({ backlog: sock.writableLength }, 'monitor client is not reading; disconnected it');
+      if (sock.writableLength > this.#maxBacklog) {
+        // It stopped reading: no more events for it, one error line (it reads it if it ever
+        // reads again), then the connection goes, at the latest after GOODBYE_MS.
+        this.#counters.monitorDisconnects++;
+        this.opts.logger?.warn({ backlog: sock.writableLength, limit: this.#maxBacklog }, 'monitor client is not reading; disconnected it');
         stop();
-        sock.destroy();
+        sock.end(encodeLine({ id: s.id, ok: false, code: 'failed',
+          error: `monitor: more than ${this.#maxBacklog} bytes of events were waiting for this client to read; disconnected` }));
+        setTimeout(() => sock.destroy(), GOODBYE_MS).unref();
         return;
       }
       sock.write(encodeLine({ id: s.id, event }));

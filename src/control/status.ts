@@ -17,6 +17,9 @@ import type { SaCounters } from '../dataplane/types.js';
 import type { ChildSaInfo, Endpoint, IkeSaStatus, TunnelState, TunnelStatus } from '../ike/actions.js';
 import type { BgpConfig } from '../config/types.js';
 import type { UdpCounters } from '../net/udp.js';
+import type { EspDropCounts } from '../dataplane/drops.js';
+import type { UdpSocketDoc } from './udp-socket-drops.js';
+import type { ControlCounters } from './server.js';
 
 export interface IkeDoc {
   spiI: string;
@@ -83,6 +86,19 @@ export interface ListSasDocument {
   nativeFastPath: boolean;
   tunnels: ListSasTunnel[];
   udp: UdpCounters;
+  /** Packets the datapath dropped, by reason (src/dataplane/drops.ts), cumulative since start. */
+  dataplane?: { drops: EspDropCounts };
+  /** This process's UDP sockets and the datagrams the kernel dropped before we read them. */
+  udpSockets?: UdpSocketDoc[];
+  /** The control socket's bounds at work: refused connections, oversized requests, stuck monitors. */
+  control?: ControlCounters;
+}
+
+/** What only the daemon's other parts know; each present field is copied into list-sas. */
+export interface ListSasExtra {
+  dataplane?: { drops: EspDropCounts };
+  udpSockets?: UdpSocketDoc[];
+  control?: ControlCounters;
 }
 
 /** What the datapath knows about one installed Child SA (all zero until it exists). */
@@ -178,11 +194,14 @@ export function buildStatus(input: StatusInput): StatusDocument {
   return doc;
 }
 
-export function buildListSas(input: StatusInput, udp: UdpCounters): ListSasDocument {
+export function buildListSas(input: StatusInput, udp: UdpCounters, extra: ListSasExtra = {}): ListSasDocument {
   return {
     version: input.version,
     nativeFastPath: input.nativeFastPath,
     udp: { ...udp },
+    ...(extra.dataplane ? { dataplane: { drops: { ...extra.dataplane.drops } } } : {}),
+    ...(extra.udpSockets ? { udpSockets: extra.udpSockets.map((u) => ({ ...u })) } : {}),
+    ...(extra.control ? { control: { ...extra.control } } : {}),
     tunnels: input.tunnels.map((t): ListSasTunnel => {
       const base = tunnelDoc(t, input);
       return {

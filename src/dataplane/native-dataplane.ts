@@ -25,6 +25,7 @@ import { TunDevice } from '../net/tun.js';
 import { DP_COUNTERS, DP_GLOBAL_STATS, DP_TUNNEL_STATS, DpEventKind, DpSocketMode, type NativeDpHandle } from '../native/dp-api.js';
 import { loadNativeDataplane, type NativeAddon } from '../native/esp-native.js';
 import type { EspSender, TunnelDrops } from './ts-dataplane.js';
+import { ESP_DROP_REASONS, fromArray, type EspDropCounts } from './drops.js';
 import type { ChildSaSpec, Dataplane, DataplaneEvent, SaCounters, TunnelInterface } from './types.js';
 
 /** What the engine needs of a TUN device: a non-blocking fd it may read and write from its threads. */
@@ -105,6 +106,7 @@ export class NativeDataplane implements Dataplane {
   private readonly listeners: ((e: DataplaneEvent) => void)[] = [];
   private readonly counterBuf = new Float64Array(DP_COUNTERS.length);
   private readonly statsBuf = new Float64Array(DP_TUNNEL_STATS.length);
+  private readonly dropsBuf = new Float64Array(ESP_DROP_REASONS.length);
   private closed = false;
   /** Datagrams handed to receiveEsp that were not valid IPv4 endpoints (never from UdpTransport). */
   badSource = 0;
@@ -230,6 +232,12 @@ export class NativeDataplane implements Dataplane {
       bytesIn: v('bytesIn'), bytesOut: v('bytesOut'), packetsIn: v('packetsIn'), packetsOut: v('packetsOut'),
       replayDrops: v('replayDrops'), authFailures: v('authFailures'), policyDrops: v('policyDropsIn') + v('policyDropsOut'),
     };
+  }
+
+  /** The engine's drop counters by reason (native/src/dp.h DPD_*); still readable after close. */
+  drops(): EspDropCounts {
+    this.api.dpDrops(this.dp, this.dropsBuf);
+    return fromArray(this.dropsBuf);
   }
 
   /** Everything the engine counts for one tunnel (or, with no name, engine-wide). */

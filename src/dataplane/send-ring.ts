@@ -15,9 +15,11 @@ export class SendRing {
   sendErrors = 0;
   lastError: Error | null = null;
 
+  /** onSendError: a send completed with an error (the datapath counts it as tx-send-error). */
   constructor(
     readonly slots: number,
     readonly slotSize: number,
+    onSendError: (err: Error) => void = () => undefined,
   ) {
     this.buf = Buffer.allocUnsafeSlow(slots * slotSize);
     this.views = Array.from({ length: slots }, (_, i) => this.buf.subarray(i * slotSize, (i + 1) * slotSize));
@@ -27,6 +29,7 @@ export class SendRing {
       if (err) {
         this.sendErrors++;
         this.lastError = err;
+        onSendError(err);
       }
     });
   }

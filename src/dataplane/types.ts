@@ -5,6 +5,7 @@
  */
 import type { Endpoint } from '../ike/actions.js';
 import type { TrafficSelector } from '../ike/codec/types.js';
+import type { EspDropCounts } from './drops.js';
 
 /** One direction of a Child SA as the datapath needs it (keys include the GCM salt). */
 export interface EspSaParams {
@@ -69,6 +70,11 @@ export interface Dataplane {
   /** The peer's NAT mapping moved (authenticated IKE or ESP from a new address/port). */
   updateRemote(tunnel: string, remote: Endpoint): void;
   counters(spiIn: number): SaCounters | null;
+  /**
+   * Dropped packets by reason (src/dataplane/drops.ts), datapath-wide and cumulative: they
+   * survive SA deletion and reloads. Read on demand; the hot path only increments.
+   */
+  drops(): EspDropCounts;
   /** An ESP datagram that arrived on our port-4500 socket (non-ESP marker already ruled out). */
   receiveEsp(datagram: Uint8Array, from: Endpoint): void;
   onEvent(fn: (e: DataplaneEvent) => void): void;

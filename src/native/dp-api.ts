@@ -40,6 +40,9 @@ export const DP_TUNNEL_STATS = [
   'gsoSends', 'unknownSpi', 'nonEspOnEspSocket', 'tunReadErrors', 'oversize', 'tsoReads', 'groWrites',
 ] as const;
 
+/** Indexes into dpDrops' output: src/dataplane/drops.ts ESP_DROP_REASONS (native/src/dp.h DPD_*). */
+export { ESP_DROP_REASONS as DP_DROPS } from '../dataplane/drops.js';
+
 /** dpTunnelStats' tunnel id for the engine-wide counters (unknownSpi, nonEspOnEspSocket, espBatchesIn). */
 export const DP_GLOBAL_STATS = 0xffff_ffff;
 
@@ -81,6 +84,8 @@ export interface NativeDataplaneApi {
   dpCounters(dp: NativeDpHandle, spiIn: number, out: Float64Array): boolean;
   /** Fills out (DP_TUNNEL_STATS order); false when the tunnel is unknown. */
   dpTunnelStats(dp: NativeDpHandle, tunnelId: number, out: Float64Array): boolean;
+  /** Fills out (DP_DROPS order, at least DP_DROPS.length long) with the drop counters by reason. */
+  dpDrops(dp: NativeDpHandle, out: Float64Array): void;
   /** Open one ESP datagram that reached JS (SEND_ONLY mode or a stray); returns the inner length or a negative code. */
   dpInject(dp: NativeDpHandle, datagram: Uint8Array, fromAddr: number, fromPort: number): number;
   /** Test hook: the outbound SA of child spiIn continues after hi:lo. */

@@ -67,7 +67,7 @@ const EXPORTS = [
 ] as const;
 const DP_EXPORTS = [
   'dpCreate', 'dpAddSocket', 'dpAttachTunnel', 'dpDetachTunnel', 'dpAddChild', 'dpActivateChild', 'dpDeleteChild', 'dpUpdateRemote',
-  'dpCounters', 'dpTunnelStats', 'dpInject', 'dpSetSeq', 'dpClose', 'findUdpSocket', 'open', 'close',
+  'dpCounters', 'dpTunnelStats', 'dpDrops', 'dpInject', 'dpSetSeq', 'dpClose', 'findUdpSocket', 'open', 'close',
 ] as const;
 
 let loaded: NativeEspLoad | undefined;

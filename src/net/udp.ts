@@ -35,7 +35,19 @@ export interface UdpCounters {
   malformed: number;
   handlerErrors: number;
   sendErrors: number;
+  /** IKE messages and keepalives dropped because MAX_PENDING_SENDS were already in flight. */
+  sendQueueFull: number;
 }
+
+/**
+ * IKE messages and NAT-keepalives handed to a socket whose completion has not come back yet. libuv
+ * queues a send the kernel cannot take at once, without limit; past this many in flight a send is
+ * dropped and counted (sendQueueFull) instead. Honest load is a few IKE messages per SA per
+ * minute, and a responder under an IKE flood answers at most once per request it accepted, so
+ * 1024 is far above either while bounding what a flood can queue (≈ 1024 × 1.3 KiB). ESP has its
+ * own bound: the datapath's send ring (src/dataplane/ts-dataplane.ts SEND_SLOTS).
+ */
+export const MAX_PENDING_SENDS = 1024;
 
 export type IkeHandler = (bytes: Uint8Array, arrival: Arrival) => void | Promise<void>;
 
@@ -106,8 +118,9 @@ function zeroPrefix(b: Uint8Array): boolean {
 export class UdpTransport {
   readonly counters: UdpCounters = {
     ikeIn500: 0, ikeIn4500: 0, ikeOut: 0, natKeepalives: 0, natKeepalivesOut: 0,
-    espDropped: 0, malformed: 0, handlerErrors: 0, sendErrors: 0,
+    espDropped: 0, malformed: 0, handlerErrors: 0, sendErrors: 0, sendQueueFull: 0,
   };
+  #pending = 0;
   #bound: Bound[] = [];
   #opts: UdpTransportOptions;
   #closed = false;
@@ -214,6 +227,18 @@ export class UdpTransport {
     return b === undefined ? undefined : natT ? b.natT : b.ike;
   }
 
+  /** Sends in flight (MAX_PENDING_SENDS bounds it). */
+  get pendingSends(): number {
+    return this.#pending;
+  }
+
+  /** false (counted) when MAX_PENDING_SENDS sends are already waiting for the kernel. */
+  #admit(): boolean {
+    if (this.#pending < MAX_PENDING_SENDS) return true;
+    this.counters.sendQueueFull++;
+    return false;
+  }
+
   /** Perform a `send` Action. Resolves when the kernel has the datagram; never rejects. */
   send(action: Extract<Action, { kind: 'send' }>): Promise<void> {
     const sock = this.#closed ? undefined : this.#socketFor(action.from.address, action.natT);
@@ -222,10 +247,13 @@ export class UdpTransport {
       this.#opts.logger?.warn({ to: `${action.to.address}:${action.to.port}` }, 'no UDP socket to send from; dropped');
       return Promise.resolve();
     }
+    if (!this.#admit()) return Promise.resolve();
     // RFC 3948 §2.2: IKE on 4500 carries the non-ESP marker so the peer can tell it from ESP.
     const payload = action.natT ? Buffer.concat([NON_ESP_MARKER, action.bytes]) : Buffer.from(action.bytes);
+    this.#pending++;
     return new Promise((resolve) => {
       sock.send(payload, action.to.port, action.to.address, (err) => {
+        this.#pending--;
         if (err) {
           this.counters.sendErrors++;
           this.#opts.logger?.warn({ err, to: `${action.to.address}:${action.to.port}` }, 'UDP send failed');
@@ -247,8 +275,11 @@ export class UdpTransport {
       this.counters.sendErrors++;
       return Promise.resolve();
     }
+    if (!this.#admit()) return Promise.resolve();
+    this.#pending++;
     return new Promise((resolve) => {
       sock.send(KEEPALIVE, to.port, to.address, (err) => {
+        this.#pending--;
         if (err) {
           this.counters.sendErrors++;
           this.#opts.logger?.debug({ err, to: `${to.address}:${to.port}` }, 'NAT-keepalive send failed');

@@ -103,6 +103,13 @@ describe('Prometheus /metrics of a daemon carrying traffic', () => {
     expect(one(samples, 'branchgate_native_fast_path_loaded')).toBe(v.nativeFastPath ? 1 : 0);
     // The IKE handshake was observed once.
     expect(one(samples, 'branchgate_handshake_duration_seconds_count', t)).toBe(1);
+    // prom-client's process and Node.js series (a soak reads them): the daemon's own numbers.
+    const rss = one(samples, 'process_resident_memory_bytes');
+    expect(rss).toBeGreaterThan(20 * 2 ** 20);
+    expect(rss).toBeLessThan(2 ** 31);
+    expect(one(samples, 'process_open_fds')).toBeGreaterThan(5);
+    expect(one(samples, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
+    expect(one(samples, 'nodejs_eventloop_lag_p99_seconds')).toBeGreaterThanOrEqual(0);
   });
 
   it('a Child SA rekey and an IKE SA rekey are counted; the tunnel totals carry on across the new SA', async () => {

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { EngineEvent } from '../../../src/ike/actions.js';
-import { BranchgateMetrics, type MetricsSnapshot } from '../../../src/control/metrics.js';
+import { BranchgateMetrics } from '../../../src/control/metrics.js';
+import type { MetricsSnapshot } from '../../../src/control/metrics-input.js';
 import { metricsEvent } from '../../../src/control/daemon-metrics.js';
 
 const SNAP: MetricsSnapshot = { nativeFastPath: true, tunnels: [{ name: 'gw', state: 'established', ikeEstablishedAt: null, children: [] }] };

@@ -7,9 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { register as globalRegister } from 'prom-client';
 import type { SaCounters } from '../../../src/dataplane/types.js';
 import type { ListSasDocument, StatusDocument } from '../../../src/control/status.js';
-import {
-  MetricsBindError, MetricsExporter, parseListen, snapshotFromStatus, type MetricsSnapshot, type StatusLike,
-} from '../../../src/control/metrics.js';
+import { MetricsBindError, MetricsExporter, parseListen } from '../../../src/control/metrics-http.js';
+import { snapshotFromStatus, type MetricsSnapshot, type StatusLike } from '../../../src/control/metrics-input.js';
 import { parseExposition, type Sample } from '../../helpers/exposition.js';
 
 // Compile-time: both daemon documents feed snapshotFromStatus as they are (tsc fails on drift).
@@ -63,7 +62,7 @@ function base(): MetricsSnapshot {
     ],
     bgpNeighbors: [{ address: '192.168.1.2', tunnel: 'gsa-primary', state: 'Established', received: 25, advertised: 1 }],
     ikeDrops: { malformed: 4, 'no-sa': 1 },
-    udp: { ikeIn500: 3, ikeIn4500: 7, ikeOut: 9, natKeepalives: 2, natKeepalivesOut: 0, espDropped: 0, malformed: 1, handlerErrors: 0, sendErrors: 0 },
+    udp: { ikeIn500: 3, ikeIn4500: 7, ikeOut: 9, natKeepalives: 2, natKeepalivesOut: 0, espDropped: 0, malformed: 1, handlerErrors: 0, sendErrors: 0, sendQueueFull: 0 },
   };
 }
 
@@ -247,7 +246,7 @@ describe('snapshotFromStatus', () => {
       }],
       bgp: { neighbors: [{ address: '192.168.1.2', state: 'Idle', received: 0, advertised: 0 }] },
     }, { ikeDrops: { malformed: 2 } });
-    const udp = { ikeIn500: 1, ikeIn4500: 2, ikeOut: 3, natKeepalives: 0, natKeepalivesOut: 0, espDropped: 0, malformed: 0, handlerErrors: 0, sendErrors: 0 };
+    const udp = { ikeIn500: 1, ikeIn4500: 2, ikeOut: 3, natKeepalives: 0, natKeepalivesOut: 0, espDropped: 0, malformed: 0, handlerErrors: 0, sendErrors: 0, sendQueueFull: 0 };
     const fromListSas = snapshotFromStatus({ nativeFastPath: true, tunnels: [], udp },
       { bgp: { neighbors: [{ address: '192.168.1.2', state: 'Established', received: 3, advertised: 1 }] } });
     expect(fromListSas.udp).toEqual(udp);

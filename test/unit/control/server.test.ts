@@ -1,10 +1,10 @@
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ControlError, ControlServer, ControlServerError, MAX_BACKLOG } from '../../../src/control/server.js';
+import { ControlError, ControlServer, ControlServerError, MAX_PENDING } from '../../../src/control/server.js';
 import { ControlClientError, monitor, request } from '../../../src/control/client.js';
 import { MAX_LINE, type MonitorEvent } from '../../../src/control/protocol.js';
 
@@ -172,21 +172,88 @@ describe('monitor subscriptions', () => {
     await expect(monitor(join(dir, 'none.sock'), () => undefined)).rejects.toThrow(/no such file — is `branchgate run` running/);
   });
 
-  it('disconnects a subscriber that stops reading once its backlog passes the cap', async () => {
+  it('disconnects a subscriber that stops reading once its backlog passes the cap, with an error line, and counts it', async () => {
     const path = join(dir, 'm.sock');
-    const { subs } = await streaming(path);
+    const limit = 256 * 1024;
+    const subs = new Set<(e: MonitorEvent) => void>();
+    const server = await ControlServer.listen({ path, handle: () => null, maxBacklog: limit,
+      subscribe: (push) => (subs.add(push), () => subs.delete(push)) });
+    servers.push(server);
     const sock = net.connect(path);
     await new Promise((r) => sock.once('connect', r));
     sock.write('{"id":9,"cmd":"monitor"}\n');
     await until(() => subs.size === 1);
-    sock.pause(); // never reads again
-    const big: MonitorEvent = { time: 't', source: 'ike', type: 'x', pad: 'y'.repeat(64 * 1024) };
-    for (let i = 0; i < 4 * (MAX_BACKLOG / (64 * 1024)) && subs.size > 0; i++) {
-      for (const f of subs) f(big);
+    sock.pause(); // never reads (until the end of the test)
+    const line = 16 * 1024;
+    const ev: MonitorEvent = { time: 't', source: 'ike', type: 'x', pad: 'y'.repeat(line) };
+    // Far more than the limit plus what the kernel's socket buffers hold: the daemon must stop queueing.
+    let pushed = 0;
+    for (let i = 0; i < 400 && subs.size > 0; i++) {
+      for (const f of subs) f(ev);
+      pushed++;
       await new Promise((r) => setImmediate(r));
     }
-    await until(() => subs.size === 0);
-    sock.destroy();
+    expect(subs.size, 'unsubscribed').toBe(0);
+    expect(pushed * line, 'it was pushed more than the limit').toBeGreaterThan(limit);
+    expect(server.counters()).toMatchObject({ monitorDisconnects: 1 });
+    // Reading again, it finds the events that were queued, then the error line, then the end.
+    const lines: string[] = [];
+    let buf = '';
+    sock.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const parts = buf.split('\n');
+      buf = parts.pop()!;
+      lines.push(...parts);
+    });
+    sock.resume();
+    await new Promise((r) => sock.once('close', r));
+    const last = JSON.parse(lines.at(-1)!) as { id: number; ok: boolean; error: string };
+    expect(last).toMatchObject({ id: 9, ok: false, code: 'failed' });
+    expect(last.error).toMatch(/more than 262144 bytes of events were waiting for this client to read; disconnected/);
+    // What was held for it: in the daemon at most the limit plus the event that crossed it; the
+    // rest sat in the kernel's socket buffer (at most its default size, net.core.wmem_default).
+    const kernel = Number(readFileSync('/proc/sys/net/core/wmem_default', 'utf8'));
+    const events = lines.filter((l) => l.includes('"event"')).length;
+    expect(events * line).toBeLessThanOrEqual(limit + 2 * line + kernel);
+    expect(events).toBeLessThan(pushed);
+  });
+});
+
+describe('control socket bounds', () => {
+  it('refuses connections over maxConnections and counts them', async () => {
+    const path = join(dir, 'b.sock');
+    const s = await ControlServer.listen({ path, handle: () => 'ok', maxConnections: 2 });
+    servers.push(s);
+    const held = await Promise.all([0, 1].map(() => new Promise<net.Socket>((r) => { const c = net.connect(path, () => r(c)); })));
+    const third = net.connect(path);
+    third.on('error', () => undefined);
+    await new Promise((r) => third.once('close', r)); // closed by the server at once
+    expect(s.counters()).toEqual({ connectionsRefused: 1, requestsTooLarge: 0, requestsPipelined: 0, monitorDisconnects: 0 });
+    for (const c of held) c.destroy();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await request(path, 'status')).toMatchObject({ ok: true, result: 'ok' });
+  });
+
+  it('counts oversized request lines', async () => {
+    const path = join(dir, 'b.sock');
+    const s = await serve(path);
+    await raw(path, 'x'.repeat(MAX_LINE + 1));
+    expect(s.counters().requestsTooLarge).toBe(1);
+  });
+
+  it('a client pipelining more than MAX_PENDING unanswered requests is told so, dropped and counted', async () => {
+    const path = join(dir, 'b.sock');
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const s = await ControlServer.listen({ path, handle: async () => (await gate, 'late') });
+    servers.push(s);
+    const reqs = Array.from({ length: MAX_PENDING + 5 }, (_, i) => `{"id":${i + 1},"cmd":"status"}\n`).join('');
+    const got = raw(path, reqs);
+    await new Promise((r) => setTimeout(r, 30));
+    release();
+    const lines = (await got).map((l) => JSON.parse(l) as { id: number | null; ok: boolean; error?: string });
+    expect(lines[0]).toMatchObject({ id: null, ok: false, error: expect.stringContaining(`more than ${MAX_PENDING} requests waiting`) });
+    expect(s.counters().requestsPipelined).toBe(1);
   });
 });
 

@@ -85,7 +85,7 @@ describe('status document', () => {
   });
 
   it('list-sas adds initiator, selectors, encap and installedAt', () => {
-    const udp = { ikeIn500: 1, ikeIn4500: 2, ikeOut: 3, natKeepalives: 0, natKeepalivesOut: 0, espDropped: 4, malformed: 0, handlerErrors: 0, sendErrors: 0 };
+    const udp = { ikeIn500: 1, ikeIn4500: 2, ikeOut: 3, natKeepalives: 0, natKeepalivesOut: 0, espDropped: 4, malformed: 0, handlerErrors: 0, sendErrors: 0, sendQueueFull: 0 };
     const doc = buildListSas(input(), udp);
     expect(doc.udp).toEqual(udp);
     const t = doc.tunnels[0]!;

@@ -25,7 +25,7 @@ import { sealEsp } from '../../../src/esp/seal.js';
 import { TsDataplane } from '../../../src/dataplane/ts-dataplane.js';
 import { MemoryTun, MemoryWire } from '../../../src/dataplane/memory.js';
 import type { ChildSaSpec } from '../../../src/dataplane/types.js';
-import { drain, hex, inject, receive, side, specPair, SUITES, udp, until, type Side } from '../native/dp-helpers.js';
+import { dataplanePair, drain, hex, inject, receive, specPair, SUITES, udp, until, type Side } from '../native/dp-helpers.js';
 
 const MTU = 1400;
 const MSS = 1360;
@@ -52,15 +52,9 @@ async function sinkSocket(): Promise<{ port: number; got: Buffer[] }> {
 }
 
 async function both(spec: ChildSaSpec | null, port = spec?.local.port ?? 4500): Promise<{ ts: TsDataplane; tun: MemoryTun; wire: MemoryWire; nat: Side }> {
-  const wire = new MemoryWire();
-  let tun!: MemoryTun;
-  const ts = new TsDataplane({ openTun: (name, mtu) => (tun = new MemoryTun(name, mtu)), sender: wire.sender(port) });
-  await ts.attachTunnel('gw', { name: 'bg0', mtu: MTU, mssClamp: MSS });
-  if (spec) ts.addChildSa(spec);
-  const nat = await side(MTU, MSS);
-  closers.push(() => nat.close(), () => ts.close());
-  if (spec) nat.dp.addChildSa(spec);
-  return { ts, tun, wire, nat };
+  const pair = await dataplanePair(spec, MTU, MSS, port);
+  closers.push(() => pair.close());
+  return pair;
 }
 
 const spiOf = (b: Uint8Array): number => ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
@@ -91,6 +85,8 @@ describe('TsDataplane and NativeDataplane agree', () => {
       const d = ts.tunnelDrops('gw')!;
       const n = nat.dp.tunnelDrops('gw')!;
       expect([n.noSa, n.notIpv4]).toEqual([d.noSa, d.notIpv4]);
+      expect(nat.dp.drops(), 'drops by reason').toEqual(ts.drops());
+      expect(ts.drops()['tx-policy']).toBe(2);
     });
 
     it(`${suite.name}: inbound verdicts, TUN output and counters`, async () => {
@@ -127,6 +123,7 @@ describe('TsDataplane and NativeDataplane agree', () => {
       expect(natWritten.map(hex)).toEqual(tun.written.map(hex));
       expect(nat.dp.counters(spec.inbound.spi)).toEqual(ts.counters(spec.inbound.spi));
       expect(nat.dp.unknownSpi).toBe(ts.unknownSpi);
+      expect(nat.dp.drops(), 'drops by reason').toEqual(ts.drops());
     });
   }
 });

@@ -8,6 +8,8 @@ import type { TrafficSelector } from '../../../src/ike/codec/types.js';
 import { EncrId, IntegId } from '../../../src/ike/constants.js';
 import type { ChildSaSpec, EspSaParams } from '../../../src/dataplane/types.js';
 import { NativeDataplane } from '../../../src/dataplane/native-dataplane.js';
+import { TsDataplane } from '../../../src/dataplane/ts-dataplane.js';
+import { MemoryTun, MemoryWire } from '../../../src/dataplane/memory.js';
 import { loadNativeDataplane, type NativeAddon } from '../../../src/native/esp-native.js';
 import { UdpTransport } from '../../../src/net/udp.js';
 import type { Arrival } from '../../../src/ike/actions.js';
@@ -95,8 +97,12 @@ export interface Side {
   close(): Promise<void>;
 }
 
-/** offload: the TUN twin speaks virtio_net_hdr as an offload TUN fd does (TSO in, GSO out). */
-export async function side(mtu = 1400, mssClamp = 0, opts: { offload?: boolean } = {}): Promise<Side> {
+/**
+ * offload: the TUN twin speaks virtio_net_hdr as an offload TUN fd does (TSO in, GSO out).
+ * refuseWrites: the twin's test end is closed at once, so every write the engine makes to its
+ * "TUN" fails (EPIPE), as writes to a TUN whose queue is full or whose link is down do.
+ */
+export async function side(mtu = 1400, mssClamp = 0, opts: { offload?: boolean; refuseWrites?: boolean } = {}): Promise<Side> {
   const api = addon();
   const ike: Side['ike'] = [];
   let dp: NativeDataplane | undefined;
@@ -110,6 +116,7 @@ export async function side(mtu = 1400, mssClamp = 0, opts: { offload?: boolean }
     },
   });
   const [engineEnd, testEnd] = api.socketpairForTest();
+  if (opts.refuseWrites) closeSync(testEnd);
   dp = NativeDataplane.create({ sender: transport, api, openTun: (name) => ({ fd: engineEnd, name, offload: opts.offload === true, close: () => closeSync(engineEnd) }) });
   await dp.attachTunnel('gw', { name: 'twin', mtu, mssClamp });
   Object.assign(s, {
@@ -117,7 +124,7 @@ export async function side(mtu = 1400, mssClamp = 0, opts: { offload?: boolean }
     async close() {
       await dp!.close();
       await transport.close();
-      closeSync(testEnd);
+      if (!opts.refuseWrites) closeSync(testEnd);
     },
   });
   return s as Side;
@@ -165,3 +172,19 @@ export async function receive(twin: number, n: number, ms = 3000): Promise<Uint8
 }
 
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+/**
+ * The reference and the native dataplane side by side: a TsDataplane on a MemoryTun and a
+ * MemoryWire, a NativeDataplane on a loopback UdpTransport with a socketpair TUN twin; both with
+ * tunnel 'gw' attached and (when given) the same Child SA installed. close() takes both down.
+ */
+export async function dataplanePair(spec: ChildSaSpec | null, mtu: number, mssClamp: number, port = spec?.local.port ?? 4500): Promise<{ ts: TsDataplane; tun: MemoryTun; wire: MemoryWire; nat: Side; close(): Promise<void> }> {
+  const wire = new MemoryWire();
+  let tun!: MemoryTun;
+  const ts = new TsDataplane({ openTun: (name, m) => (tun = new MemoryTun(name, m)), sender: wire.sender(port) });
+  await ts.attachTunnel('gw', { name: 'bg0', mtu, mssClamp });
+  if (spec) ts.addChildSa(spec);
+  const nat = await side(mtu, mssClamp);
+  if (spec) nat.dp.addChildSa(spec);
+  return { ts, tun, wire, nat, close: async () => { await nat.close(); await ts.close(); } };
+}

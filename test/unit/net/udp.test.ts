@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Arrival } from '../../../src/ike/actions.js';
-import { resolveLocal, routeLookup, UdpBindError, UdpTransport, type IkeHandler } from '../../../src/net/udp.js';
+import { MAX_PENDING_SENDS, resolveLocal, routeLookup, UdpBindError, UdpTransport, type IkeHandler } from '../../../src/net/udp.js';
 import { parseConfig } from '../../../src/config/load.js';
 import { createLogger } from '../../../src/log.js';
 
@@ -112,6 +112,26 @@ describe('UdpTransport', () => {
     await t.close();
     await t.sendKeepalive({ address: '127.0.0.1', port: 4500 }, { address: '127.0.0.1', port: p.address().port });
     expect(t.counters).toMatchObject({ natKeepalivesOut: 1, sendErrors: 1 }); // closed: counted, never thrown
+  });
+
+  it(`bounds the sends waiting for the kernel at MAX_PENDING_SENDS (${MAX_PENDING_SENDS}); the rest are dropped and counted`, async () => {
+    const { t, p } = await setup();
+    let got = 0;
+    p.on('message', () => got++);
+    const to = { address: '127.0.0.1', port: p.address().port };
+    const from = { address: '127.0.0.1', port: 500 };
+    // All handed over in one turn: no completion can come back before the last call.
+    const sends = Array.from({ length: MAX_PENDING_SENDS + 300 }, (_, i) =>
+      i % 2 ? t.send({ kind: 'send', from, to, natT: false, bytes: new Uint8Array(IKE) }) : t.sendKeepalive({ address: '127.0.0.1', port: 4500 }, to));
+    expect(t.pendingSends).toBe(MAX_PENDING_SENDS);
+    expect(t.counters.sendQueueFull).toBe(300);
+    await Promise.all(sends);
+    expect(t.pendingSends).toBe(0);
+    expect(t.counters.ikeOut + t.counters.natKeepalivesOut).toBe(MAX_PENDING_SENDS);
+    // Once they completed, sending works again.
+    await t.send({ kind: 'send', from, to, natT: false, bytes: new Uint8Array(IKE) });
+    expect(t.counters.sendQueueFull).toBe(300);
+    await waitFor(() => got >= 1);
   });
 
   it('counts a throwing or rejecting handler and keeps serving', async () => {
