@@ -6,8 +6,9 @@
  * iperf3, dist/ or the native dataplane are missing.
  *
  * Bounds, from 2-minute runs on the 2-core build machine at load average 4–12 (docs/soak.md):
- * - fds and threads: exact. Every run held 29 fds and 13 threads from start to end; a descriptor
- *   or thread left behind by any of the 9 rekeys shows.
+ * - fds and threads: exact. Every run held its count from start to end (29 fds and 13 threads;
+ *   35 and 14 since the daemon runs with the inspector for the heap probes); a descriptor or
+ *   thread left behind by the rekeys between the two windows shows.
  * - RSS: +10 % at most from 60 s to the end (trend.ts). Two minutes are shorter than V8's
  *   collection cycle here, so this catches only gross leaks; the 30-minute run holds the 5 %
  *   bound. Measured: -4.5 … +1.1 %; the steepest rise without a leak seen was 75 → 79 MiB in
