@@ -65,3 +65,46 @@ export function readProcStats(pid: number): ProcStats {
     cpuS: cpuSeconds(pid),
   };
 }
+
+/** Resident memory by kind of mapping, KiB, from /proc/PID/smaps. */
+export interface MemoryMap {
+  /** glibc malloc: the main arena ([heap]) and the threads' arenas (see below). */
+  mallocKiB: number;
+  /** Other anonymous memory: V8's heap pages, large mmap()ed allocations, thread stacks. */
+  anonKiB: number;
+  /** Mapped files: node, its libraries, the native addon. */
+  fileKiB: number;
+}
+
+/** glibc's HEAP_MAX_SIZE on 64-bit: each thread arena is one 64 MiB-aligned reservation of this size (arena.c). */
+const ARENA = 64 * 2 ** 20;
+
+/**
+ * Sums Rss per kind of mapping. A thread arena is recognised as glibc lays it out: an anonymous
+ * read-write mapping starting on a 64 MiB boundary, followed by the PROT_NONE rest of its
+ * reservation, the two 64 MiB together. Anything else anonymous counts as `anonKiB`.
+ */
+export function readMemoryMap(pid: number): MemoryMap {
+  const text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  const maps: { start: number; end: number; perms: string; path: string; rssKiB: number }[] = [];
+  for (const line of text.split('\n')) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      maps.push({ start: parseInt(head[1]!, 16), end: parseInt(head[2]!, 16), perms: head[3]!, path: head[4] ?? '', rssKiB: 0 });
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    const last = maps.at(-1);
+    if (rss && last) last.rssKiB = Number(rss[1]);
+  }
+  const out: MemoryMap = { mallocKiB: 0, anonKiB: 0, fileKiB: 0 };
+  maps.forEach((m, i) => {
+    const next = maps[i + 1];
+    const arena = m.path === '' && m.perms.startsWith('rw') && m.start % ARENA === 0 &&
+      (m.end - m.start === ARENA || (next !== undefined && next.path === '' && next.perms.startsWith('---') && next.start === m.end && next.end - m.start === ARENA));
+    if (m.path === '[heap]' || arena) out.mallocKiB += m.rssKiB;
+    else if (m.path === '' || m.path.startsWith('[')) out.anonKiB += m.rssKiB;
+    else out.fileKiB += m.rssKiB;
+  });
+  return out;
+}

@@ -34,6 +34,9 @@ export interface MetricsView {
   eventLoopP99Ms?: number;
   eventLoopMaxMs?: number;
   heapUsedBytes?: number;
+  /** V8's committed heap (nodejs_heap_size_total_bytes) and memory held by JS objects outside it (nodejs_external_memory_bytes). */
+  heapTotalBytes?: number;
+  externalBytes?: number;
   authFailures?: number;
   replayDrops?: number;
   rekeysChild?: number;
@@ -57,6 +60,8 @@ export async function scrapeMetrics(ns: string, listen: string, tunnel: string):
     eventLoopP99Ms: sec(seriesValue(stdout, 'nodejs_eventloop_lag_p99_seconds')),
     eventLoopMaxMs: sec(seriesValue(stdout, 'nodejs_eventloop_lag_max_seconds')),
     heapUsedBytes: seriesValue(stdout, 'nodejs_heap_size_used_bytes'),
+    heapTotalBytes: seriesValue(stdout, 'nodejs_heap_size_total_bytes'),
+    externalBytes: seriesValue(stdout, 'nodejs_external_memory_bytes'),
     authFailures: seriesValue(stdout, 'branchgate_tunnel_auth_failures_total', t),
     replayDrops: seriesValue(stdout, 'branchgate_tunnel_replay_drops_total', t),
     rekeysChild: seriesValue(stdout, 'branchgate_rekeys_total', { ...t, kind: 'child' }),

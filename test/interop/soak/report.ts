@@ -29,6 +29,7 @@ export function minuteRows(r: SoakResult): string[] {
     const bad = rk.filter((x) => !x.ok).length;
     const last = s.at(-1)!;
     rows.push(`| ${m}–${m + 1} | ${f1(avg(s.map((x) => x.rssKiB / 1024)))} | ${f1(last.hwmKiB / 1024)} | ${f1(avg(s.flatMap((x) => (x.heapUsedKiB === undefined ? [] : [x.heapUsedKiB / 1024]))))} | ` +
+      `${f1(avg(s.flatMap((x) => (x.heapTotalKiB === undefined ? [] : [x.heapTotalKiB / 1024]))))} | ${f1(avg(s.map((x) => x.mem.mallocKiB / 1024)))} | ` +
       `${Math.min(...s.map((x) => x.fds))}–${Math.max(...s.map((x) => x.fds))} | ${Math.min(...s.map((x) => x.threads))}–${Math.max(...s.map((x) => x.threads))} | ` +
       `${f0(avg(s.map((x) => x.cpuPct)))} | ${f1(max(s.map((x) => x.eventLoopP99Ms)))} | ${f1(max(s.map((x) => x.eventLoopMaxMs)))} | ${f1(max(s.map((x) => x.statusMs)))} | ` +
       `${f0(avg(iv.map((i) => i.mbps)))} / ${f0(iv.length ? Math.min(...iv.map((i) => i.mbps)) : undefined)} (${iv.length}) | ` +
@@ -37,15 +38,24 @@ export function minuteRows(r: SoakResult): string[] {
   return rows;
 }
 
-/** The two heap probes: heap, its spaces and RSS right after a full GC, at the start and at the end. */
+/** Where the resident memory sits, reference window against final window. */
+function memoryLine(r: SoakResult): string {
+  const { ref, end } = r.verdict.figures.memory;
+  const pair = (a: number | undefined, b: number | undefined): string => `${f1(a)} → ${f1(b)}`;
+  return `- RSS by kind of mapping (window means, MiB): glibc malloc ${pair(ref.malloc, end.malloc)}, other anonymous (V8's heap pages, large allocations, stacks) ` +
+    `${pair(ref.anon, end.anon)}, files ${pair(ref.file, end.file)}; V8's committed heap ${pair(ref.v8Committed, end.v8Committed)}, external memory ${pair(ref.external, end.external)}.`;
+}
+
+/** The heap probes: RSS, heap used and its spaces right after each forced full GC. */
 function heapLines(r: SoakResult): string[] {
-  const [a, b] = r.heap.probes;
-  if (!a || !b) return ['- Heap probes: not taken.'];
+  const ps = r.heap.probes;
+  if (!ps.length) return ['- Heap probes: not taken.'];
   const mib = (x: number | undefined): string => f1(x === undefined ? undefined : x / 2 ** 20);
-  const spaces = Object.keys(b.heapSpaces).filter((k) => k !== 'new');
+  const spaces = Object.keys(ps.at(-1)!.heapSpaces).filter((k) => k !== 'new');
+  const seq = (f: (p: (typeof ps)[number]) => string): string => ps.map(f).join(' → ');
   return [
-    `- Right after a full GC (DevTools HeapProfiler.collectGarbage) at ${f0(a.tS)} s and at ${f0(b.tS)} s: heap used ${mib(a.heapUsedBytes)} → ${mib(b.heapUsedBytes)} MiB ` +
-      `(${spaces.map((k) => `${k} ${mib(a.heapSpaces[k])} → ${mib(b.heapSpaces[k])}`).join(', ')}), RSS ${f1(a.rssKiB / 1024)} → ${f1(b.rssKiB / 1024)} MiB.`,
+    `- Right after a full GC (DevTools HeapProfiler.collectGarbage) at ${seq((p) => `${f0(p.tS)} s`)}: RSS ${seq((p) => f1(p.rssKiB / 1024))} MiB, ` +
+      `heap used ${seq((p) => mib(p.heapUsedBytes))} MiB (${spaces.map((k) => `${k} ${seq((p) => mib(p.heapSpaces[k]))}`).join('; ')}).`,
   ];
 }
 
@@ -66,8 +76,8 @@ export function markdown(r: SoakResult): string {
     ...v.checks.map((c) => `| ${c.name} | ${c.pass ? 'pass' : '**FAIL**'} | ${c.value.replace(/\|/g, '\\|')} | ${c.bound} |`),
     '',
     `Reference window: samples from ${o.criteria.baselineS} s to ${o.criteria.baselineS + o.criteria.windowS} s; final window: the last ${o.criteria.windowS} s. ` +
-      'RSS growth is the rise of the least-squares line through every RSS sample from the reference window\'s start to the end, relative to its start: ' +
-      'RSS follows V8\'s garbage-collection sawtooth, so two short windows would compare phases of that cycle (docs/soak.md).',
+      'RSS growth compares RSS right after a forced full GC just before the reference window with RSS right after one at the end: sampled RSS also holds ' +
+      'garbage waiting for V8\'s next major collection, which in these runs did not come for the whole run (docs/soak.md); the sampled figures are shown beside it.',
     '',
     '## Machine',
     '',
@@ -77,10 +87,12 @@ export function markdown(r: SoakResult): string {
     '',
     '## Figures',
     '',
-    `- Daemon RSS: the line through every sample from ${o.criteria.baselineS} s runs ${f1(fg.rssTrend?.fromMiB)} → ${f1(fg.rssTrend?.toMiB)} MiB ` +
+    `- Daemon RSS right after a full GC: ${f1(fg.rssAfterGc?.refMiB)} → ${f1(fg.rssAfterGc?.endMiB)} MiB (${(fg.rssAfterGc?.growthPct ?? NaN) >= 0 ? '+' : ''}${fg.rssAfterGc?.growthPct.toFixed(2) ?? '–'} %). ` +
+      `Sampled: the line through every sample from ${o.criteria.baselineS} s runs ${f1(fg.rssTrend?.fromMiB)} → ${f1(fg.rssTrend?.toMiB)} MiB ` +
       `(${(fg.rssTrend?.growthPct ?? NaN) >= 0 ? '+' : ''}${fg.rssTrend?.growthPct.toFixed(2) ?? '–'} %); window means ${f1(fg.rssRef.mean)} → ${f1(fg.rssEnd.mean)} MiB, ` +
       `fewest ${f1(fg.rssRef.min)} → ${f1(fg.rssEnd.min)} MiB; peak (VmHWM) ${f1(fg.hwmRefMiB)} → ${f1(fg.hwmEndMiB)} MiB; ` +
       `V8 heap used (window means) ${f1(fg.heapRefMiB)} → ${f1(fg.heapEndMiB)} MiB; threads ${fg.threads.min}–${fg.threads.max}.`,
+    memoryLine(r),
     ...heapLines(r),
     `- Open fds: ${fg.fdsRef.min}–${fg.fdsRef.max} in the reference window, ${fg.fdsEnd.min}–${fg.fdsEnd.max} in the final one.`,
     `- Event-loop delay (prom-client, per sample interval): p99 median ${f1(fg.eventLoopP99Ms.median)} ms, largest ${f1(fg.eventLoopP99Ms.max)} ms; largest single delay ${f1(fg.eventLoopMaxMs)} ms. ` +
@@ -95,13 +107,13 @@ export function markdown(r: SoakResult): string {
     '',
     '## Time series (one row per minute)',
     '',
-    'RSS and heap: means; HWM: at the minute\'s last sample; fds, threads: fewest–most; CPU: the daemon\'s share of one core; ' +
+    'RSS, heap (used), V8 committed (heap total) and malloc (glibc arenas\' resident memory): means; HWM: at the minute\'s last sample; fds, threads: fewest–most; CPU: the daemon\'s share of one core; ' +
       'EL p99 / EL max: the largest per-sample event-loop p99 and maximum; status: the slowest control-socket round trip; ' +
       'iperf3: mean / slowest one-second interval (intervals); rekeys: Child / IKE completed, and their mean CLI wall time; ' +
       'auth fail: branchgate / strongSwan, cumulative.',
     '',
-    '| min | RSS MiB | HWM MiB | heap MiB | fds | threads | CPU % | EL p99 ms | EL max ms | status ms | iperf3 Mbit/s | rekeys C / I | rekey ms | auth fail | replay drops | load 1m |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| min | RSS MiB | HWM MiB | heap MiB | V8 committed | malloc MiB | fds | threads | CPU % | EL p99 ms | EL max ms | status ms | iperf3 Mbit/s | rekeys C / I | rekey ms | auth fail | replay drops | load 1m |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...minuteRows(r),
     '',
     `Every sample is in the JSON file beside this one (\`samples\`, every ${o.sampleEveryS} s), with every rekey and every iperf3 interval.`,

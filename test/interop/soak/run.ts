@@ -3,8 +3,9 @@
  * tunnel the whole time, a Child rekey every `childEveryS` and an IKE rekey every `ikeEveryS`
  * through the CLI, and every `sampleEveryS` a sample of the daemon's memory, descriptors,
  * threads, CPU, event-loop delay (prom-client's nodejs_eventloop_lag_* and the control-socket
- * `status` round trip), heap, rekey and ESP counters and IKE SPIs; and the live heap after a
- * full GC before the first sample and after the last (heap.ts). Used by bench/soak.mjs (30 minutes, compiled
+ * `status` round trip), heap, rekey and ESP counters and IKE SPIs; and RSS and the live heap
+ * right after a full GC before the first sample, at the reference point and after the last
+ * (heap.ts, series.ts). Used by bench/soak.mjs (30 minutes, compiled
  * to bench/.lab/soak) and test/interop/soak.test.ts (2 minutes).
  */
 import os from 'node:os';
@@ -14,7 +15,7 @@ import { runLoad, type LoadResult } from './load.js';
 import { describeMachine, type Machine } from './machine.js';
 import { rekeyPlan, runRekeys, type RekeyResult } from './rekeys.js';
 import { LogCounter, type Sample, type SampleContext } from './sample.js';
-import { heapProbe, runSeries, type HeapProbe, type HeapReport } from './series.js';
+import { describeProbe, heapProbe, runSeries, type HeapProbe, type HeapReport } from './series.js';
 import { judge, type Criteria, type Verdict } from './verdict.js';
 
 export interface SoakOptions {
@@ -56,11 +57,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const lab = await startSoakLab({ ...(o.tag ? { tag: o.tag } : {}), daemonEnv: { NODE_OPTIONS: heapProbeNodeOptions() } });
   try {
     log(`lab up: daemon pid ${lab.pid}, native dataplane; ${plan.length} rekeys planned over ${o.durationS} s; iperf3 ${o.bitrate ? `paced at ${o.bitrate}bit/s` : 'unpaced'}`);
-    const probes: HeapProbe[] = [];
-    const logProbe = (p: HeapProbe): void => log(`heap probe (${p.label}): after a full GC heap used ${((p.heapUsedBytes ?? NaN) / 2 ** 20).toFixed(2)} MiB ` +
-      `(old ${((p.heapSpaces.old ?? NaN) / 2 ** 20).toFixed(2)}, code ${((p.heapSpaces.code ?? NaN) / 2 ** 20).toFixed(2)}), RSS ${(p.rssKiB / 1024).toFixed(1)} MiB`);
-    probes.push(await heapProbe({ lab, t0: Date.now() }, 'start'));
-    logProbe(probes[0]!);
+    const start = await heapProbe({ lab, t0: Date.now() }, 'start');
+    log(describeProbe(start));
     const t0 = Date.now();
     let stop = false;
     let inFlight = false;
@@ -74,11 +72,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       },
     });
     const ctx: SampleContext = { lab, t0, icv: new LogCounter(lab.sw.logPath, lab.sw.logMark()), rekeyInFlight: () => inFlight };
-    let samples: Sample[];
+    let series: { samples: Sample[]; probes: HeapProbe[] };
     try {
-      samples = await runSeries(ctx, { durationS: o.durationS, sampleEveryS: o.sampleEveryS, log });
-      probes.push(await heapProbe(ctx, 'end'));
-      logProbe(probes[1]!);
+      series = await runSeries(ctx, { durationS: o.durationS, sampleEveryS: o.sampleEveryS, baselineS: o.criteria.baselineS, log });
     } catch (err) {
       // The lab goes down at once (finally): iperf3 and the CLI end with it.
       throw new Error(`soak sampling failed at ${((Date.now() - t0) / 1000).toFixed(0)} s: ${(err as Error).message}\n${lab.bg.logs(40)}`);
@@ -92,9 +88,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     // A Child rekey ends with the old SA's child-down; any other child-down is a lost SA.
     const replaced = new Set(evs.filter((e) => e.type === 'child-rekeyed').map((e) => String(e.oldSpiIn)));
     const lostChildren = evs.filter((e) => e.type === 'child-down' && !replaced.has(String(e.spiIn))).map((e) => `${String(e.spiIn)}: ${String(e.reason)}`);
-    const record = { durationS: o.durationS, plannedRekeys: plan.length, samples, rekeys: rekeyResults, load: loadResult, events, lostChildren };
+    const heap: HeapReport = { probes: [start, ...series.probes] };
+    const record = { durationS: o.durationS, plannedRekeys: plan.length, samples: series.samples, heap, rekeys: rekeyResults, load: loadResult, events, lostChildren };
     const { log: _log, ...options } = o;
-    return { startedAt, options, machine, ...record, heap: { probes } satisfies HeapReport, loadavg: { start: loadStart, end: os.loadavg() }, verdict: judge(record, o.criteria) };
+    return { startedAt, options, machine, ...record, loadavg: { start: loadStart, end: os.loadavg() }, verdict: judge(record, o.criteria) };
   } finally {
     await lab.destroy();
   }

@@ -7,7 +7,7 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import os from 'node:os';
 import type { SoakLab } from './lab.js';
 import { METRICS_LISTEN, TUNNEL } from './lab.js';
-import { readProcStats } from './proc.js';
+import { readMemoryMap, readProcStats, type MemoryMap } from './proc.js';
 import { timedStatus } from './control.js';
 import { scrapeMetrics } from './prom.js';
 
@@ -32,6 +32,10 @@ export interface Sample {
   eventLoopP99Ms?: number;
   eventLoopMaxMs?: number;
   heapUsedKiB?: number;
+  heapTotalKiB?: number;
+  externalKiB?: number;
+  /** Resident memory by kind of mapping (proc.ts readMemoryMap). */
+  mem: MemoryMap;
   authFailures?: number;
   replayDrops?: number;
   rekeysChild?: number;
@@ -85,10 +89,13 @@ export interface SampleContext {
   prev?: { cpuS: number; at: number };
 }
 
+const kib = (bytes: number | undefined): number | undefined => (bytes === undefined ? undefined : bytes / 1024);
+
 export async function takeSample(ctx: SampleContext): Promise<Sample> {
   const at = Date.now();
   const inFlight = ctx.rekeyInFlight();
   const p = readProcStats(ctx.lab.pid);
+  const mem = readMemoryMap(ctx.lab.pid);
   const cpuPct = ctx.prev ? (100 * (p.cpuS - ctx.prev.cpuS)) / Math.max(0.001, (at - ctx.prev.at) / 1000) : 0;
   ctx.prev = { cpuS: p.cpuS, at };
   const st = await timedStatus(ctx.lab.bg.socket, TUNNEL);
@@ -99,7 +106,7 @@ export async function takeSample(ctx: SampleContext): Promise<Sample> {
     rssKiB: p.rssKiB, hwmKiB: p.hwmKiB, threads: p.threads, fds: p.fds, cpuPct, rekeyInFlight: inFlight,
     statusMs: st.ms, state: st.state, ikeSpis: st.ikeSpis, childSas: st.childSpisIn.length,
     metricsMs: m.ms, eventLoopP99Ms: m.eventLoopP99Ms, eventLoopMaxMs: m.eventLoopMaxMs,
-    heapUsedKiB: m.heapUsedBytes === undefined ? undefined : m.heapUsedBytes / 1024,
+    heapUsedKiB: kib(m.heapUsedBytes), heapTotalKiB: kib(m.heapTotalBytes), externalKiB: kib(m.externalBytes), mem,
     authFailures: m.authFailures, replayDrops: m.replayDrops, rekeysChild: m.rekeysChild, rekeysIke: m.rekeysIke,
     swIcvFailures: ctx.icv.update(),
   };

@@ -7,6 +7,7 @@
 import type { LoadResult } from './load.js';
 import type { RekeyResult } from './rekeys.js';
 import type { Sample } from './sample.js';
+import type { HeapReport } from './series.js';
 import { linearTrend } from './trend.js';
 
 export interface Criteria {
@@ -14,7 +15,7 @@ export interface Criteria {
   baselineS: number;
   /** Width of the reference window and of the final window (fds, threads, the reported means), seconds. */
   windowS: number;
-  /** RSS growth from baselineS to the end (trend.ts: a line through every sample), below this, %. */
+  /** RSS right after a full GC at the end over RSS right after a full GC at baselineS, below this, %. */
   rssGrowthMaxPct: number;
   /** The fewest open fds in the final window minus the fewest in the reference window, at most. */
   fdGrowthMax: number;
@@ -31,7 +32,9 @@ export interface Check {
 }
 
 export interface Figures {
-  /** The least-squares line through RSS from baselineS to the end: its value at both ends, MiB, and the growth, %. */
+  /** RSS right after the full GC at the reference point and at the end, MiB, and the growth, %. */
+  rssAfterGc?: { refMiB: number; endMiB: number; growthPct: number };
+  /** The least-squares line through the sampled RSS from baselineS to the end: its value at both ends, MiB, and the growth, %. */
   rssTrend?: { fromMiB: number; toMiB: number; growthPct: number; n: number };
   /** Mean and fewest RSS in the reference and the final window, MiB. */
   rssRef: { mean: number; min: number };
@@ -43,6 +46,8 @@ export interface Figures {
   threads: { min: number; max: number };
   heapRefMiB?: number;
   heapEndMiB?: number;
+  /** Window means, MiB: RSS by kind of mapping, V8's committed heap and external memory (where the RSS went). */
+  memory: { ref: MemoryMeans; end: MemoryMeans };
   eventLoopP99Ms: { median?: number; max?: number };
   eventLoopMaxMs?: number;
   statusMs: { median: number; p99: number; max: number };
@@ -54,6 +59,14 @@ export interface Figures {
   swIcvFailures: number;
   events: Record<string, number>;
   load1: { min: number; max: number; mean: number };
+}
+
+export interface MemoryMeans {
+  malloc: number;
+  anon: number;
+  file: number;
+  v8Committed?: number;
+  external?: number;
 }
 
 export interface Quantiles {
@@ -81,6 +94,7 @@ export interface SoakRecord {
   durationS: number;
   plannedRekeys: number;
   samples: Sample[];
+  heap: HeapReport;
   rekeys: RekeyResult[];
   load: LoadResult;
   /** `branchgate monitor` event counts by type. */
@@ -97,6 +111,11 @@ export function judge(rec: SoakRecord, c: Criteria): Verdict {
   const fin = samples.filter((s) => s.tS >= endS - c.windowS);
   const trend = linearTrend(samples.map((s) => ({ t: s.tS, y: s.rssKiB / 1024 })), c.baselineS, endS);
   const rssOf = (w: Sample[]): { mean: number; min: number } => ({ mean: mean(w.map((s) => s.rssKiB)) / 1024, min: Math.min(...w.map((s) => s.rssKiB)) / 1024 });
+  const gcRef = rec.heap.probes.find((p) => p.label === 'reference');
+  const gcEnd = rec.heap.probes.find((p) => p.label === 'end');
+  const rssAfterGc = gcRef && gcEnd
+    ? { refMiB: gcRef.rssKiB / 1024, endMiB: gcEnd.rssKiB / 1024, growthPct: (100 * (gcEnd.rssKiB - gcRef.rssKiB)) / gcRef.rssKiB }
+    : undefined;
   const rssRef = rssOf(ref);
   const rssEnd = rssOf(fin);
   const span = (xs: number[]): { min: number; max: number } => ({ min: Math.min(...xs), max: Math.max(...xs) });
@@ -127,12 +146,21 @@ export function judge(rec: SoakRecord, c: Criteria): Verdict {
   const heapRef = defined(ref.map((s) => s.heapUsedKiB));
   const heapEnd = defined(fin.map((s) => s.heapUsedKiB));
   const loads = samples.map((s) => s.load1);
+  const memOf = (w: Sample[]): MemoryMeans => {
+    const opt = (xs: (number | undefined)[]): number | undefined => (defined(xs).length ? mean(defined(xs)) / 1024 : undefined);
+    return {
+      malloc: mean(w.map((s) => s.mem.mallocKiB)) / 1024, anon: mean(w.map((s) => s.mem.anonKiB)) / 1024, file: mean(w.map((s) => s.mem.fileKiB)) / 1024,
+      v8Committed: opt(w.map((s) => s.heapTotalKiB)), external: opt(w.map((s) => s.externalKiB)),
+    };
+  };
 
   const figures: Figures = {
+    ...(rssAfterGc ? { rssAfterGc } : {}),
     ...(trend ? { rssTrend: { fromMiB: trend.from, toMiB: trend.to, growthPct: trend.growthPct, n: trend.n } } : {}),
     rssRef, rssEnd, hwmRefMiB: (ref.at(-1)?.hwmKiB ?? NaN) / 1024, hwmEndMiB: (last?.hwmKiB ?? NaN) / 1024,
     fdsRef, fdsEnd, threads: span(samples.map((s) => s.threads)),
     heapRefMiB: heapRef.length ? mean(heapRef) / 1024 : undefined, heapEndMiB: heapEnd.length ? mean(heapEnd) / 1024 : undefined,
+    memory: { ref: memOf(ref), end: memOf(fin) },
     eventLoopP99Ms: { median: quantile(p99s, 0.5), max: p99s.length ? Math.max(...p99s) : undefined },
     eventLoopMaxMs: maxes.length ? Math.max(...maxes) : undefined,
     statusMs: { median: quantile(statusMs, 0.5) ?? NaN, p99: quantile(statusMs, 0.99) ?? NaN, max: Math.max(...statusMs) },
@@ -146,11 +174,13 @@ export function judge(rec: SoakRecord, c: Criteria): Verdict {
 
   const checks: Check[] = [
     {
-      name: 'RSS growth', pass: trend !== undefined && trend.growthPct < c.rssGrowthMaxPct,
-      value: trend
-        ? `${r1(trend.from)} MiB at ${c.baselineS} s → ${r1(trend.to)} MiB at ${endS.toFixed(0)} s on the line through ${trend.n} samples: ${trend.growthPct >= 0 ? '+' : ''}${trend.growthPct.toFixed(2)} % ` +
-          `(window means ${r1(rssRef.mean)} → ${r1(rssEnd.mean)} MiB; VmHWM ${r1((ref.at(-1)?.hwmKiB ?? NaN) / 1024)} → ${r1((last?.hwmKiB ?? NaN) / 1024)} MiB)`
-        : `fewer than 3 samples after ${c.baselineS} s`,
+      name: 'RSS growth', pass: rssAfterGc !== undefined && rssAfterGc.growthPct < c.rssGrowthMaxPct,
+      value: (rssAfterGc
+        ? `right after a full GC: ${r1(rssAfterGc.refMiB)} MiB at ${gcRef?.tS.toFixed(0)} s → ${r1(rssAfterGc.endMiB)} MiB at ${gcEnd?.tS.toFixed(0)} s, ` +
+          `${rssAfterGc.growthPct >= 0 ? '+' : ''}${rssAfterGc.growthPct.toFixed(2)} %`
+        : 'no heap probes') +
+        (trend ? `; sampled (garbage included): line ${r1(trend.from)} → ${r1(trend.to)} MiB, ${trend.growthPct >= 0 ? '+' : ''}${trend.growthPct.toFixed(2)} %, ` +
+          `window means ${r1(rssRef.mean)} → ${r1(rssEnd.mean)} MiB` : ''),
       bound: `< ${c.rssGrowthMaxPct} %`,
     },
     {
