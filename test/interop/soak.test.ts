@@ -9,10 +9,9 @@
  * - fds and threads: exact. Every run held its count from start to end (29 fds and 13 threads;
  *   35 and 14 since the daemon runs with the inspector for the heap probes); a descriptor or
  *   thread left behind by the rekeys between the two windows shows.
- * - RSS: +10 % at most from 60 s to the end (trend.ts). Two minutes are shorter than V8's
- *   collection cycle here, so this catches only gross leaks; the 30-minute run holds the 5 %
- *   bound. Measured: -4.5 … +1.1 %; the steepest rise without a leak seen was 75 → 79 MiB in
- *   90 s, just before a major collection.
+ * - RSS right after a forced full GC, at 57.5 s against the end: +10 % at most. Measured +1.8 and
+ *   +2.5 %, most of it warm-up (compiled code); sampled RSS, garbage included, -4.5 … +2.0 %.
+ *   Two minutes catch gross leaks only; the 30-minute run holds the 5 % bound.
  * - event-loop p99 per 5-second sample below 200 ms, the project's bound for a `status` answer
  *   under load (README "Performance"). Measured: largest p99 20–56 ms (prom-client's figures
  *   include its 10 ms sampling interval).

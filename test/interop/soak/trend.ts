@@ -1,10 +1,12 @@
 /**
- * Growth of a sawtooth series. The daemon's RSS follows V8's old-space cycle: it climbs while
- * garbage accumulates and drops at each major collection (in a 2-minute check run: heap 14.5 →
- * 20.5 MiB and RSS 79 → 66 MiB within 10 s, about every 90 s). Two short windows compared by
- * their means measure where in that cycle each happened to fall (-9.5 % in that run, with no
- * leak). A least-squares line through every sample of the span averages over all the cycles in
- * it; its rise over the span, relative to its value at the start, is the growth.
+ * Growth of a sawtooth series, for the sampled RSS the soak reports beside its verdict figure
+ * (RSS right after a forced full GC, series.ts). The daemon's RSS follows V8's old-space
+ * cycle: it climbs while garbage accumulates and drops at each major collection (in a 2-minute
+ * check run: heap 14.5 → 20.5 MiB and RSS 79 → 66 MiB within 10 s). Two short windows compared
+ * by their means measure where in that cycle each happened to fall (-9.5 % in that run, with no
+ * leak). A least-squares line through every sample of the span averages over the cycles in it;
+ * its rise over the span, relative to its value at the start, is the growth. When no major
+ * collection comes during the span (the 30-minute runs), the line shows the garbage piling up.
  */
 
 export interface Trend {
