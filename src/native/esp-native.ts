@@ -14,9 +14,7 @@
  * The bytes are those of the TypeScript reference for the same SA state, and the counters move the
  * same way: test/unit/native/esp-differential.test.ts holds the two paths to that.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { loadAddonFile } from './addon-file.js';
 import { EncrId, IntegId } from '../ike/constants.js';
 import type { EspSaParams } from '../dataplane/types.js';
 import { DEFAULT_REPLAY_WINDOW } from '../esp/replay.js';
@@ -56,12 +54,6 @@ export interface NativeEspLoad {
   reason: string;
 }
 
-const ADDON_FILE = 'branchgate_native.node';
-/** src/native/x.ts and dist/native/x.js both sit two levels below the package root. */
-const CANDIDATES = [
-  new URL(`../../native/build/Release/${ADDON_FILE}`, import.meta.url),
-  new URL(`../../native/build/Debug/${ADDON_FILE}`, import.meta.url),
-];
 const EXPORTS = [
   'espSaCreate', 'espSaDestroy', 'espSeal', 'espOpen', 'espSaState', 'espSaSetSeq', 'espSaSetReplayTop', 'espSaSetNextIv', 'opensslVersion',
 ] as const;
@@ -84,22 +76,10 @@ export function loadNativeEsp(): NativeEspLoad {
 
 function tryLoad(): NativeEspLoad {
   if (process.platform !== 'linux') return { api: null, reason: `native ESP is Linux-only (this is ${process.platform})` };
-  const path = CANDIDATES.map((u) => fileURLToPath(u)).find((p) => existsSync(p));
-  if (path === undefined) {
-    return { api: null, reason: `native addon not built (no native/build/Release/${ADDON_FILE}): run \`npm run build:native\`` };
-  }
-  let mod: unknown;
-  try {
-    mod = createRequire(import.meta.url)(path);
-  } catch (err) {
-    const first = String(err instanceof Error ? err.message : err).split('\n')[0];
-    return { api: null, reason: `native addon failed to load (${path}: ${first}): rebuild with \`npm run build:native\`` };
-  }
-  const missing = EXPORTS.filter((k) => typeof (mod as Record<string, unknown> | null)?.[k] !== 'function');
-  if (missing.length > 0) {
-    return { api: null, reason: `native addon at ${path} is stale (missing ${missing.join(', ')}): rebuild with \`npm run build:native\`` };
-  }
-  return { api: mod as NativeAddon, reason: `native ESP loaded (${path}, ${(mod as NativeAddon).opensslVersion()})` };
+  const load = loadAddonFile('native addon', EXPORTS);
+  if (!load.ok) return { api: null, reason: load.reason };
+  const mod = load.mod as unknown as NativeAddon;
+  return { api: mod, reason: `native ESP loaded (${load.path}, ${mod.opensslVersion()})` };
 }
 
 /** The addon when it also has the dataplane exports (native/src/dp_napi.c), else why not. */

@@ -12,9 +12,7 @@
  * Both throw PrivilegeError with a `code` the daemon maps to an exit status: unknown-user and
  * unknown-group are configuration errors (exit 2), the rest runtime failures.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { loadAddonFile } from './addon-file.js';
 
 /** Who the daemon becomes: ids plus the names for messages. */
 export interface Identity {
@@ -49,12 +47,6 @@ export class PrivilegeError extends Error {
   }
 }
 
-const ADDON_FILE = 'branchgate_native.node';
-/** src/native/x.ts and dist/native/x.js both sit two levels below the package root. */
-const CANDIDATES = [
-  new URL(`../../native/build/Release/${ADDON_FILE}`, import.meta.url),
-  new URL(`../../native/build/Debug/${ADDON_FILE}`, import.meta.url),
-];
 const EXPORTS = ['privResolve', 'privDrop', 'privRaiseAmbient'] as const;
 
 let loaded: { api: NativePrivilegesApi | null; reason: string } | undefined;
@@ -71,22 +63,9 @@ export function loadNativePrivileges(): { api: NativePrivilegesApi | null; reaso
 
 function tryLoad(): { api: NativePrivilegesApi | null; reason: string } {
   if (process.platform !== 'linux') return { api: null, reason: `switching users is implemented for Linux only (this is ${process.platform})` };
-  const path = CANDIDATES.map((u) => fileURLToPath(u)).find((p) => existsSync(p));
-  if (path === undefined) {
-    return { api: null, reason: `native addon not built (no native/build/Release/${ADDON_FILE}): run \`npm run build:native\`` };
-  }
-  let mod: unknown;
-  try {
-    mod = createRequire(import.meta.url)(path);
-  } catch (err) {
-    const first = String(err instanceof Error ? err.message : err).split('\n')[0];
-    return { api: null, reason: `native addon failed to load (${path}: ${first}): rebuild with \`npm run build:native\`` };
-  }
-  const missing = EXPORTS.filter((k) => typeof (mod as Record<string, unknown> | null)?.[k] !== 'function');
-  if (missing.length > 0) {
-    return { api: null, reason: `native addon at ${path} is stale (missing ${missing.join(', ')}): rebuild with \`npm run build:native\`` };
-  }
-  return { api: mod as NativePrivilegesApi, reason: `loaded from ${path}` };
+  const load = loadAddonFile('native addon', EXPORTS);
+  if (!load.ok) return { api: null, reason: load.reason };
+  return { api: load.mod as unknown as NativePrivilegesApi, reason: `loaded from ${load.path}` };
 }
 
 function requireApi(api?: NativePrivilegesApi): NativePrivilegesApi {

@@ -1,5 +1,5 @@
 /**
- * The TUN device, through the native addon in native/ (the one module that loads it).
+ * The TUN device, through the native addon in native/ (found and loaded by src/native/addon-file.ts).
  *
  * Why native: Node has no ioctl, so creating the device needs C anyway, and the measured read
  * paths (shared/reference/perf.md §5) favour a non-blocking fd drained in batches into one slab
@@ -11,9 +11,7 @@
  * Nothing is allocated per packet or per batch. The slab is reused on the next wake-up: a
  * handler that keeps a packet must copy it.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { loadAddonFile } from '../native/addon-file.js';
 
 /** The handle returned by the addon's watch(); opaque apart from the fd it watches. */
 export interface NativeWatch {
@@ -40,18 +38,7 @@ export interface NativeLoad {
   path: string | null;
 }
 
-const ADDON_FILE = 'branchgate_native.node';
 const EXPORTS = ['open', 'readBatch', 'writeBatch', 'watch', 'unwatch', 'close'] as const;
-
-/**
- * Relative to this module: src/net/tun.ts (vitest) and dist/net/tun.js (built) both sit two
- * levels below the package root, so one relative path serves both. Release is what
- * `npm install` builds; Debug is there for `node-gyp rebuild --debug` while hacking on the C.
- */
-const CANDIDATES = [
-  new URL(`../../native/build/Release/${ADDON_FILE}`, import.meta.url),
-  new URL(`../../native/build/Debug/${ADDON_FILE}`, import.meta.url),
-];
 
 let loaded: NativeLoad | undefined;
 
@@ -72,37 +59,9 @@ function tryLoad(): NativeLoad {
   if (process.platform !== 'linux') {
     return { api: null, reason: `native TUN addon is Linux-only (this is ${process.platform})`, path: null };
   }
-  const path = CANDIDATES.map((u) => fileURLToPath(u)).find((p) => existsSync(p));
-  if (path === undefined) {
-    return {
-      api: null,
-      reason:
-        `native TUN addon not built (no native/build/Release/${ADDON_FILE}): ` +
-        'run `npm rebuild` or `npm run build:native` (needs a C compiler, python3 and make)',
-      path: null,
-    };
-  }
-  let mod: unknown;
-  try {
-    mod = createRequire(import.meta.url)(path);
-  } catch (err) {
-    // Typically a build for another Node major or platform (the addon uses libuv directly).
-    const first = String(err instanceof Error ? err.message : err).split('\n')[0];
-    return {
-      api: null,
-      reason: `native TUN addon failed to load (${path}: ${first}): rebuild it for this Node with \`npm run build:native\``,
-      path,
-    };
-  }
-  const missing = EXPORTS.filter((k) => typeof (mod as Record<string, unknown> | null)?.[k] !== 'function');
-  if (missing.length > 0) {
-    return {
-      api: null,
-      reason: `native TUN addon at ${path} is stale (missing ${missing.join(', ')}): rebuild with \`npm run build:native\``,
-      path,
-    };
-  }
-  return { api: mod as NativeTun, reason: `native TUN addon loaded (${path})`, path };
+  const load = loadAddonFile('native TUN addon', EXPORTS);
+  if (!load.ok) return { api: null, reason: load.reason, path: load.path };
+  return { api: load.mod as unknown as NativeTun, reason: `native TUN addon loaded (${load.path})`, path: load.path };
 }
 
 /** Packets per readBatch call: 64 makes the JS<->C crossing negligible (perf.md §4.4). */
