@@ -23,15 +23,14 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { Branchgate, requireBuild, type BgTunnelConfig } from './lab/branchgate.js';
+import { Branchgate, requireBuild } from './lab/branchgate.js';
 import { Charon } from './lab/strongswan.js';
 import { ADDR, createTopology, waitRouteDev, type Topology } from './lab/topology.js';
+import { siteConn, siteTunnel } from './lab/site.js';
 import { exec, makeTempDir, trackProcess, waitFor } from './lab/netns.js';
 import { ping, requireTrafficTools } from './lab/traffic.js';
 import { one, scrape } from './lab/metrics-scrape.js';
 
-const IKE = 'aes256gcm16-prfsha256-ecp256';
-const ESP = 'aes256gcm16';
 const PSK = 'esp-drops-psk-7c1d';
 const TUNNEL = 'gw';
 const CONN = 'branch';
@@ -80,17 +79,9 @@ for (const dataplane of ['native', 'ts'] as const) {
       topo = await createTopology({ tag: dataplane === 'ts' ? 'dt' : 'dn' });
       dir = makeTempDir(`espdrops${dataplane}`);
       gw = await Charon.start(topo.gw, { tag: `ed${dataplane}` });
-      gw.writeConns([{
-        name: CONN, localAddrs: ADDR.gwIke, remoteAddrs: ADDR.cpeWan, localId: ADDR.gwIke, remoteId: ADDR.cpeWan, psk: PSK,
-        proposals: [IKE], espProposals: [ESP], localTs: [ADDR.svcPrefix], remoteTs: [ADDR.lanPrefix],
-      }]);
+      gw.writeConns([siteConn(CONN, PSK)]);
       await gw.loadAll();
-      const tunnel: BgTunnelConfig = {
-        name: TUNNEL, localAddress: ADDR.cpeWan, remoteAddress: ADDR.gwIke, psk: PSK, ike: [IKE], esp: [ESP],
-        initiate: true, dpd: 0, localTs: [ADDR.lanPrefix], remoteTs: [ADDR.svcPrefix],
-        interface: 'bg0', mtu: 1380, mssClamp: 1340, routes: [ADDR.svcPrefix],
-      };
-      bg = await Branchgate.start(topo.cpe, [tunnel], {
+      bg = await Branchgate.start(topo.cpe, [siteTunnel(TUNNEL, PSK, { mssClamp: 1340 })], {
         tag: `ed${dataplane}`, logLevel: 'info', extra: { control: { metrics: METRICS } }, env: { BRANCHGATE_DATAPLANE: dataplane },
       });
       await Promise.all([bg.waitEstablished(TUNNEL, 20_000), gw.waitEstablished(CONN, 20_000)]);

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { Branchgate, requireBuild, type BgTunnelConfig } from './lab/branchgate.js';
 import { Charon } from './lab/strongswan.js';
 import { ADDR, createTopology, waitRouteDev, type Topology } from './lab/topology.js';
+import { SITE_ESP, SITE_IKE, siteConn, siteTunnel } from './lab/site.js';
 import { iperf3, longestStallSeconds, ping, type IperfResult } from './lab/traffic.js';
 import { scrape } from './lab/metrics-scrape.js';
 import { makeTempDir } from './lab/netns.js';
@@ -29,8 +30,6 @@ import { MIX, generate } from './lab/hostile-gen.js';
 import { account, formatAccounting, total, type Snapshot } from './lab/hostile-report.js';
 import { INSPECT, TunnelSampler, collectGarbage, daemonLogProblems } from './lab/hostile-watch.js';
 
-const IKE = 'aes256gcm16-prfsha256-ecp256';
-const ESP = 'aes256gcm16';
 const PSK = 'hostile-real-tunnel-psk-6a1f';
 const RESP_PSK = 'hostile-responder-psk-93c0';
 const TUNNEL = 'gw';
@@ -58,20 +57,14 @@ describe('hostile traffic at a running daemon (issue 8)', () => {
     topo = await createTopology({ tag: 'h' });
     atk = await addAttacker(topo);
     gw = await Charon.start(topo.gw, { tag: 'hgw' });
-    gw.writeConns([{
-      name: 'branch', localAddrs: ADDR.gwIke, remoteAddrs: ADDR.cpeWan, localId: ADDR.gwIke, remoteId: ADDR.cpeWan, psk: PSK,
-      proposals: [IKE], espProposals: [ESP], localTs: [ADDR.svcPrefix], remoteTs: [ADDR.lanPrefix],
-    }]);
+    gw.writeConns([siteConn('branch', PSK)]);
     await gw.loadAll();
     const tunnels: BgTunnelConfig[] = [
-      {
-        name: TUNNEL, localAddress: ADDR.cpeWan, remoteAddress: ADDR.gwIke, psk: PSK, ike: [IKE], esp: [ESP], initiate: true, dpd: 0,
-        localTs: [ADDR.lanPrefix], remoteTs: [ADDR.svcPrefix], interface: 'bg0', mtu: 1380, routes: [ADDR.svcPrefix],
-      },
+      siteTunnel(TUNNEL, PSK),
       {
         // a %any responder on the same address: what the IKE_SA_INIT flood and the wrong-PSK peer aim at
         name: 'any', localAddress: ADDR.cpeWan, remoteAddress: '%any', remoteId: '%any', psk: RESP_PSK, initiate: false, dpd: 0,
-        ike: [IKE, 'aes256-sha256-ecp256', 'aes256gcm16-prfsha256-modp2048'], esp: [ESP], localTs: ['100.64.30.0/24'], remoteTs: ['100.64.31.0/24'],
+        ike: [SITE_IKE, 'aes256-sha256-ecp256', 'aes256gcm16-prfsha256-modp2048'], esp: [SITE_ESP], localTs: ['100.64.30.0/24'], remoteTs: ['100.64.31.0/24'],
         interface: 'bg1', mtu: 1380,
       },
     ];
@@ -235,7 +228,7 @@ describe('hostile traffic at a running daemon (issue 8)', () => {
       const mark = wrong.logMark();
       wrong.writeConns([{
         name: 'wrong', localAddrs: ATK.atk, remoteAddrs: ADDR.cpeWan, localId: ATK.atk, remoteId: ADDR.cpeWan, psk: 'not-the-responder-psk-0000',
-        proposals: [IKE], espProposals: [ESP], localTs: ['100.64.31.0/24'], remoteTs: ['100.64.30.0/24'],
+        proposals: [SITE_IKE], espProposals: [SITE_ESP], localTs: ['100.64.31.0/24'], remoteTs: ['100.64.30.0/24'],
       }]);
       await wrong.loadAll();
       const r = await wrong.swanctl(['--initiate', '--child', 'net', '--ike', 'wrong', '--timeout', '10'], { allowFail: true, timeoutMs: 20_000 });

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { Branchgate, requireBuild } from './lab/branchgate.js';
 import { Charon } from './lab/strongswan.js';
 import { ADDR, createTopology, type Topology } from './lab/topology.js';
+import { SITE_ESP, SITE_IKE, siteConn } from './lab/site.js';
 import { scrape } from './lab/metrics-scrape.js';
 import { makeTempDir, waitFor } from './lab/netns.js';
 import { HostileCounters, addAttacker, requireHostileTools, udpSocketDrops } from './lab/hostile-lab.js';
@@ -24,8 +25,6 @@ import { initFloodRecords } from './lab/hostile-gen.js';
 import { byLabel } from './lab/hostile-report.js';
 import { daemonLogProblems } from './lab/hostile-watch.js';
 
-const IKE = 'aes256gcm16-prfsha256-ecp256';
-const ESP = 'aes256gcm16';
 const PSK = 'init-flood-responder-psk-5d2e';
 const METRICS = '127.0.0.1:9477';
 const RATE = 5000;
@@ -47,14 +46,11 @@ describe('IKE_SA_INIT flood from spoofed sources (issue 8, acceptance 2)', () =>
     topo = await createTopology({ tag: 'f' });
     atk = await addAttacker(topo, 'fatk');
     gw = await Charon.start(topo.gw, { tag: 'fgw' });
-    gw.writeConns([{
-      name: 'legit', localAddrs: ADDR.gwIke, remoteAddrs: ADDR.cpeWan, localId: ADDR.gwIke, remoteId: ADDR.cpeWan, psk: PSK,
-      proposals: [IKE], espProposals: [ESP], localTs: [ADDR.svcPrefix], remoteTs: [ADDR.lanPrefix],
-    }]);
+    gw.writeConns([siteConn('legit', PSK)]);
     await gw.loadAll();
     bg = await Branchgate.start(topo.cpe, [{
       name: 'any', localAddress: ADDR.cpeWan, remoteAddress: '%any', remoteId: '%any', psk: PSK, initiate: false, dpd: 0,
-      ike: [IKE], esp: [ESP], localTs: [ADDR.lanPrefix], remoteTs: [ADDR.svcPrefix], interface: 'bg0', mtu: 1380,
+      ike: [SITE_IKE], esp: [SITE_ESP], localTs: [ADDR.lanPrefix], remoteTs: [ADDR.svcPrefix], interface: 'bg0', mtu: 1380,
     }], { tag: 'flood', logLevel: 'info', extra: { control: { metrics: METRICS } } });
     counters = await HostileCounters.install(topo.cpe);
     blastBin = await compiling;

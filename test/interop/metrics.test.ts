@@ -10,15 +10,14 @@
  * node -e fetch(...)`: nothing leaves the namespaces.
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { Branchgate, childSum, requireBuild, type BgTunnelConfig } from './lab/branchgate.js';
+import { Branchgate, childSum, requireBuild } from './lab/branchgate.js';
 import { Charon } from './lab/strongswan.js';
 import { ADDR, createTopology, waitRouteDev, type Topology } from './lab/topology.js';
+import { siteConn, siteTunnel } from './lab/site.js';
 import { ping, requireTrafficTools } from './lab/traffic.js';
 import { one, scrape as scrapeIn } from './lab/metrics-scrape.js';
 import type { Sample } from '../helpers/exposition.js';
 
-const IKE = 'aes256gcm16-prfsha256-ecp256';
-const ESP = 'aes256gcm16';
 const PSK = 'metrics-psk-51c0e2';
 const TUNNEL = 'gw';
 const CONN = 'branch';
@@ -34,17 +33,9 @@ describe('Prometheus /metrics of a daemon carrying traffic', () => {
     requireBuild();
     topo = await createTopology({ tag: 'm' });
     gw = await Charon.start(topo.gw, { tag: 'mgw' });
-    gw.writeConns([{
-      name: CONN, localAddrs: ADDR.gwIke, remoteAddrs: ADDR.cpeWan, localId: ADDR.gwIke, remoteId: ADDR.cpeWan, psk: PSK,
-      proposals: [IKE], espProposals: [ESP], localTs: [ADDR.svcPrefix], remoteTs: [ADDR.lanPrefix],
-    }]);
+    gw.writeConns([siteConn(CONN, PSK)]);
     await gw.loadAll();
-    const tunnel: BgTunnelConfig = {
-      name: TUNNEL, localAddress: ADDR.cpeWan, remoteAddress: ADDR.gwIke, psk: PSK, ike: [IKE], esp: [ESP],
-      initiate: true, dpd: 0, localTs: [ADDR.lanPrefix], remoteTs: [ADDR.svcPrefix],
-      interface: 'bg0', mtu: 1380, mssClamp: 1340, routes: [ADDR.svcPrefix],
-    };
-    bg = await Branchgate.start(topo.cpe, [tunnel], { tag: 'metr', logLevel: 'info', extra: { control: { metrics: METRICS } } });
+    bg = await Branchgate.start(topo.cpe, [siteTunnel(TUNNEL, PSK, { mssClamp: 1340 })], { tag: 'metr', logLevel: 'info', extra: { control: { metrics: METRICS } } });
     await Promise.all([bg.waitEstablished(TUNNEL, 20_000), gw.waitEstablished(CONN, 20_000)]);
     await waitRouteDev(topo.cpe, ADDR.svc, 'bg0');
   }, 60_000);

@@ -11,6 +11,7 @@
 import { Branchgate, requireBuild, type BgTunnelConfig, type Monitor } from '../lab/branchgate.js';
 import { Charon, type SwanConn } from '../lab/strongswan.js';
 import { ADDR, createTopology, waitRouteDev, type Topology } from '../lab/topology.js';
+import { siteConn, siteTunnel } from '../lab/site.js';
 import { requireTrafficTools } from '../lab/traffic.js';
 
 export const TUNNEL = 'gw';
@@ -18,7 +19,6 @@ export const CONN = 'branch';
 export const TUN = 'bg0';
 /** The exporter listens on the cpe namespace's own loopback; nothing leaves the namespace. */
 export const METRICS_LISTEN = '127.0.0.1:9477';
-const IKE = 'aes256gcm16-prfsha256-ecp256';
 const PSK = 'soak-psk-7d21e4';
 
 export interface SoakLab {
@@ -32,20 +32,14 @@ export interface SoakLab {
 }
 
 function swanConn(): SwanConn {
-  return {
-    name: CONN, localAddrs: ADDR.gwIke, remoteAddrs: ADDR.cpeWan, localId: ADDR.gwIke, remoteId: ADDR.cpeWan, psk: PSK,
+  return siteConn(CONN, PSK, {
     // PFS on Child rekeys: each one runs a fresh ECDH, as a GSA policy with PFS would.
-    proposals: [IKE], espProposals: ['aes256gcm16-ecp256'], localTs: [ADDR.svcPrefix], remoteTs: [ADDR.lanPrefix],
-    extra: { rekey_time: '8h' }, childExtra: { rekey_time: '2h' },
-  };
+    espProposals: ['aes256gcm16-ecp256'], extra: { rekey_time: '8h' }, childExtra: { rekey_time: '2h' },
+  });
 }
 
 function bgTunnel(): BgTunnelConfig {
-  return {
-    name: TUNNEL, localAddress: ADDR.cpeWan, remoteAddress: ADDR.gwIke, psk: PSK, ike: [IKE], esp: ['aes256gcm16'], pfs: 'ecp256',
-    initiate: true, dpd: 10, ikeLifetime: '8h', childLifetime: '2h', localTs: [ADDR.lanPrefix], remoteTs: [ADDR.svcPrefix],
-    interface: TUN, mtu: 1380, mssClamp: 1340, routes: [ADDR.svcPrefix],
-  };
+  return siteTunnel(TUNNEL, PSK, { pfs: 'ecp256', dpd: 10, ikeLifetime: '8h', childLifetime: '2h', interface: TUN, mssClamp: 1340 });
 }
 
 /**
