@@ -81,8 +81,13 @@ function memory(count) {
   const addr = (i) => `100.64.${(i >> 8) & 255}.${(i & 255) + 0}`;
   const ti = tunnels(Array.from({ length: count }, (_, i) => ({ name: `t${i}`, localAddress: I, remoteAddress: addr(i), ike, esp })));
   const tr = tunnels(Array.from({ length: count }, (_, i) => ({ name: `r${i}`, localAddress: addr(i), remoteAddress: I, initiate: false, ike, esp })));
+  // One initiator address brings 1,000 tunnels up in the same instant: the default responder
+  // limits (config `limits:`) rightly treat that as a flood (rate-limited, cookies, per-source
+  // half-open cap) and only a handful would establish. This measures memory per SA, so they are
+  // lifted here; the limits' own tables are bounded and tested by test/exchange/responder-limits.test.ts.
+  const unlimited = { halfOpen: 1_000_000, cookieThreshold: 1_000_000, cookieThresholdPerSource: 1_000_000, halfOpenPerSource: 1_000_000, initRatePerSource: 0 };
   const init = new IkeEngine({ tunnels: ti });
-  const resp = new IkeEngine({ tunnels: tr });
+  const resp = new IkeEngine({ tunnels: tr, limits: unlimited });
   const engines = new Map([[I, { engine: init, role: 'initiator' }]]);
   for (let i = 0; i < count; i++) engines.set(addr(i), { engine: resp, role: 'responder' });
   gc();
