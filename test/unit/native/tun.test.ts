@@ -12,9 +12,9 @@
  * what is missing (CI runs as root); it never skips.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -247,11 +247,17 @@ let dir = '';
 beforeAll(() => {
   if (MISSING.length > 0) return; // every test fails with the reason
   dir = mkdtempSync(join(tmpdir(), 'bg-tun-'));
-  const src = readFileSync(join(ROOT, 'src/net/tun.ts'), 'utf8');
-  const js = ts.transpileModule(src, {
-    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-  }).outputText;
-  writeFileSync(join(dir, 'tun.mjs'), js);
+  // tun.ts and the one module it imports (the addon loader), transpiled into the same layout
+  // (net/, native/) as ES modules; the child hands TunDevice the addon itself.
+  writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
+  for (const rel of ['net/tun', 'native/addon-file']) {
+    const src = readFileSync(join(ROOT, 'src', `${rel}.ts`), 'utf8');
+    const js = ts.transpileModule(src, {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    }).outputText;
+    mkdirSync(join(dir, dirname(rel)), { recursive: true });
+    writeFileSync(join(dir, `${rel}.js`), js);
+  }
   writeFileSync(join(dir, 'child.mjs'), CHILD);
   execFileSync('ip', ['netns', 'add', NS]);
   // No IPv6 in the namespace: fewer unrelated packets (router solicitations, MLD) on the TUN.
@@ -275,7 +281,7 @@ afterAll(() => {
 
 function inNamespace(scenario: 'traffic' | 'errors'): Promise<Record<string, any>> {
   const path = loadNative().path as string;
-  const argv = ['netns', 'exec', NS, process.execPath, join(dir, 'child.mjs'), path, pathToFileURL(join(dir, 'tun.mjs')).href, scenario, IFNAME];
+  const argv = ['netns', 'exec', NS, process.execPath, join(dir, 'child.mjs'), path, pathToFileURL(join(dir, 'net', 'tun.js')).href, scenario, IFNAME];
   return new Promise((resolve, reject) => {
     execFile('ip', argv, { timeout: 15_000, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
       if (err) {
