@@ -38,7 +38,8 @@ commands:
                                       --user: drop root to USER after setup (overrides privileges:)
   check-config FILE                   validate a config file
   status [--json]                     one line per tunnel, or the status document
-  list-sas [--json]                   IKE and Child SAs: algorithms, SPIs, counters, rekey times
+  list-sas [--json]                   IKE and Child SAs: algorithms, SPIs, counters, rekey times;
+                                      drops by reason
   up NAME | down NAME                 bring one tunnel up or down
   rekey NAME [--ike] [--wait]         rekey the tunnel's Child SA (or its IKE SA); --wait: until done
   reload                              re-read the config file; unchanged tunnels keep their SAs (SIGHUP too)
@@ -339,7 +340,15 @@ export function formatListSas(doc: ListSasDocument, now: number): string {
   }
   const u = doc.udp;
   out.push(`udp: ${u.ikeIn500 + u.ikeIn4500} IKE in, ${u.ikeOut} out, ${u.natKeepalives} keepalives in, ${u.natKeepalivesOut ?? 0} out, ${u.espDropped} ESP dropped, ${u.malformed} malformed, ${u.handlerErrors} handler errors`);
+  if (doc.dataplane) out.push(`datapath drops: ${nonZero(Object.entries(doc.dataplane.drops))}`);
+  if (doc.udpSockets) out.push(`kernel socket drops: ${doc.udpSockets.map((s) => `${s.socket} ${s.drops}`).join(', ') || 'no sockets'}`);
   return out.join('\n') + '\n';
+}
+
+/** `replay 500, unknown-spi 12` (largest first), or `none`: the reasons are in docs/hardening.md and the metric's help. */
+function nonZero(counts: [string, number][]): string {
+  const hit = counts.filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
+  return hit.length === 0 ? 'none' : hit.map(([k, n]) => `${k} ${n}`).join(', ');
 }
 
 /** Run only when executed as the program (bin/branchgate.js or dist/cli.js), not when imported by tests. */

@@ -4,9 +4,10 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { formatStatus, main } from '../../../src/cli.js';
+import { formatListSas, formatStatus, main } from '../../../src/cli.js';
 import { startDaemon, type Daemon } from '../../../src/daemon.js';
-import type { StatusDocument } from '../../../src/control/status.js';
+import type { ListSasDocument, StatusDocument } from '../../../src/control/status.js';
+import { ESP_DROP_REASONS, type EspDropCounts } from '../../../src/dataplane/drops.js';
 import { CONFIG_YAML, FakeEngine, LineSink, memoryDatapath } from '../control/fake-engine.js';
 
 /** The package's own version, as the daemon reports it. */
@@ -138,6 +139,27 @@ describe('branchgate CLI (in process)', () => {
   });
 });
 
+describe('list-sas, human form', () => {
+  it('names the datapath drops that happened, largest first, and the kernel drops per socket', () => {
+    const drops = Object.fromEntries(ESP_DROP_REASONS.map((r) => [r, 0])) as EspDropCounts;
+    drops.replay = 500;
+    drops['unknown-spi'] = 12;
+    drops.auth = 3;
+    const doc: ListSasDocument = {
+      version: VERSION, nativeFastPath: true, tunnels: [],
+      udp: { ikeIn500: 0, ikeIn4500: 0, ikeOut: 0, natKeepalives: 0, natKeepalivesOut: 0, espDropped: 0, malformed: 0, handlerErrors: 0, sendErrors: 0, sendQueueFull: 0 },
+      dataplane: { drops },
+      udpSockets: [{ socket: '0.0.0.0:500', inode: 1, drops: 0, receiveQueue: 0 }, { socket: '0.0.0.0:4500', inode: 2, drops: 7, receiveQueue: 0 }],
+    };
+    const out = formatListSas(doc, Date.now());
+    expect(out).toContain('\ndatapath drops: replay 500, unknown-spi 12, auth 3\n');
+    expect(out).toContain('\nkernel socket drops: 0.0.0.0:500 0, 0.0.0.0:4500 7\n');
+    // an older daemon's document has neither: no line rather than a made-up zero
+    const { dataplane: _d, udpSockets: _u, ...old } = doc;
+    expect(formatListSas(old, Date.now())).not.toMatch(/datapath drops|kernel socket drops/);
+  });
+});
+
 describe('branchgate CLI against a daemon with a fake engine', () => {
   let d: Daemon | undefined;
   afterEach(async () => {
@@ -164,6 +186,9 @@ describe('branchgate CLI against a daemon with a fake engine', () => {
     expect(l.out).toContain('  t1: INSTALLED, TUNNEL, ESP in UDP: AES_GCM_16_256, no ESN\n');
     expect(l.out).toContain('    in  c0ffee01, 0 bytes, 0 packets, 0 replay drops, 0 auth failures\n');
     expect(l.out).toMatch(/rekeying in 3600s/);
+    // nothing dropped yet; the daemon's own UDP sockets, as the kernel counts them
+    expect(l.out).toContain('\ndatapath drops: none\n');
+    expect(l.out).toMatch(/\nkernel socket drops: 127\.0\.0\.1:\d+ 0, 127\.0\.0\.1:\d+ 0\n/);
     const unk = await cli(['down', 'gsa', '--socket', sock]);
     expect(unk.code).toBe(2);
     expect(unk.err).toMatch(/^branchgate: no tunnel named 'gsa'; configured: t1/);
