@@ -132,17 +132,41 @@ function version(io: CliIo, asJson: boolean): number {
   return 0;
 }
 
-function checkConfig(io: CliIo, file: string, env: NodeJS.ProcessEnv, { loadConfig, ConfigLoadError }: ConfigFileModule): number {
+async function checkConfig(io: CliIo, file: string, env: NodeJS.ProcessEnv, { loadConfig, ConfigLoadError }: ConfigFileModule): Promise<number> {
+  let loaded: ReturnType<ConfigFileModule['loadConfig']>;
   try {
-    const { config, warnings } = loadConfig(file, env);
-    const n = config.tunnels.length;
-    io.stdout.write(`${file}: ok (${n} tunnel${n === 1 ? '' : 's'})\n`);
-    for (const w of warnings) io.stderr.write(`warning: ${w}\n`);
-    return 0;
+    loaded = loadConfig(file, env);
   } catch (err) {
     if (!(err instanceof ConfigLoadError)) throw err;
     for (const line of err.issues) io.stderr.write(`${line}\n`);
     return 2;
+  }
+  const { config, warnings } = loaded;
+  const n = config.tunnels.length;
+  io.stdout.write(`${file}: ok (${n} tunnel${n === 1 ? '' : 's'})\n`);
+  for (const w of warnings) io.stderr.write(`warning: ${w}\n`);
+  if (config.privileges) {
+    const w = await privilegesWarning(config.privileges.user, config.privileges.group);
+    if (w !== null) io.stderr.write(`warning: ${w}\n`);
+  }
+  return 0;
+}
+
+/**
+ * A config may be checked on another machine than the one that runs it, so a user or group this
+ * host does not know is a warning here; `branchgate run` on such a host exits 2 at start.
+ */
+async function privilegesWarning(user: string, group: string | undefined): Promise<string | null> {
+  const { resolveIdentity, PrivilegeError } = await import('./native/privileges.js');
+  try {
+    resolveIdentity(user, group);
+    return null;
+  } catch (err) {
+    if (!(err instanceof PrivilegeError)) throw err;
+    if (err.code === 'unknown-user' || err.code === 'unknown-group') {
+      return `privileges: ${err.message}; \`branchgate run\` on this host would exit 2 (create it, or check the config on the host that runs it)`;
+    }
+    return `privileges: could not check the user on this host (${err.message})`;
   }
 }
 

@@ -96,6 +96,18 @@ describe('branchgate CLI (in process)', () => {
     expect(await cli(['check-config', f])).toEqual({ code: 0, out: `${f}: ok (1 tunnel)\n`, err: '' });
   });
 
+  it('check-config: a privileges user this host does not know is a warning (run would exit 2 here); a known one is not', async () => {
+    const known = join(dir, 'priv-ok.yaml');
+    writeFileSync(known, `${CONFIG_YAML}privileges:\n  user: nobody\n`);
+    expect(await cli(['check-config', known])).toEqual({ code: 0, out: `${known}: ok (1 tunnel)\n`, err: '' });
+    const unknown = join(dir, 'priv-unknown.yaml');
+    writeFileSync(unknown, `${CONFIG_YAML}privileges:\n  user: bg-no-such-user-7f3a\n`);
+    const r = await cli(['check-config', unknown]);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(`${unknown}: ok (1 tunnel)\n`);
+    expect(r.err).toMatch(/^warning: privileges: .*bg-no-such-user-7f3a.*; `branchgate run` on this host would exit 2/);
+  });
+
   it('check-config: one FILE:LINE:COL line per issue on stderr, exit 2, no PSK echoed', async () => {
     const f = join(dir, 'bad.yaml');
     writeFileSync(f, BAD_YAML);
