@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { request } from '../../../src/control/client.js';
 import type { Branchgate } from './branchgate.js';
-import { exec } from './netns.js';
+import { collectGarbage as collectGarbageOver } from './inspector-gc.js';
 
 export interface TunnelSample {
   /** ms since the sampler started. */
@@ -88,21 +88,10 @@ export function daemonLogProblems(bg: Branchgate): string[] {
 export const INSPECT = '127.0.0.1:9230';
 
 /**
- * A full garbage collection in the daemon (Chrome DevTools Protocol HeapProfiler.collectGarbage
- * over the inspector the test started it with), so RSS before and after an attack compare what
- * is retained, not how much garbage V8 happened to keep: after a flood it can hold tens of MB of
- * garbage for a minute and more before its next major GC. Runs a small Node client inside `ns`
- * (the inspector listens on that namespace's loopback only).
+ * Two full garbage collections in the daemon (lab/inspector-gc.ts), so RSS before and after an
+ * attack compare what is retained: after a flood V8 can hold tens of MB of garbage for a minute
+ * and more before its next major GC.
  */
-export async function collectGarbage(ns: string): Promise<void> {
-  const js = `
-    const list = await (await fetch('http://${INSPECT}/json/list')).json();
-    const ws = new WebSocket(list[0].webSocketDebuggerUrl);
-    await new Promise((ok, fail) => { ws.onopen = ok; ws.onerror = () => fail(new Error('inspector websocket failed')); });
-    for (let id = 1; id <= 2; id++) {
-      ws.send(JSON.stringify({ id, method: 'HeapProfiler.collectGarbage' }));
-      await new Promise((ok) => { ws.onmessage = (m) => { if (JSON.parse(m.data).id === id) ok(); }; });
-    }
-    ws.close();`;
-  await exec(ns, [process.execPath, '--experimental-websocket', '--input-type=module', '-e', js], { timeoutMs: 20_000 });
+export function collectGarbage(ns: string): Promise<void> {
+  return collectGarbageOver(ns, INSPECT, 2);
 }

@@ -5,7 +5,7 @@
  * first). The verdict compares RSS after those two full collections: the same state of the
  * heap at minute 5 and at the end (docs/soak.md).
  */
-import { collectGarbage } from './heap.js';
+import { collectSoakGarbage } from './heap.js';
 import { METRICS_LISTEN, TUNNEL } from './lab.js';
 import { readProcStats } from './proc.js';
 import { scrapeMetrics } from './prom.js';
@@ -30,7 +30,7 @@ const sleepUntil = (at: number): Promise<void> => new Promise((r) => setTimeout(
 /** A full GC in the daemon, then its RSS and heap figures. */
 export async function heapProbe(ctx: Pick<SampleContext, 'lab' | 't0'>, label: HeapProbe['label']): Promise<HeapProbe> {
   const tS = (Date.now() - ctx.t0) / 1000;
-  await collectGarbage(ctx.lab.topo.cpe);
+  await collectSoakGarbage(ctx.lab.topo.cpe);
   const rssKiB = readProcStats(ctx.lab.pid).rssKiB;
   const m = await scrapeMetrics(ctx.lab.topo.cpe, METRICS_LISTEN, TUNNEL);
   return { label, tS, rssKiB, heapUsedBytes: m.heapUsedBytes, heapSpaces: m.heapSpaces };
