@@ -236,6 +236,9 @@ const SHAPES = new Map<string, object>([
   ['limits', LimitsShape], ['privileges', PrivilegesShape],
 ]);
 
+/** Every object section of the config as a dotted path ('' is the top level), for docs/contract.md's check. */
+export const CONFIG_SECTIONS: readonly string[] = [...SHAPES.keys()];
+
 /** Keys allowed in the object at path (array indices ignored); [] if path is not an object. */
 export function knownKeys(path: readonly PropertyKey[]): string[] {
   const shape = SHAPES.get(path.filter((p) => typeof p === 'string').join('.'));
