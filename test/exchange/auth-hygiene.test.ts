@@ -1,5 +1,5 @@
 /**
- * Authentication hygiene (issue 8), between engines: identities are enforced even with the
+ * Authentication hygiene, between engines: identities are enforced even with the
  * right PSK, RFC 6989 peer-value checks and the nonce sizes of RFC 7296 §2.10/§3.9 hold in every
  * exchange that carries them (CREATE_CHILD_SA with PFS and the IKE rekey, requests and
  * responses), and nothing is installed when they fail. Hostile protected messages are built

@@ -1,5 +1,5 @@
 /**
- * Issue 8 acceptance, in process: an IKE_SA_INIT flood of 5,000 datagrams per second of
+ * In process: an IKE_SA_INIT flood of 5,000 datagrams per second of
  * simulated time from spoofed sources (a fresh address, SPI, nonce and KE value each) for 10
  * simulated seconds, with the default limits, while a legitimate initiator engine connects.
  * It must establish (after a COOKIE round), the responder must have issued cookies instead of

@@ -1,5 +1,5 @@
 /**
- * Keys are zeroed when SAs go (issue 8), as far as JavaScript can reach: the IKE SA's SKEYSEED
+ * Keys are zeroed when SAs go, as far as JavaScript can reach: the IKE SA's SKEYSEED
  * and SK_* (which the SK ciphers only view), the Child SA keys handed to the datapath once the
  * Child SA is removed, and the DH private values (KeyExchange.wipe: after IKE_SA_INIT, after a
  * rekey's answer, and when an SA goes in the middle of one).

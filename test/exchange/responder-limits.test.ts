@@ -1,5 +1,5 @@
 /**
- * Responder protection besides cookies (issue 8): per-source IKE_SA_INIT rate, the half-open
+ * Responder protection besides cookies: per-source IKE_SA_INIT rate, the half-open
  * caps in all and per source, the order of the checks (a retransmission is answered from the
  * cache even when cookies are required; a valid cookie passes a source that spoofers pushed
  * over its rate), the bounded source table, log-flood control, the bounded task queue, and

@@ -1,5 +1,5 @@
 /**
- * Issue 5 acceptance 4: `branchgate lab up` (the built CLI, as a user runs it) brings the whole
+ * `branchgate lab up` (the built CLI, as a user runs it) brings the whole
  * lab up in under a minute with traffic flowing from the branch host through the tunnel to a
  * service host; `lab status` reports it; `lab down` leaves no namespace, process, route or file.
  *

@@ -1,5 +1,5 @@
 /**
- * Differential test (issue 6, acceptance 4): the TypeScript reference ESP path (src/esp/) and the
+ * Differential test: the TypeScript reference ESP path (src/esp/) and the
  * native one (native/src/esp.c through src/native/esp-native.ts) must agree byte for byte for the
  * same SA state, move the same counters, and each must open what the other sealed.
  *
