@@ -12,9 +12,9 @@ import { BadVersionError } from './codec/header.js';
 import { invalidPayload } from './payload-checks.js';
 import { ExchangeType, NotifyType, exchangeName } from './constants.js';
 import { notify, sendStatelessResponse } from './tasks/notify.js';
-import { logFlood } from './log-limiter.js';
+import { logFlood } from './engine-context.js';
 import type { DropReason } from './drops.js';
-import type { EngineContext } from './sa-types.js';
+import type { EngineContext } from './sa.js';
 
 export function decodeInbound(ctx: EngineContext, drops: Record<DropReason, number>, bytes: Uint8Array, arrival: Arrival): IkeMessage | null {
   const decoded = decodeMessage(bytes);
