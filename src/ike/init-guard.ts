@@ -21,7 +21,7 @@ import { CookieJar } from './cookie.js';
 import { SourceRateLimiter } from './rate-limit.js';
 import type { HalfOpenTable } from './half-open.js';
 
-/** config/schema.ts LimitsShape defaults (test/exchange/responder-protection.test.ts keeps them equal). */
+/** config/schema.ts LimitsShape defaults (test/exchange/responder-limits.test.ts keeps them equal). */
 export const DEFAULT_LIMITS: Readonly<LimitsConfig> = {
   halfOpen: 1000,
   cookieThreshold: 30,
