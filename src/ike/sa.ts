@@ -58,7 +58,7 @@ export interface EngineContext {
  * (RFC 7296 §2.3, a window of one). The names are the exchanges' RFC names (tasks/*.ts).
  */
 export interface Task {
-  readonly name: 'child-rekey' | 'child-create' | 'child-delete' | 'ike-rekey' | 'ike-delete' | 'dpd' | 'raw';
+  readonly name: 'child-create' | 'child-rekey' | 'child-delete' | 'ike-rekey' | 'ike-delete' | 'dpd';
   /** The payloads of the request, or null when the job became moot while it waited. */
   build(ctx: EngineContext, sa: IkeSa): { exchange: number; payloads: Payload[] } | null;
   onResponse(ctx: EngineContext, sa: IkeSa, payloads: Payload[]): void;

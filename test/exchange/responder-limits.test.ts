@@ -166,7 +166,7 @@ describe('responder limits', () => {
     const ctx = i.engine.ctx(net.now);
     const job = (name: Task['name']): Task => ({ name, build: () => null, onResponse: () => undefined });
     sa.outstanding = { messageId: 99, exchange: 37, datagrams: [], tries: 0, nextAt: Infinity, firstSentAt: net.now, task: null, policy: sa.policy };
-    for (let k = 0; k < 100; k++) sa.queue(ctx, job('raw'));
+    for (let k = 0; k < 100; k++) sa.queue(ctx, job('dpd'));
     expect(sa.tasks).toHaveLength(MAX_QUEUED_TASKS);
     sa.queue(ctx, job('ike-delete'), true);
     expect(sa.tasks).toHaveLength(MAX_QUEUED_TASKS);
