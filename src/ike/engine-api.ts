@@ -35,3 +35,24 @@ export interface EngineApi {
   /** Half-open responder IKE SAs right now, for metrics. */
   readonly halfOpenCount?: number;
 }
+
+/** How the daemon (or a test) builds an IkeEngine. */
+export interface EngineOptions {
+  tunnels: TunnelConfig[];
+  /** Randomness for SPIs, nonces and timer jitter; tests inject a seeded source. */
+  random?: (n: number) => Uint8Array;
+  /**
+   * The datapath has no raw ESP (protocol 50) path, only ESP-in-UDP: fake NAT detection so every
+   * peer encapsulates, as strongSwan's kernel-libipsec does. The daemon sets this.
+   */
+  udpEncapsulationOnly?: boolean;
+  /**
+   * Debug only (Wireshark decryption tables, src/debug/key-export.ts): emit an `export-keys`
+   * action with the IKE SA's SK_e and SK_a keys when they are derived (IKE_SA_INIT, IKE rekey)
+   * and with a Child SA's keys when it is installed (creation, rekey). Default false: the keys
+   * never leave the engine but through install-child to the datapath.
+   */
+  exportKeys?: boolean;
+  /** Responder protection thresholds (config `limits:`); absent: the config defaults (init-guard.ts). */
+  limits?: LimitsConfig;
+}

@@ -28,32 +28,9 @@ import { HalfOpenTable } from './half-open.js';
 import { logFlood, makeContext } from './engine-context.js';
 import { scheduleReconnect } from './reconnect.js';
 import type { EngineHost, TunnelEntry } from './engine-host.js';
-import type { EngineApi } from './engine-api.js';
+import type { EngineApi, EngineOptions } from './engine-api.js';
 import { RECONNECT_RETRANSMIT } from './retransmit.js';
 import { reconfigure } from './reconfigure.js';
-
-export interface EngineOptions {
-  tunnels: TunnelConfig[];
-  /** Randomness for SPIs, nonces and timer jitter; tests inject a seeded source. */
-  random?: (n: number) => Uint8Array;
-  /**
-   * The datapath has no raw ESP (protocol 50) path, only ESP-in-UDP: fake NAT detection so every
-   * peer encapsulates, as strongSwan's kernel-libipsec does. The daemon sets this.
-   */
-  udpEncapsulationOnly?: boolean;
-  /**
-   * Debug only (Wireshark decryption tables, src/debug/key-export.ts): emit an `export-keys`
-   * action with the IKE SA's SK_e and SK_a keys when they are derived (IKE_SA_INIT, IKE rekey)
-   * and with a Child SA's keys when it is installed (creation, rekey). Default false: the keys
-   * never leave the engine but through install-child to the datapath.
-   */
-  exportKeys?: boolean;
-  /** Responder protection thresholds (config `limits:`); absent: the config defaults (init-guard.ts). */
-  limits?: LimitsConfig;
-}
-
-export type { DropReason } from './drops.js';
-export type { TunnelEntry } from './engine-host.js';
 
 export class IkeEngine implements EngineApi, EngineHost {
   #tunnels = new Map<string, TunnelEntry>();
