@@ -47,7 +47,7 @@ export class IkeEngine implements EngineApi, EngineHost {
   readonly udpEncapsulationOnly: boolean;
   /** EngineOptions.exportKeys; may be switched at run time (applies to keys derived from then on). */
   exportKeys: boolean;
-  readonly ops: EngineOps = {
+  private readonly ops: EngineOps = {
     removeIke: (ctx, sa, reason, reconnect) => this.remove(ctx, sa, reason, reconnect),
     register: (sa) => this.addSa(sa),
     setCurrent: (sa) => {
@@ -252,7 +252,7 @@ export class IkeEngine implements EngineApi, EngineHost {
     const ctx = this.ctx(now);
     const rate = initRateGate(this, ctx, bytes, arrival);
     if (rate === 'drop') return ctx.actions;
-    const msg = decodeInbound(ctx, this.drops, bytes, arrival);
+    const msg = decodeInbound(ctx, this, bytes, arrival);
     if (!msg) return ctx.actions;
     const h = msg.header;
     if (h.exchangeType === ExchangeType.IKE_SA_INIT && !h.response) {
