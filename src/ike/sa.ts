@@ -268,12 +268,13 @@ export class IkeSa {
   }
 
   /**
-   * Retransmission of identical bytes with backoff; returns false when the budget is spent and
-   * the SA must go (RFC 7296 §2.1, §2.4).
+   * The outstanding request's retransmission is due (timers.ts 'retransmit'): send identical
+   * bytes again and set the next, backed-off time; false when the budget is spent and the SA
+   * must go (RFC 7296 §2.1, §2.4).
    */
-  retransmitIfDue(ctx: EngineContext): boolean {
+  retransmit(ctx: EngineContext): boolean {
     const o = this.outstanding;
-    if (!o || ctx.now < o.nextAt) return true;
+    if (!o) return true;
     if (o.tries >= o.policy.tries) return false;
     o.tries++;
     o.nextAt = ctx.now + nextTimeout(o.policy, o.tries);

@@ -156,7 +156,7 @@ export const SA_TIMERS: readonly NamedTimer<IkeSa, EngineOps>[] = [
     name: 'retransmit',
     due: (sa) => sa.outstanding?.nextAt ?? null,
     fire: (ctx, ops, sa) => {
-      if (sa.retransmitIfDue(ctx)) return;
+      if (sa.retransmit(ctx)) return;
       const name = sa.tunnel.name;
       const o = sa.outstanding!;
       const task = o.task;
