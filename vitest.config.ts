@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Test files run in parallel, one forked worker per core. Interop tests may share a run:
+    // Test files run in parallel in forked workers. Interop tests may share a run:
     // each names its namespaces with the worker's pid, its tag and a counter (lab/netns.ts
     // uniqueName) and runs strongSwan with a private /run (test/interop/lab/strongswan.ts).
     fileParallelism: true,
