@@ -11,6 +11,7 @@
  */
 import type { DestinationStream } from 'pino';
 import { IkeEngine } from './ike/engine.js';
+import type { EngineApi } from './ike/engine-api.js';
 import type { Action, ChildSaInfo, Endpoint, EngineEvent } from './ike/actions.js';
 import type { Config, PrivilegesConfig, TunnelConfig } from './config/types.js';
 import { ConfigLoadError, loadConfig } from './config-file.js';
@@ -39,15 +40,8 @@ import {
 
 export type { VolumeReason } from './child-poll.js';
 
-/** The engine surface the daemon uses; tests substitute a fake. */
-export type EngineLike = Pick<IkeEngine, 'start' | 'onDatagram' | 'onTick' | 'nextWakeup' | 'up' | 'down' | 'status' | 'tunnelNames' | 'reconfigure'> & {
-  /** Operator rekey (`branchgate rekey NAME [--ike]`): CREATE_CHILD_SA for the Child SA or the IKE SA. */
-  rekey(name: string, what: 'child' | 'ike', now: number): Action[];
-  /** A Child SA reached a volume lifetime or is near sequence-number exhaustion: rekey it. */
-  childVolumeExceeded(tunnel: string, spiIn: number, reason: VolumeReason, now: number): Action[];
-  /** Authenticated ESP arrived on the tunnel since the last call (liveness without a DPD exchange). */
-  noteInboundEsp(tunnel: string, now: number): void;
-};
+/** The engine surface the daemon uses (src/ike/engine-api.ts); tests substitute a fake. */
+export type EngineLike = EngineApi;
 
 export interface DaemonOptions {
   configPath: string;
@@ -417,7 +411,7 @@ class DaemonImpl implements Daemon {
     const dir = c.debug.wiresharkKeys;
     this.keyWriter = dir === undefined ? null : new WiresharkKeyWriter(wiresharkKeyPaths(dir));
     if (this.keyWriter) this.logger.warn(wiresharkKeysWarning(this.keyWriter.paths));
-    if (this.engine instanceof IkeEngine) this.engine.exportKeys = this.keyWriter !== null;
+    this.engine.setExportKeys?.(this.keyWriter !== null);
   }
 
   stop(): Promise<void> {
@@ -501,10 +495,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     d.datapath.onEvent((e) => d.onDataplaneEvent(e));
     await d.datapath.start();
     // IkeEngine counts dropped datagrams by reason; test engines may not.
-    const drops = (engine as Partial<Pick<IkeEngine, 'drops'>>).drops;
-    const ike = engine instanceof IkeEngine ? engine : null;
     d.metrics = await startDaemonMetrics(config.control.metrics, {
-      status: () => d.status(), listSas: () => d.listSas(), ikeDrops: () => drops, ikeHalfOpen: () => ike?.halfOpenCount,
+      status: () => d.status(), listSas: () => d.listSas(), ikeDrops: () => engine.drops, ikeHalfOpen: () => engine.halfOpenCount,
     }, logger);
     d.control = await ControlServer.listen({ path: socketPath, handle: (req) => d.handle(req), subscribe: (fn) => d.monitor(fn), logger });
     if (plan.kind === 'switch') {

@@ -13,7 +13,8 @@ import type { Payload, Proposal, Transform } from '../../src/ike/codec/types.js'
 import { ExchangeType, NotifyType, PayloadType, ProtocolId } from '../../src/ike/constants.js';
 import { rekeyTemplates } from '../../src/ike/child-sa.js';
 import { notify } from '../../src/ike/tasks/notify.js';
-import { spiBytes, type IkeSa } from '../../src/ike/sa.js';
+import type { IkeSa } from '../../src/ike/sa.js';
+import { spiBytes } from '../../src/ike/spi.js';
 import { createKeyExchange } from '../../src/ike/crypto/dh.js';
 import { arrivalFrom, initRequest } from './init-request.js';
 

@@ -12,7 +12,7 @@ import { Net, I, R, initiatorTunnel, responderTunnel, seeded } from './harness.j
 import { arrivalFrom, cookieOf, initRequest, isFullAnswer } from './init-request.js';
 import { DEFAULT_LIMITS } from '../../src/ike/init-guard.js';
 import { SOURCE_TABLE_MAX } from '../../src/ike/rate-limit.js';
-import { HALF_OPEN_TIMEOUT_MS } from '../../src/ike/sa.js';
+import { HALF_OPEN_TIMEOUT_MS } from '../../src/ike/timers.js';
 
 const IKE = ['aes256gcm16-prfsha384-curve25519'];
 const ESP = ['aes256gcm16'];
