@@ -26,6 +26,8 @@ const esp_cipher_t ESP_CIPHERS[] = {
   GCM(18, 8, 128), GCM(18, 8, 192), GCM(18, 8, 256),
   GCM(19, 12, 128), GCM(19, 12, 192), GCM(19, 12, 256),
   GCM(20, 16, 128), GCM(20, 16, 192), GCM(20, 16, 256),
+  /* RFC 7634 §2: ENCR_CHACHA20_POLY1305, no Key Length attribute, 32-octet key + 4-octet salt. */
+  {28, 0, "CHACHA20_POLY1305", "ChaCha20-Poly1305", 32, 4, 8, 16, 4, 1, &ESP_OPS_EVP_AEAD},
 };
 const size_t ESP_CIPHER_COUNT = sizeof ESP_CIPHERS / sizeof ESP_CIPHERS[0];
 

@@ -108,6 +108,12 @@ export const ENCR_TRANSFORMS: readonly EncrTransform[] = [
   ...AES_KEY_BITS.map(aesCbc),
   ...([[EncrId.AES_GCM_8, 8], [EncrId.AES_GCM_12, 12], [EncrId.AES_GCM_16, 16]] as const).flatMap(([id, icv]) =>
     AES_KEY_BITS.map((bits) => aesGcm(id, icv, bits))),
+  // RFC 7634 §2 (ESP) and §3 (IKE, as RFC 5282): no Key Length attribute; KEYMAT is the 32-octet
+  // key and a 4-octet salt, nonce = salt ‖ 8-octet IV, 16-octet tag, ESP's 4-octet alignment.
+  {
+    id: EncrId.CHACHA20_POLY1305, keyBits: 0, name: 'CHACHA20_POLY1305', aead: true,
+    keyBytes: 32, saltBytes: 4, ivBytes: 8, icvBytes: 16, blockSize: 4, mode: 'aead', alg: 'chacha20-poly1305', ctBlock: 1,
+  },
 ];
 
 /** The table row for a transform ID and its Key Length attribute (bits; 0 when absent), or null. */
