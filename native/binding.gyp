@@ -6,7 +6,8 @@
 #
 # Crypto: esp.c includes <openssl/evp.h> from node-gyp's include dir, i.e. the headers of the
 # OpenSSL that Node links statically and re-exports; the symbols resolve against the node
-# executable at dlopen time (no -lcrypto, no crypto library shipped; shared/reference/perf.md §4.6).
+# executable at dlopen time (no -lcrypto, no crypto library shipped). The cipher table is
+# src/esp_ciphers.c (docs/architecture-crypto.md).
 {
   "targets": [
     {

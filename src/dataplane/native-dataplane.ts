@@ -1,5 +1,5 @@
 /**
- * The native fast path behind the Dataplane seam (architecture rule 2): the same contract as
+ * The native fast path behind the Dataplane seam (src/dataplane/types.ts): the same contract as
  * TsDataplane (the reference), with the per-packet work in C on two I/O threads of its own
  * (native/src/dp.h): the TX thread reads the tunnels' TUN devices in batches, seals and sends with
  * sendmmsg / UDP GSO; the RX thread receives ESP with recvmmsg / UDP GRO, opens it and writes the

@@ -108,7 +108,7 @@ abstract class EspSaBase implements EspCipherState {
   }
 
   /**
-   * Log/status view (architecture rule 7): the nonce scratch holds the GCM salt, which is key
+   * Log/status view, without secrets: the nonce scratch holds the AEAD salt, which is key
    * material, so neither JSON nor util.inspect may show the scratch buffers or keys.
    */
   toJSON(): Record<string, unknown> {
