@@ -122,12 +122,12 @@ typedef struct {
   bool esn;
 } esp_replay_t;
 
-/* What EspSaParams (src/dataplane/types.ts) carries, plus direction and window. */
+/* What EspSaParams (src/esp/params.ts) carries, plus direction and window. */
 typedef struct {
   uint32_t spi;
   bool outbound, esn;
   uint32_t encr_id, key_bits, integ_id;
-  const uint8_t *encr_key; /* GCM: cipher key ‖ 4-octet salt (RFC 4106 §8.1) */
+  const uint8_t *encr_key; /* AEAD: cipher key ‖ 4-octet salt (RFC 4106 §8.1, RFC 7634 §2) */
   size_t encr_key_len;
   const uint8_t *integ_key;
   size_t integ_key_len;

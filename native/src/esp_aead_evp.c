@@ -1,6 +1,7 @@
 /*
  * ESP with an AEAD cipher through OpenSSL's EVP interface: every row of the cipher table whose
- * ops is ESP_OPS_EVP_AEAD (AES-GCM, RFC 4106). What they share:
+ * ops is ESP_OPS_EVP_AEAD (AES-GCM, RFC 4106; ChaCha20-Poly1305, RFC 7634 §2, which takes over
+ * RFC 4106's construction). What they share:
  *   - KEYMAT is the cipher key followed by a 4-octet salt (RFC 4106 §8.1);
  *   - nonce = salt ‖ the 8-octet explicit IV (RFC 4106 §4);
  *   - the IV is the 64-bit sequence number (RFC 4106 §3.1: it must never repeat under one key,

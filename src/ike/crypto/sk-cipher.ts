@@ -1,6 +1,7 @@
 /**
  * Protection of the Encrypted (SK) and Encrypted Fragment (SKF) payload bodies: RFC 7296 §3.14
- * (AES-CBC + HMAC-SHA2, RFC 3602 / RFC 4868) and RFC 5282 (AEAD ciphers: AES-GCM). Which one is
+ * (AES-CBC + HMAC-SHA2, RFC 3602 / RFC 4868) and RFC 5282 (AEAD ciphers: AES-GCM, and
+ * ChaCha20-Poly1305 as RFC 7634 §3 applies it). Which one is
  * the transform table's mode (transforms.ts EncrMode); the AEAD path serves every AEAD row. The body is
  * IV ‖ ciphertext ‖ ICV; the caller supplies `aad`, the IKE header plus the SK/SKF header with
  * final lengths. open() faces attacker-controlled bytes: it returns null on any failure and never
