@@ -77,6 +77,8 @@ export const EncrId = {
   AES_GCM_8: 18,
   AES_GCM_12: 19,
   AES_GCM_16: 20,
+  /** RFC 7634: no Key Length attribute; 32-octet key + 4-octet salt, 8-octet IV, 16-octet ICV. */
+  CHACHA20_POLY1305: 28,
 } as const;
 export type EncrId = (typeof EncrId)[keyof typeof EncrId];
 
