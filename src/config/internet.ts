@@ -88,8 +88,8 @@ const v6prefix = custom((v) => {
   return p !== undefined ? { ok: true, value: p } : fail('expected an IPv6 prefix such as 2001:db8:10::/64');
 });
 export const Ipv6Keys = { policy: z.enum(['block', 'allow']), branchPrefixes: z.array(v6prefix).default([]) };
-/** ipv6: */
-export const Ipv6Shape = z.union([z.enum(['block', 'allow']), z.strictObject(Ipv6Keys)]);
+/** ipv6: the short form `ipv6: block` is `{ policy: block }`. */
+export const Ipv6Shape = z.preprocess((v) => (typeof v === 'string' ? { policy: v } : v), z.strictObject(Ipv6Keys));
 
 const hasDefault = (routes: unknown): boolean => rawPrefixes(routes).some((c) => c.prefix === 0);
 
