@@ -32,15 +32,8 @@ export const INET = {
   host6: '2001:db8:ff::10',
 } as const;
 
-/** GSA's three possible forms of "the whole internet" (docs/gsa.md "Internet Access"). */
-export function internetRoutes(form: 'default' | 'split' | 'many'): string[] {
-  if (form === 'default') return ['0.0.0.0/0'];
-  if (form === 'split') return ['0.0.0.0/1', '128.0.0.0/1'];
-  // 4,096 /12s: every address, as thousands of specific prefixes.
-  const out: string[] = [];
-  for (let i = 0; i < 4096; i++) out.push(`${i >> 4}.${(i & 15) << 4}.0.0/12`);
-  return out;
-}
+/** GSA's forms of "the whole internet" (the lab's own list). */
+export { internetRoutes } from '../../../src/lab/internet.js';
 
 export interface InternetLab {
   isp: string;
