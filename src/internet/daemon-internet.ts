@@ -59,6 +59,8 @@ export class DaemonInternet {
   private stopped = false;
   private dropped: number | null = null;
   private droppedLogged = false;
+  /** Bypass host names whose resolution currently fails (logged once per streak). */
+  private readonly failing = new Set<string>();
 
   constructor(private readonly config: Config, private readonly log: Logger, o: DaemonInternetOptions = {}) {
     const inet = config.internet;
@@ -122,8 +124,14 @@ export class DaemonInternet {
     if (this.stopped) return;
     await this.bypass.refresh();
     await this.applyRoutes([...this.nameservers.map((a) => `${a}/32`), ...this.bypass.desired()]);
+    // One line when a name starts failing and one when it recovers, not one per retry.
     for (const h of this.bypass.status().hostnames) {
-      if (h.error !== null && h.failures === 1) this.log.warn({ hostname: h.name, error: h.error, keeping: h.addresses }, `bypass: ${h.name} did not resolve; keeping its last good addresses`);
+      if (h.error !== null && !this.failing.has(h.name)) {
+        this.failing.add(h.name);
+        this.log.warn({ hostname: h.name, error: h.error, keeping: h.addresses }, `bypass: ${h.name} did not resolve; keeping its last good addresses`);
+      } else if (h.error === null && this.failing.delete(h.name)) {
+        this.log.info({ hostname: h.name, addresses: h.addresses }, `bypass: ${h.name} resolves again`);
+      }
     }
     if (this.rules) await this.check();
     if (this.guard) {

@@ -45,7 +45,7 @@ type Form = 'default' | 'split' | 'many';
 interface StatusDoc {
   bgp?: { neighbors: { address: string; state: string; received?: number }[] };
   internet?: {
-    gsaRoutes?: { state: string; reason?: string };
+    gsaRoutes?: { state: string; reason?: string; since?: string };
     bypass: { installed: string[]; hostnames: { name: string; addresses: string[]; lastResolved: string | null; error: string | null }[] };
     ipv6: { policy: string; dropped: number | null };
   };
@@ -235,6 +235,12 @@ describe('GSA Internet Access: whole internet over BGP, bypass, precedence, IPv6
     await new Promise((r) => setTimeout(r, 300));
     expect(c.since(t0), 'zero IPv6 packets from the branch at the ISP').toEqual([]);
     expect(readFileSync(d.stdoutPath, 'utf8')).toMatch(/ipv6: dropping IPv6 from the branch/);
+    // The bypass set and its last resolution, as metrics.
+    const m = await scrape(t.cpe, METRICS);
+    expect(one(m, 'branchgate_bypass_hostname_addresses', { hostname: INET.hostname })).toBe(1);
+    expect(one(m, 'branchgate_bypass_hostname_last_resolved_timestamp_seconds', { hostname: INET.hostname })).toBeGreaterThan(Date.now() / 1000 - 600);
+    expect(one(m, 'branchgate_bypass_hostname_resolving', { hostname: INET.hostname })).toBe(1);
+    expect(one(m, 'branchgate_internet_gsa_routes_accepted')).toBe(1);
     console.log(`[gsa-internet] ipv6 block: 5 sent, ${after - (before ?? 0)} counted, 0 at the ISP`);
   }, 30_000);
 
@@ -300,7 +306,7 @@ describe('GSA Internet Access: whole internet over BGP, bypass, precedence, IPv6
     await startPeer('many');
     bg = await startDaemon('ia3', 'security', 'allow');
     await throughTunnelAndBypass('many', 5);
-    const { t, d, cap6: c } = ready();
+    const { t, d, cap6: c, cap: c4 } = ready();
     const t0 = Date.now();
     const p = await exec(t.branch, ['ping', '-6', '-n', '-c', '5', '-i', '0.2', '-W', '1', INET.host6], { allowFail: true });
     expect(p.stdout, 'IPv6 passes with ipv6: allow').toMatch(/5 packets transmitted, 5 received/);
@@ -308,6 +314,25 @@ describe('GSA Internet Access: whole internet over BGP, bypass, precedence, IPv6
       .catch(() => c.since(t0).length);
     expect(seen6, 'the ISP saw the branch\'s IPv6').toBeGreaterThanOrEqual(5);
     expect(readFileSync(d.stdoutPath, 'utf8')).toMatch(/ipv6: allow — IPv6 traffic does not enter the tunnel and bypasses security evaluation/);
+    // The underlay check: a policy rule of "someone else" sends the endpoint into bg0. GSA's
+    // routes must be refused (security: held, nothing direct) and accepted again once it is gone.
+    await exec(t.cpe, ['ip', 'route', 'add', 'default', 'dev', TUN, 'table', '4321']);
+    await exec(t.cpe, ['ip', 'rule', 'add', 'pref', '100', 'to', ADDR.gwIke, 'lookup', '4321']);
+    const refusedAt = Date.now();
+    const refused = await waitFor('GSA\'s routes refused', async () => {
+      const st = (await status(d)).internet?.gsaRoutes;
+      return st?.state === 'refused' ? st : undefined;
+    }, 10_000, 200).finally(async () => {
+      await exec(t.cpe, ['ip', 'rule', 'del', 'pref', '100'], { allowFail: true });
+      await exec(t.cpe, ['ip', 'route', 'flush', 'table', '4321'], { allowFail: true });
+    });
+    expect(refused.reason).toBe(`${ADDR.gwIke} resolves into tunnel interface ${TUN}`);
+    expect(readFileSync(d.stdoutPath, 'utf8')).toContain(`internet access: GSA's routes refused: ${ADDR.gwIke} resolves into tunnel interface ${TUN}`);
+    const held = await ping(t.branch, INTERNET, 3, { intervalS: 0.2 });
+    expect(held.received, 'security: held while refused').toBe(0);
+    const back = await waitFor('GSA\'s routes accepted again', async () => ((await status(d)).internet?.gsaRoutes?.state === 'accepted' ? Date.now() : undefined), 10_000, 200);
+    console.log(`[gsa-internet] underlay check: refused ${refused.since ? Date.parse(refused.since) - refusedAt : '?'} ms after the endpoint was routed into ${TUN}, accepted again ${back - refusedAt} ms after`);
+    expect(c4.since(refusedAt, new RegExp(`> ${INTERNET.replace(/\./g, '\\.')}:`)), 'nothing direct while refused').toEqual([]);
     // SIGKILL the daemon and its BIRD (a service manager kills the whole group).
     const pids = (await run(['pgrep', '-f', d.configFile])).stdout.trim().split('\n').map(Number).filter((n) => n > 0);
     const children = (await run(['pgrep', '-P', pids.join(',')], { allowFail: true })).stdout.trim().split('\n').map(Number).filter((n) => n > 0);
