@@ -70,7 +70,9 @@ export class DaemonInternet {
       : null;
     // Name servers are pinned only when internet traffic can enter a tunnel; otherwise the
     // default route already is the underlay.
-    this.nameservers = inet.carriesInternet ? (o.nameservers ?? readNameservers()).filter(isIPv4) : [];
+    // A local stub (127.0.0.53) needs no pin; its upstream servers are not in resolv.conf, so an
+    // operator with one lists them in bypass: (docs/gsa.md §7).
+    this.nameservers = inet.carriesInternet ? (o.nameservers ?? readNameservers()).filter((a) => isIPv4(a) && !/^(127|0|169\.254)\./.test(a)) : [];
     const servers = o.nameservers ?? readNameservers();
     this.bypass = new BypassCore({
       prefixes: inet.bypass.prefixes, hostnames: inet.bypass.hostnames, now: Date.now,
