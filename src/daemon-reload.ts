@@ -67,6 +67,10 @@ export async function applyReload(d: ReloadHost): Promise<ReloadResult> {
   // The user switch happens once, at start: a changed privileges: is reported, not applied.
   const restartNeeded = samePrivileges(d.startPrivileges, next.privileges) ? [] : ['privileges'];
   if (restartNeeded.length > 0) d.logger.warn(restartNeededMessage(d.startPrivileges, next.privileges, runningAs(d.switchedTo)));
+  // gsa.profiles, defaultRoute, bypass and ipv6 are applied at start only (docs/gsa.md §7).
+  if (JSON.stringify(next.internet) !== JSON.stringify(d.config.internet)) {
+    d.logger.warn('reload: gsa.profiles, routing.defaultRoute, bypass or ipv6 changed; they take effect at the next restart of branchgate');
+  }
   const { privileges: _ignored, ...rest } = next;
   const resolved: Config = { ...rest, tunnels, ...(d.config.privileges ? { privileges: d.config.privileges } : {}) };
   await d.datapath.reconfigure(resolved, diff);

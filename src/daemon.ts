@@ -25,10 +25,12 @@ import { Datapath, kernelDatapath, type DatapathOptions } from './datapath.js';
 import type { DataplaneEvent } from './dataplane/types.js';
 import { lastDataplaneChoice } from './dataplane/native-select.js';
 import { createDaemonBgp, type DaemonBgp } from './bgp/daemon-bgp.js';
+import { DaemonInternet } from './internet/daemon-internet.js';
 import { describeEvent } from './daemon-events.js';
 import { ChildCounterPoll, type VolumeReason } from './child-poll.js';
 import { startDaemonMetrics, type DaemonMetrics } from './control/daemon-metrics.js';
 import { readUdpSocketDrops } from './control/udp-socket-drops.js';
+import { renderInternetMetrics } from './control/metrics-internet.js';
 import { applyReload, type ReloadResult } from './daemon-reload.js';
 import { rekeyCommand } from './daemon-rekey.js';
 import { WiresharkKeyWriter, wiresharkKeyPaths, wiresharkKeysWarning } from './debug/wireshark-keys.js';
@@ -88,6 +90,8 @@ class DaemonImpl implements Daemon {
   datapath!: Datapath;
   control: ControlServer | undefined;
   bgp: DaemonBgp | null = null;
+  /** Traffic profiles, bypass and the IPv6 guard (null: nothing configured, or a test datapath). */
+  internet: DaemonInternet | null = null;
   metrics: DaemonMetrics | null = null;
   /** debug.wiresharkKeys: where export-keys actions are written (null: the export is off). */
   keyWriter: WiresharkKeyWriter | null = null;
@@ -306,7 +310,9 @@ class DaemonImpl implements Daemon {
   }
 
   status(): StatusDocument {
-    return buildStatus(this.#statusInput());
+    const doc = buildStatus(this.#statusInput());
+    if (this.internet) doc.internet = this.internet.status();
+    return doc;
   }
 
   listSas(): ListSasDocument {
@@ -439,6 +445,7 @@ class DaemonImpl implements Daemon {
       await Promise.race([drained, new Promise((r) => setTimeout(r, 1000).unref())]);
       this.ikeClosed = true;
       await this.bgp?.stop().catch((err: unknown) => this.logger.error({ err }, 'BGP shutdown failed'));
+      await this.internet?.stop();
       await this.datapath?.stop().catch((err: unknown) => this.logger.error({ err }, 'datapath shutdown failed'));
       await this.transport?.close();
       await this.control?.close();
@@ -497,12 +504,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // IkeEngine counts dropped datagrams by reason; test engines may not.
     d.metrics = await startDaemonMetrics(config.control.metrics, {
       status: () => d.status(), listSas: () => d.listSas(), ikeDrops: () => engine.drops, ikeHalfOpen: () => engine.halfOpenCount,
+      extraText: () => (d.internet ? renderInternetMetrics(d.internet.status()) : ''),
     }, logger);
     d.control = await ControlServer.listen({ path: socketPath, handle: (req) => d.handle(req), subscribe: (fn) => d.monitor(fn), logger });
     if (plan.kind === 'switch') {
       applySwitch(plan, logger);
       d.switchedTo = plan.id;
       checkReloadable(d, plan.id);
+    }
+    // Bypass routes, name-server pins, GSA's policy rules and the IPv6 guard: after the datapath
+    // (whose start installs the endpoint pins), before BIRD fills GSA's table.
+    if (opts.datapath === undefined && DaemonInternet.needed(config)) {
+      d.internet = new DaemonInternet({ ...config, tunnels }, logger.child({ component: 'internet' }));
+      await d.internet.start();
     }
     // BIRD starts after the switch, so it never runs as root and its control socket (0660, its
     // own user's) stays reachable by the daemon; every restart then runs the same way.

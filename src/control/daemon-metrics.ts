@@ -23,6 +23,8 @@ export interface MetricsSource {
   ikeDrops(): Readonly<Record<string, number>> | undefined;
   /** Half-open responder IKE SAs now (IkeEngine.halfOpenCount); undefined for test engines. */
   ikeHalfOpen?(): number | undefined;
+  /** Further exposition text (the Internet Access series, metrics-internet.ts). */
+  extraText?(): string;
 }
 
 export interface DaemonMetrics {
@@ -57,6 +59,7 @@ export async function startDaemonMetrics(listen: string | undefined, src: Metric
     logger,
     // process_* and nodejs_* (resident memory, open fds, heap, event-loop lag): a soak reads them.
     defaultMetrics: true,
+    ...(src.extraText ? { extra: () => src.extraText!() } : {}),
     snapshot: () => {
       const drops = src.ikeDrops();
       const halfOpen = src.ikeHalfOpen?.();
