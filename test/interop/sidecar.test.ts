@@ -21,7 +21,7 @@
  * the Secret after `kube down`; they are named, checked and removed here (docs/sidecar.md).
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GSA_DEFAULT_ESP, GSA_DEFAULT_IKE } from '../../src/lab/strongswan.js';
@@ -66,7 +66,10 @@ describe('edge-site sidecar manifests played by podman kube play', () => {
     // here, so the images built above stand in under those names (imagePullPolicy: IfNotPresent).
     const app = readManifest('pod.yaml').map(podSpec)[0]!.containers.find((c) => c.name === 'app')!.image;
     const side = sidecarOf(podSpec(readManifest('pod.yaml')[0]!)).image;
+    // A real node:20-bookworm-slim already on this host serves as well and is left alone;
+    // registry.example.com (a documentation domain) always gets the image just built.
     for (const [src, dst] of [[IMAGE, side], [BASE_IMAGE, app]] as const) {
+      if (dst === app && (await podman(['image', 'exists', dst], { allowFail: true })).code === 0) continue;
       await podman(['tag', src, dst]);
       tags.push(dst);
     }
@@ -84,7 +87,7 @@ describe('edge-site sidecar manifests played by podman kube play', () => {
     await pm(['network', 'rm', '-f', net]);
     await pm(['volume', 'rm', '-f', cmName, secretName]);
     await pm(['secret', 'rm', secretName]);
-    for (const t of tags) await podman(['untag', t.includes('/') ? t : `localhost/${t}`, t], { allowFail: true }).then(() => podman(['rmi', t], { allowFail: true }));
+    for (const t of tags) await podman(['untag', t, t], { allowFail: true });
     await gw?.stop().catch(() => undefined);
     await topo?.destroy();
     if (dir) removeTempDir(dir);
@@ -120,7 +123,9 @@ describe('edge-site sidecar manifests played by podman kube play', () => {
     const data = (secret.data as Record<string, string>).psk!;
     console.log(`the pod's pskFile holds ${psk === Buffer.from(data, 'base64').toString() ? "the Secret's decoded value" : psk === data ? "the Secret's base64 text (podman 4.3)" : 'something else'}`);
     gw!.writeConns([siteConn(CONN, psk, {
-      remoteAddrs: ADDR.cpeWan, remoteId: `fqdn:${localId}`, remoteTs: [SUBNET],
+      // GSA-like: its own selector 0.0.0.0/0; the branch side narrowed to the pod network
+      // (remote_ts 0.0.0.0/0 would make kernel-libipsec route all of gw into the tunnel).
+      remoteAddrs: ADDR.cpeWan, remoteId: `fqdn:${localId}`, localTs: ['0.0.0.0/0'], remoteTs: [SUBNET],
       proposals: [...GSA_DEFAULT_IKE], espProposals: [...GSA_DEFAULT_ESP],
     })]);
     await gw!.loadAll();
@@ -189,6 +194,7 @@ describe('edge-site sidecar manifests played by podman kube play', () => {
    */
   async function downAndCheck(p: { podman: string; yaml: string; spec: ReturnType<typeof podSpec> }, how: 'preStop' | 'SIGTERM'): Promise<void> {
     const netnsBefore = readdirSync('/run/netns');
+    const volsBefore = (await pm(['volume', 'ls', '--format', '{{.Name}}'])).stdout.trim().split('\n');
     const mark = gw!.logMark();
     const side = `${p.podman}-branchgate`;
     // The sidecar's last log lines, followed while it stops (podman removes them with the pod).
@@ -231,9 +237,27 @@ describe('edge-site sidecar manifests played by podman kube play', () => {
     console.log(`kube down removed the pod's netns ${gone.join(', ') || '(none seen)'}`);
     const vols = (await pm(['volume', 'ls', '--format', '{{.Name}}'])).stdout.trim().split('\n').filter(Boolean);
     // podman 4.3 keeps the volumes it made from the ConfigMap and the Secret (Kubernetes would
-    // not): exactly those two, nothing anonymous.
-    expect(vols.sort()).toEqual([cmName, secretName].sort());
+    // not; afterAll removes them): those two, and no other volume (the emptyDir's is gone).
+    expect(vols).toEqual(expect.arrayContaining([cmName, secretName]));
+    expect(vols.filter((v) => v !== cmName && v !== secretName && !volsBefore.includes(v))).toEqual([]);
+    expect(vols.length).toBeLessThan(volsBefore.length);
   }
+
+  it('the ConfigMap passes check-config in the image, mounted as the manifests mount it (docs/sidecar.md "Validate")', async () => {
+    const cfgDir = join(dir!, 'cfg');
+    const pskDir = join(dir!, 'psk');
+    mkdirSync(cfgDir);
+    mkdirSync(pskDir);
+    writeFileSync(join(cfgDir, 'config.yaml'), bgConfig);
+    writeFileSync(join(pskDir, 'psk'), Buffer.from((secret.data as Record<string, string>).psk!, 'base64'));
+    const r = await podman(['run', '--rm', '--network', 'none', '--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_BIND_SERVICE',
+      '-v', `${cfgDir}:/etc/branchgate/config:ro`, '-v', `${pskDir}:/etc/branchgate/psk:ro`, IMAGE,
+      'check-config', '/etc/branchgate/config/config.yaml'], { allowFail: true });
+    console.log(`check-config of the ConfigMap's config: exit ${r.code}\n${r.stdout.trim()}\n${withoutSystemdNoise(r.stderr)}`);
+    expect(r.code).toBe(0);
+    // Clean but for the key file's mode (a Kubernetes Secret is group-readable with fsGroup).
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('warning:') && !/pskFile: .* is readable by group or others/.test(l))).toEqual([]);
+  }, 60_000);
 
   it('deployment.yaml (native sidecar): tunnel, no app privileges, readiness follows the endpoint, kube down sends the Delete', async () => {
     expect(dpdS).toBeGreaterThan(0);
