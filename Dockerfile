@@ -21,7 +21,11 @@
 #     container's bounding set (--cap-add NET_ADMIN), else node will not start at all ("operation
 #     not permitted"); NET_BIND_SERVICE is in Docker's default set. Tightest:
 #       --cap-drop ALL --cap-add NET_ADMIN --cap-add NET_BIND_SERVICE
-#     Do not add --security-opt no-new-privileges: it voids file capabilities (TUN fails EPERM).
+#     With Docker, do not add --security-opt no-new-privileges: tini (no file capabilities) runs
+#     first and Docker sets no ambient capabilities, so node's file capabilities are voided (TUN
+#     fails EPERM). podman sets ambient capabilities for a non-root user, so there it works; the
+#     Kubernetes manifests (allowPrivilegeEscalation: false) start node directly, without tini
+#     (docs/sidecar.md "Capabilities").
 #  2. Started as root, switching after setup: `docker run --user root ... branchgate run --config
 #     /etc/branchgate/config.yaml --user branchgate` (or privileges: { user: branchgate } in the
 #     config). Root needs Docker's default SETUID, SETGID, SETPCAP and CHOWN for the switch, plus

@@ -61,7 +61,8 @@ describe('edge-site sidecar manifests played by podman kube play', () => {
     requirePodman({ kube: true });
     sweepStalePodman();
     const built = await buildImage();
-    console.log(`image ${built.image}: ${(built.sizeBytes / 1e6).toFixed(1)} MB`);
+    console.log(`image ${built.image}: ${(built.sizeBytes / 1e6).toFixed(1)} MB (base ${built.base} ready in ${(built.baseMs / 1000).toFixed(1)} s, ` +
+      `podman build ${(built.buildMs / 1000).toFixed(1)} s)`);
     // The manifests name a registry image and the official Node image; no registry is reachable
     // here, so the images built above stand in under those names (imagePullPolicy: IfNotPresent).
     const app = readManifest('pod.yaml').map(podSpec)[0]!.containers.find((c) => c.name === 'app')!.image;
