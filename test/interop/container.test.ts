@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { Charon } from './lab/strongswan.js';
-import { makeTempDir, removeTempDir, waitFor } from './lab/netns.js';
+import { makeTempDir, removeTempDir, run, waitFor } from './lab/netns.js';
 import { ADDR, createTopology, type Topology } from './lab/topology.js';
 import { siteConn, siteTunnel } from './lab/site.js';
 import { expectPing, requireTrafficTools } from './lab/traffic.js';
@@ -128,4 +128,48 @@ describe('the branchgate container image against strongSwan', () => {
     expect(log).toMatch(/received DELETE for IKE_SA/);
     console.log(log.split('\n').filter((l) => /DELETE|deleting IKE_SA/.test(l)).join('\n'));
   }, 300_000);
+
+  // Kubernetes' runtimes (containerd, CRI-O) run containers with runc and, unlike podman, give a
+  // non-root process no ambient capabilities. This is that model on the built image, through
+  // runc directly: user 10001, bounding/effective/permitted = the two, no ambient, no_new_privs
+  // (allowPrivilegeEscalation: false). It shows why deploy/kubernetes starts node without tini.
+  it('the Kubernetes capability model (runc, no ambient capabilities, no_new_privs): node exec\'d directly keeps both, behind tini it has none', async () => {
+    if (!built) throw new Error('lab setup failed (see beforeAll error)');
+    const ctr = podName('ctrfs');
+    const bundle = makeTempDir('ctrrunc');
+    try {
+      await podman(['create', '--name', ctr, built.image]);
+      const rootfs = (await podman(['mount', ctr])).stdout.trim();
+      await run(['runc', 'spec', '--bundle', bundle]);
+      const show = "console.log(require('fs').readFileSync('/proc/self/status','utf8').split('\\n').filter((l) => /^(Uid|CapEff|CapAmb|NoNewPrivs)/.test(l)).join(' '))";
+      const attempt = async (args: string[]): Promise<{ code: number; out: string }> => {
+        const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as {
+          process: Record<string, unknown>; root: Record<string, unknown>;
+        };
+        const two = ['CAP_NET_ADMIN', 'CAP_NET_BIND_SERVICE'];
+        spec.process = { ...spec.process, terminal: false, args, user: { uid: IMAGE_UID, gid: IMAGE_UID },
+          capabilities: { bounding: two, effective: two, permitted: two, inheritable: [], ambient: [] }, noNewPrivileges: true };
+        spec.root = { path: rootfs, readonly: true };
+        writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
+        const r = await run(['runc', 'run', '--bundle', bundle, `${ctr}r`], { allowFail: true, timeoutMs: 30_000 });
+        await run(['runc', 'delete', '--force', `${ctr}r`], { allowFail: true });
+        return { code: r.code, out: `${r.stdout}${r.stderr}`.trim() };
+      };
+      const direct = await attempt(['node', '-e', show]);
+      const tini = await attempt(['/usr/bin/tini', '--', 'node', '-e', show]);
+      console.log(`runc, node exec'd directly: exit ${direct.code}: ${direct.out}\nrunc, node behind tini: exit ${tini.code}: ${tini.out}`);
+      expect(direct.code).toBe(0);
+      expect(direct.out).toMatch(/CapEff:\s+0000000000001400/);
+      expect(direct.out).toMatch(/CapAmb:\s+0000000000000000/);
+      expect(direct.out).toMatch(/NoNewPrivs:\s+1/);
+      // no_new_privs caps what an exec may gain at what the process had: tini had nothing left
+      // after its own exec, so node's file capabilities give it nothing (the daemon would then
+      // refuse to start, naming CAP_NET_ADMIN).
+      expect(tini.out).toMatch(/CapEff:\s+0000000000000000/);
+    } finally {
+      await podman(['umount', ctr], { allowFail: true });
+      await podman(['rm', '-f', ctr], { allowFail: true });
+      removeTempDir(bundle);
+    }
+  }, 120_000);
 });
