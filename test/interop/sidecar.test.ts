@@ -95,7 +95,7 @@ describe('edge-site sidecar manifests played by podman kube play', () => {
   });
 
   /** Plays config.yaml + FILE (rewritten for podman where it must be), returns the pod's name. */
-  async function play(file: string): Promise<{ podman: string; yaml: string; spec: ReturnType<typeof podSpec>; metricsPort: string }> {
+  async function play(file: string): Promise<{ podman: string; yaml: string; spec: ReturnType<typeof podSpec>; original: ReturnType<typeof podSpec>; metricsPort: string }> {
     const docs = readManifest(file);
     const main = docs.find((d) => d.kind === 'Pod' || d.kind === 'Deployment')!;
     const { doc, changes } = forPodman(main);
@@ -105,6 +105,8 @@ describe('edge-site sidecar manifests played by podman kube play', () => {
     // The wire check for the start order: the service host's traffic in the clear on the
     // endpoint's underlay side would be the application sending before (or around) the tunnel.
     leak = await capture(topo!.gw, 'wan0', `host ${ADDR.svc}`);
+    gw!.writeConns([]); // no connection for the pod until configureGw(): checkNotReadyYet
+    await gw!.loadAll();
     const r = await pm(['kube', 'play', '--network', net, yamlFile], 180_000);
     if (r.code !== 0) throw new Error(`podman kube play ${file} failed:\n${r.stdout}\n${withoutSystemdNoise(r.stderr)}`);
     const name = (main.metadata as { name: string }).name;
@@ -112,7 +114,7 @@ describe('edge-site sidecar manifests played by podman kube play', () => {
     expect(meta.annotations?.['prometheus.io/scrape']).toBe('true');
     const metricsPort = meta.annotations?.['prometheus.io/port'] ?? '';
     expect(bgConfig).toContain(`metrics: 0.0.0.0:${metricsPort}`);
-    return { podman: main.kind === 'Deployment' ? `${name}-pod-0` : name, yaml: yamlFile, spec: podSpec(doc), metricsPort };
+    return { podman: main.kind === 'Deployment' ? `${name}-pod-0` : name, yaml: yamlFile, spec: podSpec(doc), original: podSpec(main), metricsPort };
   }
 
   /** strongSwan answers the pod with the key the pod's pskFile really holds (see below). */
@@ -142,6 +144,26 @@ describe('edge-site sidecar manifests played by podman kube play', () => {
     const r = await execIn(ctr, cmd);
     return { ok: r.code === 0, out: `${r.stdout}${withoutSystemdNoise(r.stderr)}`.trim() };
   };
+
+  /**
+   * Before strongSwan has a connection for the pod, the tunnel cannot come up: the manifest's
+   * startup (if any) and readiness commands must fail, with the daemon answering (a verdict
+   * line, not a failed exec), and the application must not have sent a request yet.
+   */
+  async function checkNotReadyYet(pod: string, original: ReturnType<typeof podSpec>): Promise<void> {
+    const side = `${pod}-branchgate`;
+    const startup = (sidecarOf(original).startupProbe as { exec?: { command: string[] } } | undefined)?.exec?.command;
+    const cmds = [...(startup ? [['startupProbe', startup] as const] : []), ['readinessProbe', sidecarOf(original).readinessProbe!.exec!.command] as const];
+    for (const [what, cmd] of cmds) {
+      const r = await waitFor(`${what} answered by the daemon`, async () => {
+        const x = await execIn(side, [...cmd]);
+        return /^BRANCHGATE (WARNING|CRITICAL)/m.test(x.stdout) ? x : undefined;
+      }, 20_000, 300);
+      console.log(`${what} before the endpoint knows the pod: exit ${r.code}: ${r.stdout.trim()}`);
+      expect(r.code).not.toBe(0);
+    }
+    expect((await appLines(`${pod}-app`)).filter((l) => l.startsWith('{'))).toEqual([]);
+  }
 
   async function checkPod(pod: string, spec: ReturnType<typeof podSpec>, metricsPort: string): Promise<void> {
     const side = `${pod}-branchgate`;
@@ -264,6 +286,7 @@ describe('edge-site sidecar manifests played by podman kube play', () => {
     expect(dpdS).toBeGreaterThan(0);
     const p = await play('deployment.yaml');
     try {
+      await checkNotReadyYet(p.podman, p.original);
       await configureGw();
       await checkPod(p.podman, p.spec, p.metricsPort);
       const side = `${p.podman}-branchgate`;
@@ -301,6 +324,7 @@ describe('edge-site sidecar manifests played by podman kube play', () => {
   it('pod.yaml (pre-1.29 form, hostPath TUN): played as written, same checks, kube down sends the Delete', async () => {
     const p = await play('pod.yaml');
     try {
+      await checkNotReadyYet(p.podman, p.original);
       await configureGw();
       await checkPod(p.podman, p.spec, p.metricsPort);
     } finally {
