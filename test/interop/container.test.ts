@@ -19,7 +19,7 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { Charon } from './lab/strongswan.js';
 import { makeTempDir, removeTempDir, run, waitFor } from './lab/netns.js';
-import { ADDR, createTopology, type Topology } from './lab/topology.js';
+import { ADDR, createTopology, waitRouteDev, type Topology } from './lab/topology.js';
 import { siteConn, siteTunnel } from './lab/site.js';
 import { expectPing, requireTrafficTools } from './lab/traffic.js';
 import { buildImage, healthcheck, IMAGE_UID, lastHealthOutput, podman, podName, requirePodman, sweepStalePodman, withoutSystemdNoise, type BuiltImage } from './lab/podman.js';
@@ -79,6 +79,8 @@ describe('the branchgate container image against strongSwan', () => {
     expect(r.code).toBe(0);
 
     await gw.waitEstablished(CONN, 30_000);
+    // The daemon installs its routes right after the Child SA; ping once they are there.
+    await waitRouteDev(topo.cpe, ADDR.svc, 'bg0');
     const p = await expectPing(topo.branch, ADDR.svc, 5, 'branch → svc through the container');
     console.log(`ping through the container's tunnel: ${p.received}/${p.transmitted}, rtt avg ${p.rttAvgMs} ms`);
 
@@ -110,6 +112,7 @@ describe('the branchgate container image against strongSwan', () => {
     await gw.waitEstablished(CONN, 30_000);
     await waitFor('HEALTHCHECK healthy again', async () => ((await healthcheck(name)).healthy ? true : undefined), 30_000, 500);
     console.log(`healthy again ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after strongSwan restarted: ${await lastHealthOutput(name)}`);
+    await waitRouteDev(topo.cpe, ADDR.svc, 'bg0');
     await expectPing(topo.branch, ADDR.svc, 3, 'after the reconnect');
 
     // podman stop: SIGTERM to tini, forwarded to the daemon, which deletes its SAs and exits 0.
