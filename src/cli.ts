@@ -18,6 +18,7 @@ import { ControlClientError, DEFAULT_SOCKET, monitor as monitorStream, request }
 import type { Command, ControlRequest } from './control/protocol.js';
 import type { ListSasDocument, StatusDocument } from './control/status.js';
 import { nativeFastPath, packageVersion } from './version.js';
+import { CHECK_UNKNOWN, checkUnknown, evaluateStatus } from './cli/status-check.js';
 
 export interface Out {
   write(s: string): unknown;
@@ -37,7 +38,8 @@ commands:
                                       run the daemon in the foreground (SIGINT/SIGTERM stop it);
                                       --user: drop root to USER after setup (overrides privileges:)
   check-config FILE                   validate a config file
-  status [--json]                     one line per tunnel, or the status document
+  status [--json | --check]           one line per tunnel, or the status document; --check: one
+                                      monitoring-plugin line, exit 0 ok, 1 degraded, 2 down, 3 unknown
   list-sas [--json]                   IKE and Child SAs: algorithms, SPIs, counters, rekey times;
                                       drops by reason
   up NAME | down NAME                 bring one tunnel up or down
@@ -64,7 +66,7 @@ const SPECS: Record<string, { options: Opts; positionals: number; usage: string 
   run: { options: { ...help, ...socket, config: { type: 'string', short: 'c' }, user: { type: 'string', short: 'u' } }, positionals: 0,
     usage: 'run --config FILE [--socket PATH] [--user USER[:GROUP]]' },
   'check-config': { options: { ...help }, positionals: 1, usage: 'check-config FILE' },
-  status: { options: { ...help, ...socket, ...json }, positionals: 0, usage: 'status [--json] [--socket PATH]' },
+  status: { options: { ...help, ...socket, ...json, check: { type: 'boolean' } }, positionals: 0, usage: 'status [--json | --check] [--socket PATH]' },
   'list-sas': { options: { ...help, ...socket, ...json }, positionals: 0, usage: 'list-sas [--json] [--socket PATH]' },
   up: { options: { ...help, ...socket }, positionals: 1, usage: 'up NAME [--socket PATH]' },
   down: { options: { ...help, ...socket }, positionals: 1, usage: 'down NAME [--socket PATH]' },
@@ -99,7 +101,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   try {
     ({ values, positionals } = parseArgs({ args: rest, options: spec.options, allowPositionals: true, strict: true }));
   } catch (err) {
-    return usageError(io, `${(err as Error).message} (usage: branchgate ${spec.usage})`);
+    const code = usageError(io, `${(err as Error).message} (usage: branchgate ${spec.usage})`);
+    // A monitoring plugin reports its own misuse as UNKNOWN, never as a state of the service.
+    return cmd === 'status' && rest.includes('--check') ? CHECK_UNKNOWN : code;
   }
   if (values.help === true) {
     io.stdout.write(`usage: branchgate ${spec.usage}\n`);
@@ -114,7 +118,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     case 'version': return version(io, values.json === true);
     case 'check-config': return checkConfig(io, positionals[0] ?? '', env, await configFileModule());
     case 'run': return run(io, values);
-    case 'status': case 'list-sas': return query(io, cmd, sock, values.json === true);
+    case 'status': if (values.check === true) return statusCheck(io, sock);
+      return query(io, cmd, sock, values.json === true);
+    case 'list-sas': return query(io, cmd, sock, values.json === true);
     case 'rekey': return rekey(io, positionals[0] ?? '', values.ike === true, values.wait === true, sock);
     case 'monitor': return monitor(io, sock);
     case 'reload': return reload(io, sock);
@@ -230,6 +236,22 @@ async function query(io: CliIo, cmd: 'status' | 'list-sas', sock: string, asJson
   if (asJson) io.stdout.write(`${JSON.stringify(r.result, null, 2)}\n`);
   else io.stdout.write(cmd === 'status' ? formatStatus(r.result as StatusDocument) : formatListSas(r.result as ListSasDocument, Date.now()));
   return 0;
+}
+
+/** `status --check`: one plugin line on stdout; every failure to ask is UNKNOWN (3), never 1 or 2. */
+async function statusCheck(io: CliIo, sock: string): Promise<number> {
+  let result;
+  try {
+    const res = await request(sock, 'status', undefined, { timeoutMs: 10_000 });
+    if (!res.ok) result = checkUnknown(`the daemon at ${sock} refused status: ${res.error}`);
+    else if (!hasTunnels(res.result)) result = checkUnknown(`the daemon at ${sock} sent an unexpected status document (CLI and daemon of different versions?)`);
+    else result = evaluateStatus(res.result as StatusDocument);
+  } catch (err) {
+    if (!(err instanceof ControlClientError)) throw err;
+    result = checkUnknown(err.message);
+  }
+  io.stdout.write(`${result.line}\n`);
+  return result.code;
 }
 
 async function upDown(io: CliIo, cmd: 'up' | 'down', name: string, sock: string): Promise<number> {

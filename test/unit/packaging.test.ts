@@ -147,8 +147,13 @@ describe('Dockerfile (static check; no Docker engine here)', () => {
   it('runs as a non-root user, with a healthcheck through the control socket', () => {
     const user = ins.filter((i) => i.stage === last && i.op === 'USER').pop();
     expect(user?.args).toBe('branchgate');
+    // The healthcheck is `status --check` through the probe script (0 healthy, else unhealthy);
+    // test/interop/container.test.ts runs it in a real container.
     const hc = ins.find((i) => i.stage === last && i.op === 'HEALTHCHECK');
-    expect(hc?.args).toMatch(/CMD \["node", "\/opt\/branchgate\/bin\/branchgate\.js", "status", "--socket", "\/run\/branchgate\/control\.sock"\]/);
+    expect(hc?.args).toMatch(/CMD \["\/usr\/local\/bin\/branchgate-probe", "ready", "\/run\/branchgate\/control\.sock"\]/);
+    expect(ins.some((i) => i.stage === last && i.op === 'COPY' && i.args === 'deploy/container/branchgate-probe /usr/local/bin/branchgate-probe')).toBe(true);
+    expect(isExecutable(join(ROOT, 'deploy/container/branchgate-probe'))).toBe(true);
+    expect(read('deploy/container/branchgate-probe')).toContain('status --check --socket "$sock"');
     const entry = ins.find((i) => i.stage === last && i.op === 'ENTRYPOINT');
     expect(JSON.parse(entry!.args)).toEqual(['/usr/bin/tini', '--', 'node', '/opt/branchgate/bin/branchgate.js']);
     // The file capabilities are the runtime stage's last RUN: node needs NET_ADMIN after it.

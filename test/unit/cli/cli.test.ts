@@ -54,7 +54,7 @@ describe('branchgate CLI (in process)', () => {
       expect(r.code).toBe(0);
       expect(r.out).toMatch(/^usage: branchgate <command>/);
     }
-    expect((await cli(['status', '--help'])).out).toBe('usage: branchgate status [--json] [--socket PATH]\n');
+    expect((await cli(['status', '--help'])).out).toBe('usage: branchgate status [--json | --check] [--socket PATH]\n');
     const none = await cli([]);
     expect(none.code).toBe(2);
     expect(none.err).toMatch(/^branchgate: no command given\n\nusage:/);
