@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages branchgate's tests and lab need (strongSwan with kernel-libipsec
 # as the peer, BIRD 2, keepalived, iperf3, nftables, iproute2, ping, tcpdump, dnsmasq as the lab's
-# DNS server, podman with runc and debootstrap for the container tests, dpkg/lintian/promtool for
+# DNS server, podman with runc, debootstrap and iptables (podman networks) for the container tests, dpkg/lintian/promtool for
 # the package tests) when any is missing, without letting the packages start their system
 # services, and leaves those services disabled so that none of them holds UDP 500/4500, BGP or
 # VRRP after a reboot. Used by .ci/run and scripts/try-lab.sh.
@@ -15,7 +15,7 @@ fi
 
 PKGS=(systemd strongswan-swanctl charon-systemd libcharon-extra-plugins libstrongswan-extra-plugins
   libstrongswan-standard-plugins iproute2 iputils-ping iperf3 tcpdump bird2 nftables keepalived
-  dnsmasq-base podman runc catatonit debootstrap lintian prometheus fakeroot conntrack)
+  dnsmasq-base podman runc catatonit debootstrap iptables lintian prometheus fakeroot conntrack)
 
 # Services the packages above ship; the tests run their own instances in namespaces.
 SERVICES=(strongswan.service strongswan-starter.service bird.service keepalived.service prometheus.service
