@@ -9,6 +9,7 @@
  */
 import { DhId, EncrId, EsnId, IntegId, PrfId, TransformType } from '../ike/constants.js';
 import type { Transform } from '../ike/codec/types.js';
+import { DH_GROUP_TABLE } from '../ike/crypto/dh-groups.js';
 import type { ProposalTemplate } from './types.js';
 import { quoteInput, type ParseResult } from './duration.js';
 
@@ -47,15 +48,10 @@ add(['prfsha384'], { type: TransformType.PRF, id: PrfId.HMAC_SHA2_384 }, { only:
 add(['prfsha512'], { type: TransformType.PRF, id: PrfId.HMAC_SHA2_512 }, { only: 'ike' });
 
 /** DH group keywords; also the values `pfs:` accepts. */
-export const DH_GROUPS: Readonly<Record<string, number>> = {
-  modp2048: DhId.MODP_2048,
-  modp2048s256: DhId.MODP_2048_256,
-  ecp256: DhId.ECP_256,
-  ecp384: DhId.ECP_384,
-  ecp521: DhId.ECP_521,
-  curve25519: DhId.CURVE_25519,
-  x25519: DhId.CURVE_25519,
-};
+/** DH keyword → group id, from the group table (aliases such as x25519 included). */
+export const DH_GROUPS: Readonly<Record<string, number>> = Object.fromEntries(
+  DH_GROUP_TABLE.flatMap((g) => g.keywords.map((k) => [k, g.id] as const)),
+);
 for (const [name, id] of Object.entries(DH_GROUPS)) add([name], { type: TransformType.DH, id });
 
 /** Group id for a DH keyword (case-insensitive), or undefined; safe for names like "constructor". */

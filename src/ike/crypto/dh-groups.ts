@@ -11,6 +11,32 @@
  *   on-curve check; a = -3 for all three. The group arithmetic itself is OpenSSL's.
  */
 
+import { DhId } from '../constants.js';
+
+/**
+ * The groups we implement, one row each: IANA Transform Type 4 id and name, the configuration
+ * keywords (strongSwan's spelling), and the length of the KE payload's data. Everything else that
+ * lists groups — the supported set, the transform names in status and logs, the proposal keywords
+ * — is derived from this table, so a new group of a kind already implemented is a DhId, its
+ * parameters below and a row here.
+ */
+export interface DhGroupRow {
+  id: number;
+  name: string;
+  keywords: readonly string[];
+  /** KE data octets: the modulus length for MODP (RFC 7296 §3.4), x ‖ y for ECP (RFC 5903 §7), 32 for Curve25519 (RFC 8031 §2). */
+  publicBytes: number;
+}
+
+export const DH_GROUP_TABLE: readonly DhGroupRow[] = [
+  { id: DhId.MODP_2048, name: 'MODP_2048', keywords: ['modp2048'], publicBytes: 256 },
+  { id: DhId.ECP_256, name: 'ECP_256', keywords: ['ecp256'], publicBytes: 64 },
+  { id: DhId.ECP_384, name: 'ECP_384', keywords: ['ecp384'], publicBytes: 96 },
+  { id: DhId.ECP_521, name: 'ECP_521', keywords: ['ecp521'], publicBytes: 132 },
+  { id: DhId.MODP_2048_256, name: 'MODP_2048_256', keywords: ['modp2048s256'], publicBytes: 256 },
+  { id: DhId.CURVE_25519, name: 'CURVE_25519', keywords: ['curve25519', 'x25519'], publicBytes: 32 },
+];
+
 function hex(words: string): bigint {
   return BigInt('0x' + words.replace(/\s+/g, ''));
 }

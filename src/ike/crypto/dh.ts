@@ -16,12 +16,10 @@ import {
 } from 'node:crypto';
 import { DhId } from '../constants.js';
 import { DhPeerValueError, type KeyExchange } from './types.js';
-import { ECP_CURVES, MODP_GROUPS, type EcpCurve, type ModpGroup } from './dh-groups.js';
+import { DH_GROUP_TABLE, ECP_CURVES, MODP_GROUPS, type EcpCurve, type ModpGroup } from './dh-groups.js';
 
-/** Groups createKeyExchange accepts, in IANA order (Transform Type 4). */
-export const supportedDhGroups: number[] = [
-  DhId.MODP_2048, DhId.ECP_256, DhId.ECP_384, DhId.ECP_521, DhId.MODP_2048_256, DhId.CURVE_25519,
-];
+/** Groups createKeyExchange accepts, in IANA order (Transform Type 4): the rows of DH_GROUP_TABLE. */
+export const supportedDhGroups: readonly number[] = DH_GROUP_TABLE.map((g) => g.id);
 
 export interface KeyExchangeOptions {
   /** Fixed private key (big-endian exponent/scalar, or the RFC 7748 32-octet scalar). Tests only. */

@@ -6,7 +6,8 @@
  * (AES-GCM keys carry a 4-octet salt), RFC 4868 §2 (HMAC-SHA2 PRF and integrity), RFC 3526 §3,
  * RFC 5114 §2.3, RFC 5903 §7 and RFC 8031 §2 (key-exchange data sizes).
  */
-import { DhId, EncrId, IntegId, PrfId } from '../constants.js';
+import { EncrId, IntegId, PrfId } from '../constants.js';
+import { DH_GROUP_TABLE } from './dh-groups.js';
 
 export type HashName = 'sha256' | 'sha384' | 'sha512';
 
@@ -165,21 +166,7 @@ export function prfInfo(id: number): PrfInfo | null {
   return info ? { ...info } : null;
 }
 
-function dh(id: number, name: string, publicBytes: number): [number, DhInfo] {
-  return [id, { id, name, publicBytes }];
-}
-
-const DH: ReadonlyMap<number, DhInfo> = new Map([
-  // RFC 7296 §3.4: MODP values are left-padded to the modulus length, 2048 bits.
-  dh(DhId.MODP_2048, 'MODP_2048', 256),
-  dh(DhId.MODP_2048_256, 'MODP_2048_256', 256),
-  // RFC 5903 §7: x ‖ y, each the size of the field prime (32/48/66 octets).
-  dh(DhId.ECP_256, 'ECP_256', 64),
-  dh(DhId.ECP_384, 'ECP_384', 96),
-  dh(DhId.ECP_521, 'ECP_521', 132),
-  // RFC 8031 §2: the 32-octet u-coordinate.
-  dh(DhId.CURVE_25519, 'CURVE_25519', 32),
-]);
+const DH: ReadonlyMap<number, DhInfo> = new Map(DH_GROUP_TABLE.map((g) => [g.id, { id: g.id, name: g.name, publicBytes: g.publicBytes }]));
 
 export function dhInfo(id: number): DhInfo | null {
   const info = DH.get(id);
