@@ -20,6 +20,7 @@ import { GSA_CUSTOM_PROFILE, PROFILE_NAMES } from './profiles.js';
 import { GSA_POLICY_VALUES, gsaPolicyValue, type GsaPolicyField } from './gsa-policy.js';
 import { BGP_DEFAULTS } from './bgp-defaults.js';
 import { describeIssue, unknownKeyMessage } from './messages.js';
+import { HaProbeShape, HaShape } from './ha-schema.js';
 
 /** Wrap a ParseResult parser as a schema; its error becomes an issue at this value's path. */
 function parsed<T>(fn: (v: unknown) => ParseResult<T>) {
@@ -224,6 +225,7 @@ const RootShape = {
   debug: z.strictObject(DebugShape).prefault({}),
   limits: z.strictObject(LimitsShape).prefault({}),
   privileges: z.strictObject(PrivilegesShape).optional(),
+  ha: z.strictObject({ ...HaShape, probe: z.strictObject(HaProbeShape).optional() }).optional(),
 };
 
 export const ConfigSchema = z.strictObject(RootShape);
@@ -233,7 +235,7 @@ const SHAPES = new Map<string, object>([
   ['', RootShape], ['log', LogShape], ['control', ControlShape], ['tunnels', TunnelShape],
   ['routing', RoutingShape], ['bgp', BgpShape], ['bgp.neighbors', NeighborShape], ['bgp.bird', BirdShape],
   ['gsa', GsaShape], ['tunnels.gsaPolicy', GsaPolicyShape()], ['debug', DebugShape],
-  ['limits', LimitsShape], ['privileges', PrivilegesShape],
+  ['limits', LimitsShape], ['privileges', PrivilegesShape], ['ha', HaShape], ['ha.probe', HaProbeShape],
 ]);
 
 /** Keys allowed in the object at path (array indices ignored); [] if path is not an object. */

@@ -2,6 +2,7 @@
  * The resolved configuration the daemon and the IKE engine consume. config/load.ts turns YAML
  * into this shape (after validation), so nothing downstream re-parses strings.
  */
+import type { HaConfig } from './ha-schema.js';
 import type { Transform, TrafficSelector } from '../ike/codec/types.js';
 import type { Secret } from '../secret.js';
 
@@ -121,4 +122,6 @@ export interface Config {
   debug: { wiresharkKeys?: string };
   limits: LimitsConfig;
   privileges?: PrivilegesConfig;
+  /** ha: a VRRP pair (docs/ha.md). */
+  ha?: HaConfig;
 }

@@ -20,6 +20,7 @@ import type { UdpCounters } from '../net/udp.js';
 import type { EspDropCounts } from '../dataplane/drops.js';
 import type { UdpSocketDoc } from './udp-socket-drops.js';
 import type { ControlCounters } from './server.js';
+import type { HaStatus } from '../ha/supervisor.js';
 
 export interface IkeDoc {
   spiI: string;
@@ -65,6 +66,8 @@ export interface StatusDocument {
   nativeFastPath: boolean;
   tunnels: TunnelDoc[];
   bgp?: { neighbors: BgpNeighborDoc[] };
+  /** ha: the VRRP pair (docs/ha.md "Status"). */
+  ha?: HaStatus;
 }
 
 /** list-sas: the status fields plus per-SA detail in the spirit of vici's list-sa. */
@@ -115,6 +118,7 @@ export interface StatusInput {
   /** Configured BGP, and what the supervisor reports per neighbor (absent: not yet known, Idle). */
   bgp?: BgpConfig;
   bgpNeighbors?: readonly BgpNeighborDoc[];
+  ha?: HaStatus;
   /** The installed-Child-SA record, or undefined if the datapath does not have this SA. */
   installed: (tunnel: string, spiIn: number) => ChildRuntime | undefined;
 }
@@ -191,6 +195,7 @@ export function buildStatus(input: StatusInput): StatusDocument {
       }),
     };
   }
+  if (input.ha) doc.ha = input.ha;
   return doc;
 }
 
