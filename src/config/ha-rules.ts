@@ -6,7 +6,8 @@
  *   (RFC 3768 §5.3.7), so a fractional interval needs authPassFile absent (VRRPv3, RFC 5798);
  * - the unicast peer is neither one of the virtual addresses nor this box's own LAN address;
  * - each virtual address lies inside a subnet of the interface, when the interface exists on the
- *   host that checks the file (a VRRP address outside it is unreachable from the LAN);
+ *   host that checks the file (a VRRP address outside it is unreachable from the LAN). That it is
+ *   not already on the interface cannot be checked: on the master it is, and reload re-checks;
  * - a probe peer inside the LAN subnet shares the LAN's fate (a warning: split brain on a LAN
  *   partition is then invisible).
  * They read the raw document and skip values of the wrong type (the schema reports those).
@@ -81,8 +82,7 @@ export function checkHaRules(raw: unknown, baseDir: string, subnets: InterfaceSu
       vips.forEach((v, i) => {
         const a = vipAddr(v);
         if (!isIPv4(a)) return;
-        if (own.has(a)) at(['virtualAddresses', i], `${a} is already this box's own address on ${ha.interface}; the virtual address must be a third address both boxes share`);
-        else if (!nets.some((n) => { const s = subnetOf(n.address, n.prefix); return s && cidrContains(s, a); })) {
+        if (!own.has(a) && !nets.some((n) => { const s = subnetOf(n.address, n.prefix); return s && cidrContains(s, a); })) {
           at(['virtualAddresses', i], `${a} is outside every subnet of ${ha.interface} (${nets.map((n) => `${n.address}/${n.prefix}`).join(', ')}); LAN hosts could not reach it`);
         }
       });

@@ -70,6 +70,7 @@ export class HaSupervisor {
   private readonly listeners = new Set<(e: HaEvent) => void>();
   private splitTimer: NodeJS.Timeout | undefined;
   private bothSince: number | undefined;
+  private stopped = false;
   roleChanges = 0;
   splitBrainEvents = 0;
 
@@ -148,13 +149,14 @@ export class HaSupervisor {
 
   /** The box's health: at least one tunnel up with its BGP session Established. */
   setHealthy(healthy: boolean): void {
-    if (healthy === this.healthy) return;
+    if (healthy === this.healthy || this.stopped) return;
     this.healthy = healthy;
     this.writeTrack();
     this.emit({ kind: 'health', healthy, priority: effectivePriority(this.ha, healthy) });
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.splitTimer) clearInterval(this.splitTimer);
     this.probe?.close();
     this.probe = undefined;

@@ -178,10 +178,13 @@ describe('HA pair on VRRP (keepalived): box failure, tunnel failure, split brain
   it('both boxes hot: tunnel and BGP up on each; only the master announces the LAN and the endpoint routes to it', async () => {
     diag();
     await waitFor('endpoint routes the branch LAN through box a', async () => ((await gwRoute()) === A.gwTun ? true : undefined), 15_000);
-    const g = await doc(gwBg!);
-    const n = (x: Box) => g.bgp!.neighbors.find((m) => m.address === x.bgp)!;
-    expect(n(A)).toMatchObject({ state: 'Established', received: 1 });
-    expect(n(B)).toMatchObject({ state: 'Established', received: 0 });
+    // The endpoint learns the LAN from box a only: box b (backup) has withdrawn it.
+    const g = await waitFor('endpoint: both sessions Established, the LAN from box a only', async () => {
+      const d = await doc(gwBg!);
+      const n = (x: Box) => d.bgp!.neighbors.find((m) => m.address === x.bgp)!;
+      return n(A).state === 'Established' && n(B).state === 'Established' && n(A).received === 1 ? d : undefined;
+    }, 15_000);
+    expect(g.bgp!.neighbors.find((m) => m.address === B.bgp)).toMatchObject({ state: 'Established', received: 0 });
     const p = await exec(branch, ['ping', '-n', '-c', '3', '-i', '0.2', SVC], { allowFail: true });
     expect(p.code, p.stdout).toBe(0);
     const metrics = (await doc(A.bg!)).ha!;
@@ -194,7 +197,7 @@ describe('HA pair on VRRP (keepalived): box failure, tunnel failure, split brain
     const pingP = exec(branch, ['ping', '-n', '-i', '0.05', '-c', '300', '-W', '1', SVC], { allowFail: true, timeoutMs: 40_000 });
     await sleep(1000);
     // Cut box a's WAN at the underlay (both directions): its box stays up, its tunnel dies.
-    await nft(wan, 'add table ip hacut', 'add chain ip hacut fwd { type filter hook forward priority 0 ; }', `add rule ip hacut fwd ip saddr ${A.wan} drop`, `add rule ip hacut fwd ip daddr ${A.wan} drop`);
+    await nft(wan, 'add table ip hacut', 'add chain ip hacut cut { type filter hook forward priority 0 ; }', `add rule ip hacut cut ip saddr ${A.wan} drop`, `add rule ip hacut cut ip daddr ${A.wan} drop`);
     const cutAt = Date.now();
     const movedMs = await waitFor('address on box b', async () => ((await hasVip(B)) && !(await hasVip(A)) ? Date.now() - cutAt : undefined), 10_000, 50);
     const bound = 2.32 * DPD * 1000 + 1000;
@@ -227,9 +230,15 @@ describe('HA pair on VRRP (keepalived): box failure, tunnel failure, split brain
     for (const pid of pids) process.kill(pid, 'SIGKILL');
     const vipMs = await waitFor('address on box b', async () => ((await hasVip(B)) ? Date.now() - killedAt : undefined), 10_000, 50);
     const routeMs = await waitFor('endpoint routes the branch LAN through box b', async () => ((await gwRoute()) === B.gwTun ? Date.now() - killedAt : undefined), 10_000, 50);
+    // With ECMP (bgp.multipath, the default) the dead box's next hop stays beside the new one
+    // until the endpoint's DPD drops that session: measure when it is gone altogether.
+    const deadHopMs = await waitFor('no next hop via box a at the endpoint', async () => {
+      const r = (await exec(gw, ['ip', 'route', 'show', LAN], { allowFail: true })).stdout;
+      return r.includes(`dev ${B.gwTun}`) && !r.includes(`dev ${A.gwTun}`) ? Date.now() - killedAt : undefined;
+    }, 10_000, 50);
     const [perf, ping] = await Promise.all([perfP, pingP]);
     const gap = longestGap(ping.stdout, PING_N) * 0.05;
-    console.log(`[ha] box failure: SIGKILL ${names.join(',')} in box a; address on b after ${vipMs} ms; endpoint's route to the LAN via b's tunnel after ${routeMs} ms; ` +
+    console.log(`[ha] box failure: SIGKILL ${names.join(',')} in box a; address on b after ${vipMs} ms; endpoint's route to the LAN via b's tunnel after ${routeMs} ms, a's next hop gone after ${deadHopMs} ms; ` +
       `20 Hz ping longest gap ${gap.toFixed(2)} s; iperf3 1 s intervals (Mbit/s): ${perf.intervals.map((i) => mbit(i.bitsPerSecond)).join(' ')}`);
     expect(names).toEqual(expect.arrayContaining(['keepalived', 'bird']));
     expect(gap, 'longest ping gap (s)').toBeLessThan(3);
@@ -246,8 +255,8 @@ describe('HA pair on VRRP (keepalived): box failure, tunnel failure, split brain
 
   it('LAN partition between the boxes: split brain detected, logged and in status; one master after healing', async () => {
     diag();
-    await nft(lan, 'add table bridge hapart', 'add chain bridge hapart fwd { type filter hook forward priority 0 ; }',
-      `add rule bridge hapart fwd iifname ${A.port} oifname ${B.port} drop`, `add rule bridge hapart fwd iifname ${B.port} oifname ${A.port} drop`);
+    await nft(lan, 'add table bridge hapart', 'add chain bridge hapart cut { type filter hook forward priority 0 ; }',
+      `add rule bridge hapart cut iifname ${A.port} oifname ${B.port} drop`, `add rule bridge hapart cut iifname ${B.port} oifname ${A.port} drop`);
     const cutAt = Date.now();
     const both = await waitFor('both boxes report split brain', async () => {
       const [da, db] = [await doc(A.bg!), await doc(B.bg!)];
