@@ -7,10 +7,14 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { CliIo } from '../cli.js';
 import { DEFAULT_OPTIONS, type LabOptions } from './plan.js';
 import { LabError, labDown, labStatus, labUp, tryText } from './lab.js';
+import { haTryText, labUpHa } from './ha-lab.js';
 
 export const LAB_USAGE = `usage: branchgate lab <up|down|status> [options]
 
   lab up [--endpoints 1|2] [--nat] [--endpoint strongswan|branchgate] [--dpd SECONDS] [--dir DIR]
+  lab up --ha [--dpd SECONDS] [--dir DIR]
+      an HA pair: bglab-boxa and bglab-boxb share the branch gateway 100.64.10.1 through VRRP
+      (keepalived), each with its own tunnel and BGP session to bglab-gsa1 (branchgate + BIRD)
       build the lab: namespaces bglab-branch (LAN host), bglab-cpe (branchgate), bglab-wan
       (underlay, --nat masquerades the CPE), bglab-gsa1 [bglab-gsa2] (emulated GSA endpoints:
       strongSwan or branchgate with GSA's Default crypto, BIRD announcing Microsoft-365-like
@@ -36,7 +40,7 @@ export async function labMain(args: string[], io: CliIo): Promise<number> {
   try {
     const options: NonNullable<ParseArgsConfig['options']> = {
       dir: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-      ...(sub === 'up' ? { endpoints: { type: 'string' }, nat: { type: 'boolean' }, endpoint: { type: 'string' }, dpd: { type: 'string' } } : {}),
+      ...(sub === 'up' ? { endpoints: { type: 'string' }, nat: { type: 'boolean' }, endpoint: { type: 'string' }, dpd: { type: 'string' }, ha: { type: 'boolean' } } : {}),
       ...(sub === 'status' ? { json: { type: 'boolean' } } : {}),
     };
     const parsed = parseArgs({ args: rest, options, allowPositionals: false, strict: true });
@@ -59,6 +63,12 @@ export async function labMain(args: string[], io: CliIo): Promise<number> {
         const dpd = values.dpd === undefined ? DEFAULT_OPTIONS.dpd : Number(String(values.dpd).replace(/s$/, ''));
         if (!Number.isInteger(dpd) || dpd < 0 || dpd > 3600) return usage(io, `--dpd must be whole seconds 0..3600, not ${String(values.dpd)}`);
         const opts: LabOptions = { endpoints, nat: values.nat === true, endpoint, dpd, dir };
+        if (values.ha === true) {
+          if (values.endpoints !== undefined || values.nat || values.endpoint !== undefined) return usage(io, '--ha takes only --dpd and --dir');
+          const h = await labUpHa({ ...opts, dpd: values.dpd === undefined ? 1 : dpd }, io.stdout);
+          io.stdout.write(haTryText(h.state, h.seconds));
+          return 0;
+        }
         const r = await labUp(opts, io.stdout);
         io.stdout.write(tryText(r.state, r.seconds));
         return 0;

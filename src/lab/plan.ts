@@ -33,6 +33,8 @@ export interface LabOptions {
   dpd: number;
   /** State directory: configs, logs, sockets, state.json. */
   dir: string;
+  /** Two CPE boxes as a VRRP pair (ha-plan.ts, docs/ha.md "Lab"). */
+  ha?: boolean;
 }
 
 export const DEFAULT_OPTIONS: LabOptions = { endpoints: 1, nat: false, endpoint: 'strongswan', dpd: 10, dir: DEFAULT_LAB_DIR };

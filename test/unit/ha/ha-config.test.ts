@@ -195,3 +195,24 @@ describe('BGP by role', () => {
     expect(readFileSync).toBeDefined();
   });
 });
+
+describe('lab up --ha plan', () => {
+  it('the generated box and endpoint configs validate and pair up', async () => {
+    const { haLabPlan, haBoxConfig, haEndpointConfig } = await import('../../../src/lab/ha-plan.js');
+    const { stringify } = await import('yaml');
+    const p = haLabPlan(1);
+    const load = (doc: Record<string, unknown>) => {
+      const r = parseConfig(stringify(doc), join(dir, 'lab.yaml'), {});
+      if (!r.ok) throw new Error(r.errors.map(formatIssue).join('\n'));
+      return r.config;
+    };
+    const [a, b] = p.boxes.map((x) => load(haBoxConfig(p, x, dir, '/usr/sbin/bird')));
+    const gw = load(haEndpointConfig(p, dir, '/usr/sbin/bird'));
+    expect(a!.ha!.routerId).toBe(b!.ha!.routerId);
+    expect(a!.ha!.virtualAddresses).toEqual(b!.ha!.virtualAddresses);
+    expect(a!.ha!.priority).not.toBe(b!.ha!.priority);
+    expect(a!.ha!.peer).toBe(p.boxes[1].lanAddress);
+    expect(gw.bgp!.neighbors.map((n) => n.address)).toEqual([a!.bgp!.address, b!.bgp!.address]);
+    expect(new Set(p.namespaces).size).toBe(p.namespaces.length);
+  });
+});
