@@ -18,7 +18,7 @@
  *
  * Lab addresses only; the Microsoft 365 prefixes never appear here.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { chownSync, existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { Branchgate, requireBuild, type BgTunnelConfig } from './lab/branchgate.js';
 import { routeGet } from './lab/topology.js';
@@ -70,7 +70,11 @@ describe('HA pair on VRRP (keepalived): box failure, tunnel failure, split brain
     }];
     x.bg = await Branchgate.start(x.ns, tunnels, {
       tag: `habox${x.name}`, logLevel: 'info',
+      // Box b drops root (privileges.user): its keepalived then runs as nobody with the kept
+      // capabilities, CAP_NET_RAW included (docs/ha.md "Privileges").
+      ...(x === B ? { beforeLaunch: (b: Branchgate) => chownSync(b.dir, 65534, 65534) } : {}),
       extra: {
+        ...(x === B ? { privileges: { user: 'nobody', group: 'nogroup' } } : {}),
         routing: { failMode: 'open', pinUnderlay: true },
         bgp: { asn: 65010, address: x.bgp, advertise: [LAN], holdTime: 9, neighbors: [{ address: GW_BGP, asn: 65476, tunnel: 'gsa' }] },
         ha: {
@@ -189,7 +193,12 @@ describe('HA pair on VRRP (keepalived): box failure, tunnel failure, split brain
     expect(p.code, p.stdout).toBe(0);
     const metrics = (await doc(A.bg!)).ha!;
     expect(metrics).toMatchObject({ role: 'master', priority: 200, healthy: true, splitBrain: false, virtualAddresses: [`${VIP}/24`] });
-    expect((await doc(B.bg!)).ha).toMatchObject({ role: 'backup', priority: 100, healthy: true });
+    const hb = (await doc(B.bg!)).ha!;
+    expect(hb).toMatchObject({ role: 'backup', priority: 100, healthy: true });
+    // Box b dropped root: its keepalived runs as nobody with exactly NET_ADMIN, NET_BIND_SERVICE, NET_RAW.
+    const st = readFileSync(`/proc/${hb.keepalived.pid}/status`, 'utf8');
+    expect(/^Uid:\s+(\d+)/m.exec(st)?.[1]).toBe('65534');
+    expect(/^CapEff:\s+([0-9a-f]+)/m.exec(st)?.[1]).toBe('0000000000003400');
   }, 40_000);
 
   it('tunnel failure on the master: the address moves within DPD\'s bound + 1 s; preempt brings it back when the tunnel returns', async () => {

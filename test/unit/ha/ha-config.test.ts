@@ -216,3 +216,13 @@ describe('lab up --ha plan', () => {
     expect(new Set(p.namespaces).size).toBe(p.namespaces.length);
   });
 });
+
+describe('privileges with ha:', () => {
+  it('keeps CAP_NET_RAW for keepalived only when ha: is set, and names it when missing', async () => {
+    const { keptCapabilities, missingCapabilities } = await import('../../../src/privileges/daemon-privileges.js');
+    const { capMask } = await import('../../../src/privileges/proc-status.js');
+    expect(capMask(keptCapabilities({}))).toBe(0x1400n);
+    expect(capMask(keptCapabilities({ ha: HA }))).toBe(0x3400n);
+    expect(missingCapabilities({ netAdmin: true, ports: [], netRaw: true }, 0x1000n, 1024)).toEqual(['CAP_NET_RAW is not effective: keepalived needs it for VRRP (ha:)']);
+  });
+});
