@@ -13,6 +13,12 @@
  *   higher priority becomes backup). Without preempt a lower priority would not move the address
  *   (the backup does not preempt), so weight 0 is used instead: a non-zero value puts the
  *   instance in FAULT, it stops advertising, and the peer takes over after Master_Down_Interval.
+ * - Resign (preempt only): a second track file, weight 0, that branchgate sets to 1 while this box
+ *   is unhealthy *and* the split-brain probe says the peer is healthy. The instance goes to FAULT,
+ *   and a master leaving for FAULT sends a priority-0 advert (RFC 5798 §6.4.3), so the peer takes
+ *   over after Skew_Time instead of a whole Master_Down_Interval (a backup that preempts ignores
+ *   a lower-priority advert and waits for its timer, §6.4.2). With both boxes unhealthy nobody
+ *   resigns: one keeps the gateway at priority 1.
  * - Role changes come back through `vrrp_notify_fifo` (no script is ever executed).
  */
 import type { HaConfig } from '../config/ha-schema.js';
@@ -21,6 +27,7 @@ export interface KeepalivedPaths {
   dir: string;
   config: string;
   trackFile: string;
+  resignFile: string;
   fifo: string;
   pid: string;
   vrrpPid: string;
@@ -28,7 +35,7 @@ export interface KeepalivedPaths {
 
 export function keepalivedPaths(dir: string): KeepalivedPaths {
   return {
-    dir, config: `${dir}/keepalived.conf`, trackFile: `${dir}/health`, fifo: `${dir}/notify.fifo`,
+    dir, config: `${dir}/keepalived.conf`, trackFile: `${dir}/health`, resignFile: `${dir}/resign`, fifo: `${dir}/notify.fifo`,
     pid: `${dir}/keepalived.pid`, vrrpPid: `${dir}/vrrp.pid`,
   };
 }
@@ -75,6 +82,16 @@ export function renderKeepalivedConfig(ha: HaConfig, paths: KeepalivedPaths, aut
       '',
     );
   }
+  if (ha.preempt) {
+    out.push(
+      'track_file bg_resign {',
+      `  file ${safe(paths.resignFile, 'resign file path')}`,
+      '  weight 0',
+      '  init_file 0',
+      '}',
+      '',
+    );
+  }
   out.push(
     `vrrp_instance ${instanceName(ha.routerId)} {`,
     '  state BACKUP',
@@ -88,7 +105,7 @@ export function renderKeepalivedConfig(ha: HaConfig, paths: KeepalivedPaths, aut
     '  virtual_ipaddress {',
     ...ha.virtualAddresses.map((a) => `    ${safe(a, 'virtual address')} dev ${iface}`),
     '  }',
-    ...(track ? ['  track_file {', '    bg_health', '  }'] : []),
+    ...(track || ha.preempt ? ['  track_file {', ...(track ? ['    bg_health'] : []), ...(ha.preempt ? ['    bg_resign'] : []), '  }'] : []),
     '}',
     '',
   );

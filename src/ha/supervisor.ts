@@ -36,6 +36,8 @@ export interface HaStatus {
   priority: number;
   configuredPriority: number;
   healthy: boolean;
+  /** Unhealthy with a healthy peer: in FAULT on purpose so the peer takes over at once. */
+  resigned: boolean;
   virtualAddresses: string[];
   splitBrain: boolean;
   routerId: number;
@@ -65,6 +67,7 @@ export class HaSupervisor {
   private readonly probeMs: number;
   private role: HaRole = 'unknown';
   private healthy = false;
+  private resigned = false;
   private split = false;
   private peerSeen: { msg: ProbeMessage; at: number } | undefined;
   private readonly listeners = new Set<(e: HaEvent) => void>();
@@ -105,7 +108,7 @@ export class HaSupervisor {
   status(): HaStatus {
     const p = this.peerSeen;
     return {
-      role: this.role, priority: effectivePriority(this.ha, this.healthy), configuredPriority: this.ha.priority, healthy: this.healthy,
+      role: this.role, priority: this.resigned ? 0 : effectivePriority(this.ha, this.healthy), resigned: this.resigned, configuredPriority: this.ha.priority, healthy: this.healthy,
       virtualAddresses: [...this.ha.virtualAddresses], splitBrain: this.split, routerId: this.ha.routerId,
       keepalived: { running: this.proc.running, ...(this.proc.pid !== undefined && { pid: this.proc.pid }) },
       ...(p && { peer: { role: p.msg.role, priority: p.msg.priority, ageMs: Date.now() - p.at } }),
@@ -116,6 +119,7 @@ export class HaSupervisor {
   async start(): Promise<void> {
     mkdirSync(this.paths.dir, { recursive: true, mode: 0o700 });
     this.writeTrack();
+    this.writeFile(this.paths.resignFile, '0\n');
     this.writeConfig();
     await this.fifo.open();
     await this.proc.killStale();
@@ -128,10 +132,14 @@ export class HaSupervisor {
         onPeer: (m) => {
           this.peerSeen = { msg: m, at: Date.now() };
           this.evaluateSplit();
+          this.evaluateResign();
         },
       });
       await this.probe.start();
-      this.splitTimer = setInterval(() => this.evaluateSplit(), this.probeMs);
+      this.splitTimer = setInterval(() => {
+        this.evaluateSplit();
+        this.evaluateResign();
+      }, this.probeMs);
       this.splitTimer.unref();
     }
   }
@@ -153,6 +161,17 @@ export class HaSupervisor {
     this.healthy = healthy;
     this.writeTrack();
     this.emit({ kind: 'health', healthy, priority: effectivePriority(this.ha, healthy) });
+    this.evaluateResign();
+  }
+
+  /** Unhealthy while the peer is healthy (probe): hand the address over at once (keepalived-config.ts). */
+  private evaluateResign(): void {
+    const p = this.peerSeen;
+    const peerHealthy = p !== undefined && Date.now() - p.at <= 3 * this.probeMs && p.msg.priority > 1 && p.msg.role !== 'fault';
+    const resign = this.ha.preempt && !this.healthy && peerHealthy && !this.stopped;
+    if (resign === this.resigned) return;
+    this.resigned = resign;
+    this.writeFile(this.paths.resignFile, resign ? '1\n' : '0\n');
   }
 
   async stop(): Promise<void> {
@@ -165,7 +184,7 @@ export class HaSupervisor {
     await this.dropAddresses();
     this.setRole('unknown', 0);
     // keepalived.conf holds the auth pass: nothing of ours stays behind.
-    for (const f of [this.paths.config, this.paths.trackFile, `${this.paths.trackFile}.tmp`, this.paths.pid, this.paths.vrrpPid]) rmSync(f, { force: true });
+    for (const f of [this.paths.config, this.paths.trackFile, `${this.paths.trackFile}.tmp`, this.paths.resignFile, `${this.paths.resignFile}.tmp`, this.paths.pid, this.paths.vrrpPid]) rmSync(f, { force: true });
     this.emit({ kind: 'keepalived', what: 'stopped' });
   }
 
@@ -181,9 +200,13 @@ export class HaSupervisor {
   }
 
   private writeTrack(): void {
-    const tmp = `${this.paths.trackFile}.tmp`;
-    writeFileSync(tmp, this.healthy ? '0\n' : '1\n', { mode: 0o600 });
-    renameSync(tmp, this.paths.trackFile);
+    this.writeFile(this.paths.trackFile, this.healthy ? '0\n' : '1\n');
+  }
+
+  private writeFile(path: string, text: string): void {
+    const tmp = `${path}.tmp`;
+    writeFileSync(tmp, text, { mode: 0o600 });
+    renameSync(tmp, path);
   }
 
   private async dropAddresses(): Promise<void> {

@@ -205,8 +205,10 @@ describe('HA pair on VRRP (keepalived): box failure, tunnel failure, split brain
     diag();
     const pingP = exec(branch, ['ping', '-n', '-i', '0.05', '-c', '300', '-W', '1', SVC], { allowFail: true, timeoutMs: 40_000 });
     await sleep(1000);
-    // Cut box a's WAN at the underlay (both directions): its box stays up, its tunnel dies.
-    await nft(wan, 'add table ip hacut', 'add chain ip hacut cut { type filter hook forward priority 0 ; }', `add rule ip hacut cut ip saddr ${A.wan} drop`, `add rule ip hacut cut ip daddr ${A.wan} drop`);
+    // Cut box a's path to the endpoint at the underlay (both directions): the box stays up and
+    // still reaches box b's WAN address (the split-brain probe's path), its tunnel dies.
+    await nft(wan, 'add table ip hacut', 'add chain ip hacut cut { type filter hook forward priority 0 ; }',
+      `add rule ip hacut cut ip saddr ${A.wan} ip daddr ${GW_IKE} drop`, `add rule ip hacut cut ip saddr ${GW_IKE} ip daddr ${A.wan} drop`);
     const cutAt = Date.now();
     const movedMs = await waitFor('address on box b', async () => ((await hasVip(B)) && !(await hasVip(A)) ? Date.now() - cutAt : undefined), 10_000, 50);
     const bound = 2.32 * DPD * 1000 + 1000;
@@ -222,7 +224,9 @@ describe('HA pair on VRRP (keepalived): box failure, tunnel failure, split brain
     console.log(`[ha] tunnel cut on master a: address on b after ${movedMs} ms (bound ${bound} ms = 2.32 × dpd ${DPD}s + 1 s); ` +
       `cut healed: a healthy after ${healthyMs} ms, master again (preempt) after ${backMs} ms; 20 Hz ping longest gap ${gap.toFixed(2)} s`);
     expect(movedMs).toBeLessThan(bound);
-    expect(aDoc.ha).toMatchObject({ healthy: false, priority: 1 });
+    // Unhealthy while b is healthy: a resigned (FAULT, priority-0 advert) rather than waiting for
+    // b's Master_Down_Interval.
+    expect(aDoc.ha).toMatchObject({ healthy: false, resigned: true, priority: 0, role: 'fault' });
     await waitFor('endpoint routes the branch LAN through box a again', async () => ((await gwRoute()) === A.gwTun ? true : undefined), 10_000);
   }, 60_000);
 

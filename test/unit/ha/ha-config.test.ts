@@ -119,6 +119,8 @@ describe('keepalived.conf', () => {
     expect(t).toContain(`vrrp_notify_fifo ${paths.fifo}`);
     expect(t).toMatch(/unicast_peer \{\n\s+100\.64\.10\.4/);
     expect(t).toContain('weight -199');
+    expect(t).toMatch(/track_file bg_resign \{\n\s+file \S+\/resign\n\s+weight 0/);
+    expect(t).toMatch(/track_file \{\n\s+bg_health\n\s+bg_resign\n\s+\}/);
     expect(t).toContain('advert_int 0.20');
     expect(t).not.toContain('nopreempt');
     expect(t).not.toContain('authentication');
@@ -130,6 +132,7 @@ describe('keepalived.conf', () => {
     const t = renderKeepalivedConfig({ ...HA, preempt: false, advertInterval: 1 }, paths, 'abc123');
     expect(t).toContain('nopreempt');
     expect(t).toContain('weight 0');
+    expect(t).not.toContain('bg_resign');
     expect(t).toContain('vrrp_version 2');
     expect(t).toMatch(/auth_type PASS\n\s+auth_pass abc123/);
     keepalivedAccepts(t);
