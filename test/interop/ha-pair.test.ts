@@ -14,7 +14,8 @@
  *    DPD's bound + 1 s; after the cut heals the master takes it back (preempt true).
  * 3. partition of the LAN between the boxes (bridge filter): split brain is reported by both
  *    boxes (status, log); after healing exactly one master remains.
- * 4. stop: no keepalived, virtual address or route left behind.
+ * 4. reload: a new priority reaches keepalived with SIGHUP (same process).
+ * 5. stop: no keepalived, virtual address or route left behind.
  *
  * Lab addresses only; the Microsoft 365 prefixes never appear here.
  */
@@ -39,7 +40,7 @@ const ADVERT = 0.2;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Box { name: 'a' | 'b'; ns: string; lan: string; wan: string; wanGw: string; bgp: string; priority: number; psk: string; port: string; gwTun: string; bg?: Branchgate }
-interface HaDoc { role: string; priority: number; healthy: boolean; splitBrain: boolean; virtualAddresses: string[]; keepalived: { running: boolean; pid?: number } }
+interface HaDoc { role: string; priority: number; configuredPriority: number; healthy: boolean; splitBrain: boolean; virtualAddresses: string[]; keepalived: { running: boolean; pid?: number } }
 interface Doc { tunnels: { name: string; state: string }[]; bgp?: { neighbors: { address: string; state: string; received: number; advertised: number }[] }; ha?: HaDoc }
 
 describe('HA pair on VRRP (keepalived): box failure, tunnel failure, split brain, stop', () => {
@@ -63,25 +64,27 @@ describe('HA pair on VRRP (keepalived): box failure, tunnel failure, split brain
     return n;
   };
 
+  const boxTunnels = (x: Box): BgTunnelConfig[] => [{
+    name: 'gsa', localAddress: x.wan, remoteAddress: GW_IKE, psk: x.psk, profile: 'gsa-default',
+    dpd: DPD, interface: 'bg0', mtu: 1380, mssClamp: 1340, routes: [],
+  }];
+  const boxExtra = (x: Box, priority = x.priority): Record<string, unknown> => ({
+    ...(x === B ? { privileges: { user: 'nobody', group: 'nogroup' } } : {}),
+    routing: { failMode: 'open', pinUnderlay: true },
+    bgp: { asn: 65010, address: x.bgp, advertise: [LAN], holdTime: 9, neighbors: [{ address: GW_BGP, asn: 65476, tunnel: 'gsa' }] },
+    ha: {
+      interface: 'lan0', virtualAddresses: [`${VIP}/24`], routerId: 51, priority, peer: other(x).lan,
+      advertInterval: ADVERT, preempt: true, probe: { peer: other(x).wan }, keepalived: KEEPALIVED,
+    },
+  });
+
   async function startBox(x: Box): Promise<void> {
-    const tunnels: BgTunnelConfig[] = [{
-      name: 'gsa', localAddress: x.wan, remoteAddress: GW_IKE, psk: x.psk, profile: 'gsa-default',
-      dpd: DPD, interface: 'bg0', mtu: 1380, mssClamp: 1340, routes: [],
-    }];
-    x.bg = await Branchgate.start(x.ns, tunnels, {
+    x.bg = await Branchgate.start(x.ns, boxTunnels(x), {
       tag: `habox${x.name}`, logLevel: 'info',
       // Box b drops root (privileges.user): its keepalived then runs as nobody with the kept
       // capabilities, CAP_NET_RAW included (docs/ha.md "Privileges").
       ...(x === B ? { beforeLaunch: (b: Branchgate) => chownSync(b.dir, 65534, 65534) } : {}),
-      extra: {
-        ...(x === B ? { privileges: { user: 'nobody', group: 'nogroup' } } : {}),
-        routing: { failMode: 'open', pinUnderlay: true },
-        bgp: { asn: 65010, address: x.bgp, advertise: [LAN], holdTime: 9, neighbors: [{ address: GW_BGP, asn: 65476, tunnel: 'gsa' }] },
-        ha: {
-          interface: 'lan0', virtualAddresses: [`${VIP}/24`], routerId: 51, priority: x.priority, peer: other(x).lan,
-          advertInterval: ADVERT, preempt: true, probe: { peer: other(x).wan }, keepalived: KEEPALIVED,
-        },
-      },
+      extra: boxExtra(x),
     });
   }
 
@@ -291,6 +294,20 @@ describe('HA pair on VRRP (keepalived): box failure, tunnel failure, split brain
     expect((await hasVip(A)) && !(await hasVip(B))).toBe(true);
   }, 60_000);
 
+  it('reload: a new priority reaches keepalived (SIGHUP); box b with 250 takes the address', async () => {
+    diag();
+    const pid = (await doc(B.bg!)).ha!.keepalived.pid;
+    B.bg!.writeConfig(boxTunnels(B), 'info', boxExtra(B, 250));
+    const r = await B.bg!.cli(['reload']);
+    expect(r.code, r.stderr).toBe(0);
+    const t0 = Date.now();
+    await waitMaster(B, 10_000);
+    const d = (await doc(B.bg!)).ha!;
+    console.log(`[ha] reload of box b with priority 250: master after ${Date.now() - t0} ms, same keepalived (pid ${pid} → ${d.keepalived.pid})`);
+    expect(d).toMatchObject({ role: 'master', priority: 250, configuredPriority: 250 });
+    expect(d.keepalived.pid, 'reloaded in place, not restarted').toBe(pid);
+  }, 30_000);
+
   it('stop on either box leaves no keepalived, virtual address or route behind', async () => {
     diag();
     for (const x of [B, A]) {
@@ -307,7 +324,7 @@ describe('HA pair on VRRP (keepalived): box failure, tunnel failure, split brain
       expect(routes, `box ${x.name}: routes left`).toEqual([]);
       const left = ['keepalived.conf', 'health', 'notify.fifo'].filter((f) => existsSync(`${x.bg!.dir}/ha/${f}`));
       expect(left, `box ${x.name}: HA runtime files left`).toEqual([]);
-      if (x === B) await waitMaster(A, 5000).catch(() => undefined);
+      if (x === B) await waitFor('box a holds the address once b stopped', async () => ((await hasVip(A)) ? true : undefined), 5000, 50);
     }
   }, 40_000);
 });
