@@ -308,6 +308,25 @@ describe('HA pair on VRRP (keepalived): box failure, tunnel failure, split brain
     expect(d.keepalived.pid, 'reloaded in place, not restarted').toBe(pid);
   }, 30_000);
 
+  it('a keepalived that dies is restarted by branchgate (backoff 1 s) and rejoins as backup', async () => {
+    diag();
+    const before = (await doc(A.bg!)).ha!;
+    expect(before.role).toBe('backup');
+    const t0 = Date.now();
+    process.kill(before.keepalived.pid!, 'SIGKILL');
+    const after = await waitFor('box a: a new keepalived, backup again', async () => {
+      const h = (await doc(A.bg!)).ha!;
+      return h.keepalived.running && h.keepalived.pid !== before.keepalived.pid && h.role === 'backup' ? h : undefined;
+    }, 10_000, 100);
+    const ms = Date.now() - t0;
+    const comms = (await run(['ip', 'netns', 'pids', A.ns])).stdout.split(/\s+/).filter(Boolean)
+      .map((p) => { try { return readFileSync(`/proc/${p}/comm`, 'utf8').trim(); } catch { return ''; } });
+    console.log(`[ha] keepalived SIGKILLed on box a: restarted and backup again after ${ms} ms (pid ${before.keepalived.pid} → ${after.keepalived.pid})`);
+    expect(comms.filter((c) => c === 'keepalived'), 'one keepalived (parent + VRRP child), no orphan').toHaveLength(2);
+    expect(await hasVip(A)).toBe(false);
+    expect(await hasVip(B)).toBe(true);
+  }, 30_000);
+
   it('stop on either box leaves no keepalived, virtual address or route behind', async () => {
     diag();
     for (const x of [B, A]) {
