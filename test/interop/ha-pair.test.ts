@@ -24,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { Branchgate, requireBuild, type BgTunnelConfig } from './lab/branchgate.js';
 import { routeGet } from './lab/topology.js';
 import { iperf3, mbit, requireTrafficTools } from './lab/traffic.js';
+import { one, scrape } from './lab/metrics-scrape.js';
 import { addAddress, addVeth, createNamespace, deleteNamespace, exec, run, sweepStale, uniqueName, waitFor } from './lab/netns.js';
 
 const BIRD = ['/usr/sbin/bird', '/usr/bin/bird'].find((p) => existsSync(p));
@@ -37,6 +38,7 @@ const GW_IKE = '198.51.100.2';
 const GW_BGP = '100.64.0.2';
 const DPD = 1;
 const ADVERT = 0.2;
+const METRICS = '127.0.0.1:9479';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Box { name: 'a' | 'b'; ns: string; lan: string; wan: string; wanGw: string; bgp: string; priority: number; psk: string; port: string; gwTun: string; bg?: Branchgate }
@@ -70,6 +72,7 @@ describe('HA pair on VRRP (keepalived): box failure, tunnel failure, split brain
   }];
   const boxExtra = (x: Box, priority = x.priority): Record<string, unknown> => ({
     ...(x === B ? { privileges: { user: 'nobody', group: 'nogroup' } } : {}),
+    control: { metrics: METRICS },
     routing: { failMode: 'open', pinUnderlay: true },
     bgp: { asn: 65010, address: x.bgp, advertise: [LAN], holdTime: 9, neighbors: [{ address: GW_BGP, asn: 65476, tunnel: 'gsa' }] },
     ha: {
@@ -196,6 +199,13 @@ describe('HA pair on VRRP (keepalived): box failure, tunnel failure, split brain
     expect(p.code, p.stdout).toBe(0);
     const metrics = (await doc(A.bg!)).ha!;
     expect(metrics).toMatchObject({ role: 'master', priority: 200, healthy: true, splitBrain: false, virtualAddresses: [`${VIP}/24`] });
+    // Metrics: the role state set and the tracking input.
+    const samples = await scrape(B.ns, METRICS);
+    expect(one(samples, 'branchgate_ha_role', { role: 'backup' })).toBe(1);
+    expect(one(samples, 'branchgate_ha_role', { role: 'master' })).toBe(0);
+    expect(one(samples, 'branchgate_ha_priority')).toBe(100);
+    expect(one(samples, 'branchgate_ha_healthy')).toBe(1);
+    expect(one(samples, 'branchgate_ha_split_brain')).toBe(0);
     const hb = (await doc(B.bg!)).ha!;
     expect(hb).toMatchObject({ role: 'backup', priority: 100, healthy: true });
     // Box b dropped root: its keepalived runs as nobody with exactly NET_ADMIN, NET_BIND_SERVICE, NET_RAW.
@@ -239,7 +249,8 @@ describe('HA pair on VRRP (keepalived): box failure, tunnel failure, split brain
     const PING_N = (SECONDS - 1) * 20;
     const pingP = exec(branch, ['ping', '-n', '-i', '0.05', '-c', String(PING_N), '-W', '1', SVC], { allowFail: true, timeoutMs: (SECONDS + 10) * 1000 });
     const perfP = iperf3(branch, svc, SVC, { seconds: SECONDS });
-    await sleep(3000);
+    const mon = await B.bg!.monitor();
+    await sleep(2200);
     const pids = (await run(['ip', 'netns', 'pids', A.ns])).stdout.split(/\s+/).filter(Boolean).map(Number);
     const names = pids.map((p) => { try { return readFileSync(`/proc/${p}/comm`, 'utf8').trim(); } catch { return '?'; } });
     const killedAt = Date.now();
@@ -262,6 +273,9 @@ describe('HA pair on VRRP (keepalived): box failure, tunnel failure, split brain
     const g = await doc(gwBg!);
     expect(g.bgp!.neighbors.find((m) => m.address === B.bgp)).toMatchObject({ state: 'Established', received: 1 });
     expect((await doc(B.bg!)).ha).toMatchObject({ role: 'master' });
+    const ev = await mon.wait('ha-role to master on box b', (e) => e.type === 'ha-role' && e.to === 'master', 2000);
+    expect(ev.event).toMatchObject({ source: 'ha', from: 'backup', to: 'master' });
+    expect(one(await scrape(B.ns, METRICS), 'branchgate_ha_role', { role: 'master' })).toBe(1);
     // Box a comes back: its own stale address is removed before keepalived starts, then it preempts.
     await A.bg!.stop({ graceMs: 100 }).catch(() => undefined);
     await startBox(A);
