@@ -37,16 +37,24 @@ function alive(pid: number): boolean {
   }
 }
 
-/** A keepalived of ours left by an earlier run (its cmdline names our config file). */
-export function staleKeepalived(paths: KeepalivedPaths): number | undefined {
-  try {
-    const pid = Number(readFileSync(paths.pid, 'utf8').trim());
-    if (!Number.isInteger(pid) || pid <= 1) return undefined;
-    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return cmd.some((a) => a.endsWith('keepalived')) && cmd.includes(paths.config) ? pid : undefined;
-  } catch {
-    return undefined;
+/**
+ * keepalived processes of ours left by an earlier run or a killed parent: the parent and its VRRP
+ * child (whose pid files we name; both carry our config path on their command line). A VRRP
+ * child that outlives its parent holds its pid file, and a new keepalived would refuse to start.
+ */
+export function staleKeepalived(paths: KeepalivedPaths): number[] {
+  const out: number[] = [];
+  for (const file of [paths.pid, paths.vrrpPid]) {
+    try {
+      const pid = Number(readFileSync(file, 'utf8').trim());
+      if (!Number.isInteger(pid) || pid <= 1) continue;
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (cmd.some((a) => a.endsWith('keepalived')) && cmd.includes(paths.config)) out.push(pid);
+    } catch {
+      // no such file or process
+    }
   }
+  return out;
 }
 
 export class KeepalivedProcess {
@@ -67,12 +75,12 @@ export class KeepalivedProcess {
   }
 
   async killStale(): Promise<void> {
-    const pid = staleKeepalived(this.o.paths);
-    if (pid === undefined) return;
-    this.o.log.warn({ pid }, 'ha: stopping a keepalived left by an earlier run');
-    process.kill(pid, 'SIGTERM');
-    for (let i = 0; i < 50 && alive(pid); i++) await sleep(100);
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
+    const pids = staleKeepalived(this.o.paths).filter((p) => p !== this.child?.pid);
+    if (pids.length === 0) return;
+    this.o.log.warn({ pids }, 'ha: stopping keepalived processes left by an earlier run');
+    for (const pid of pids) process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 50 && pids.some(alive); i++) await sleep(100);
+    for (const pid of pids.filter(alive)) process.kill(pid, 'SIGKILL');
   }
 
   /** Launch; resolves once the process runs (keepalived has no socket to wait for). */
