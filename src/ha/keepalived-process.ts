@@ -135,6 +135,15 @@ export class KeepalivedProcess {
     this.failures++;
     this.o.log.warn({ code, signal, restartInMs: delay }, 'keepalived exited; restarting');
     this.o.onExited({ code, signal, restartInMs: delay });
+    // keepalived's VRRP child outlives a SIGKILLed parent and would go on advertising with nobody
+    // watching it: stop it now (SIGTERM: it leaves gracefully), not only before the restart.
+    for (const pid of staleKeepalived(this.o.paths)) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       if (this.stopping) return;
