@@ -62,7 +62,7 @@ export const HaShape = {
   advertInterval: advertInterval.default(1),
   preempt: z.boolean().default(true),
   /** Split-brain probe over another path (docs/ha.md "Split brain"). */
-  probe: z.unknown().optional(), // z.strictObject(HaProbeShape) in schema.ts (it needs the message map)
+  probe: z.strictObject(HaProbeShape).optional(),
   /** Where keepalived.conf, the track file, the FIFO and pid files go (default: next to the control socket). */
   runtimeDir: path.optional(),
   /** keepalived binary. */

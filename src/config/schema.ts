@@ -225,7 +225,7 @@ const RootShape = {
   debug: z.strictObject(DebugShape).prefault({}),
   limits: z.strictObject(LimitsShape).prefault({}),
   privileges: z.strictObject(PrivilegesShape).optional(),
-  ha: z.strictObject({ ...HaShape, probe: z.strictObject(HaProbeShape).optional() }).optional(),
+  ha: z.strictObject(HaShape).optional(),
 };
 
 export const ConfigSchema = z.strictObject(RootShape);

@@ -26,6 +26,8 @@ export interface KeepalivedProcessOptions {
   onExited(info: { code: number | null; signal: string | null; restartInMs: number }): void;
   /** Every console line keepalived prints (the split-brain and state hints live there too). */
   onLogLine?(line: string): void;
+  /** Applied to every line before it is logged or put in an error (the auth pass never is). */
+  redact?(line: string): string;
 }
 
 function alive(pid: number): boolean {
@@ -93,7 +95,9 @@ export class KeepalivedProcess {
     this.child = child;
     this.startedAt = Date.now();
     let tail = '';
-    const onData = (chunk: string) => {
+    const redact = this.o.redact ?? ((l: string) => l);
+    const onData = (raw: string) => {
+      const chunk = redact(raw);
       tail = (tail + chunk).slice(-2000);
       for (const line of chunk.split('\n').filter(Boolean)) {
         this.o.log.debug({ keepalived: line }, 'keepalived');

@@ -56,6 +56,14 @@ export interface HaSupervisorOptions {
 
 const run = promisify(execFile);
 
+function readAuthPassSafe(file: string): string {
+  try {
+    return readAuthPass(file);
+  } catch {
+    return '';
+  }
+}
+
 export class HaSupervisor {
   private ha: HaConfig;
   private readonly paths: KeepalivedPaths;
@@ -86,6 +94,12 @@ export class HaSupervisor {
     this.fifo = new NotifyFifo(this.paths.fifo, (l) => this.onNotify(l));
     this.proc = new KeepalivedProcess({
       binary: ha.keepalived, paths: this.paths, wrap: this.wrap, log: this.log,
+      // keepalived may quote a config line in an error; the auth pass must not reach our log.
+      redact: (line) => {
+        const pass = this.ha.authPassFile ? readAuthPassSafe(this.ha.authPassFile) : '';
+        const l = line.replace(/(auth_pass\s+)\S+/g, '$1(hidden)');
+        return pass.length >= 4 ? l.split(pass).join('(hidden)') : l;
+      },
       backoff: o.backoff ?? { initialMs: 1000, maxMs: 30_000, stableMs: 60_000 },
       onStarted: (pid) => this.emit({ kind: 'keepalived', what: 'started', pid }),
       onExited: ({ code, signal, restartInMs }) => {

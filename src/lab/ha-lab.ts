@@ -92,7 +92,6 @@ export async function labUpHa(opts: LabOptions, out: Out): Promise<{ state: LabS
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
   writeFileSync(join(dir, '.branchgate-lab'), 'created by branchgate lab up --ha; removed by branchgate lab down\n');
-  const [a, b] = p.boxes;
   const state: LabState = { options: { ...opts, endpoints: 1, endpoint: 'branchgate', ha: true }, startedAt: new Date().toISOString(), namespaces: p.namespaces, processes: [], cpeSocket: join(dir, 'boxa.sock') };
   writeState(dir, state);
   const daemon = async (name: string, ns: string, conf: string, sock: string) => {
@@ -121,8 +120,6 @@ export async function labUpHa(opts: LabOptions, out: Out): Promise<{ state: LabS
     }, 60_000, 250);
     const r = await nsRun(p.ns.branch, ['ping', '-n', '-c', '2', '-i', '0.2', '-W', '2', p.endpoint.svcAddress], { allowFail: true, timeoutMs: 10_000 });
     if (r.code !== 0) throw new LabError(`the pair is up but ${p.endpoint.svcAddress} does not answer from the branch:\n${r.stdout}${r.stderr}`);
-    void a;
-    void b;
     return { state, seconds: (Date.now() - t0) / 1000 };
   } catch (err) {
     const logs = state.processes.map((x) => `--- ${x.name}: ${x.log} ---\n${tail(x.log, 15)}`).join('\n');

@@ -61,6 +61,12 @@ describe('ha: config', () => {
     expect(errors('  interface: lan0\n  virtualAddresses: [not-an-address]\n  routerId: 1\n  priority: 9\n').join('\n')).toMatch(/prefix length/);
   });
 
+  it('unknown keys in ha: and ha.probe are refused with a suggestion', () => {
+    const e = errors('  interface: lan0\n  virtualAddresses: [100.64.10.1/24]\n  routerId: 1\n  priority: 9\n  prempt: true\n  probe: { peeer: 192.0.2.6 }\n').join('\n');
+    expect(e).toMatch(/:11:\d+: .*prempt.*preempt/);
+    expect(e).toMatch(/:12:\d+: .*peeer.*peer/);
+  });
+
   it('auth pass: readable, at most 8 characters, and only with whole-second (VRRPv2) intervals', () => {
     writeFileSync(join(dir, 'long.pass'), 'much-too-long-password\n');
     const e1 = errors('  interface: lan0\n  virtualAddresses: [100.64.10.1/24]\n  routerId: 1\n  priority: 9\n  authPassFile: long.pass\n').join('\n');
