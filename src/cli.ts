@@ -354,6 +354,7 @@ export function formatStatus(doc: StatusDocument): string {
   const rows = doc.tunnels.map((t) => [t.name, t.state, `${t.local ?? '-'} -> ${t.remote ?? '-'}`, algs(t.ike),
     `${t.children.length} ${t.children.length === 1 ? 'child' : 'children'}`]);
   for (const n of doc.bgp?.neighbors ?? []) rows.push([`bgp ${n.address}`, n.state, `${n.received} received`, `${n.advertised} advertised`, '']);
+  if (doc.ha) rows.push([`ha vrid ${doc.ha.routerId}`, doc.ha.role, `priority ${doc.ha.priority}${doc.ha.healthy ? '' : ' (unhealthy)'}`, doc.ha.virtualAddresses.join(' '), doc.ha.splitBrain ? 'SPLIT BRAIN' : '']);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd() + '\n').join('');
 }

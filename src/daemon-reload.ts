@@ -14,6 +14,7 @@ import { resolveLocal, type UdpTransport } from './net/udp.js';
 import { ControlError } from './control/server.js';
 import type { Datapath } from './datapath.js';
 import { createDaemonBgp, type DaemonBgp } from './bgp/daemon-bgp.js';
+import { reloadHa, type DaemonHa } from './ha/daemon-ha.js';
 import { diffTunnels, type TunnelDiff } from './config-diff.js';
 import { ConfigLoadError, loadConfig } from './config-file.js';
 import type { Identity } from './native/privileges.js';
@@ -36,6 +37,7 @@ export interface ReloadHost {
   readonly startPrivileges: PrivilegesConfig | undefined;
   config: Config;
   bgp: DaemonBgp | null;
+  ha: DaemonHa | null;
   run(fn: (now: number) => Action[]): void;
   setKeyExport(c: Config): void;
 }
@@ -75,6 +77,7 @@ export async function applyReload(d: ReloadHost): Promise<ReloadResult> {
   const resolved: Config = { ...rest, tunnels, ...(d.config.privileges ? { privileges: d.config.privileges } : {}) };
   await d.datapath.reconfigure(resolved, diff);
   await reloadBgp(d, resolved);
+  await reloadHa(d.ha, resolved, d.logger);
   d.setKeyExport(resolved);
   d.config = resolved;
   d.logger.info({ unchanged: diff.unchanged, changed: diff.changed.map((c) => c.name), added: diff.added, removed: diff.removed }, 'reload: done');

@@ -26,6 +26,7 @@ import type { DataplaneEvent } from './dataplane/types.js';
 import { lastDataplaneChoice } from './dataplane/native-select.js';
 import { createDaemonBgp, type DaemonBgp } from './bgp/daemon-bgp.js';
 import { DaemonInternet } from './internet/daemon-internet.js';
+import { createDaemonHa, type DaemonHa } from './ha/daemon-ha.js';
 import { describeEvent } from './daemon-events.js';
 import { ChildCounterPoll, type VolumeReason } from './child-poll.js';
 import { startDaemonMetrics, type DaemonMetrics } from './control/daemon-metrics.js';
@@ -92,6 +93,7 @@ class DaemonImpl implements Daemon {
   bgp: DaemonBgp | null = null;
   /** Traffic profiles, bypass and the IPv6 guard (null: nothing configured, or a test datapath). */
   internet: DaemonInternet | null = null;
+  ha: DaemonHa | null = null;
   metrics: DaemonMetrics | null = null;
   /** debug.wiresharkKeys: where export-keys actions are written (null: the export is off). */
   keyWriter: WiresharkKeyWriter | null = null;
@@ -213,6 +215,7 @@ class DaemonImpl implements Daemon {
         const peer = this.#peer(tunnel);
         tunnelLogger(this.logger, tunnel)[d.level]({ event: type, ...rest, peer, ...(d.reason !== undefined ? { reason: d.reason } : {}) }, d.msg);
         this.bgp?.onEngineEvent(a.event);
+        this.ha?.onEngineEvent(a.event);
         this.metrics?.onEngineEvent(a.event);
         for (const fn of this.#subscribers) {
           try {
@@ -291,6 +294,7 @@ class DaemonImpl implements Daemon {
       routes: this.#routesNow(),
       ...(this.config.bgp !== undefined ? { bgp: this.config.bgp } : {}),
       ...(this.bgp ? { bgpNeighbors: this.bgp.neighbors() } : {}),
+      ...(this.ha ? { ha: this.ha.status() } : {}),
       installed: (tunnel: string, spiIn: number) => {
         const c = this.#children.get(`${tunnel}/${spiIn}`);
         if (!c) return undefined;
@@ -336,9 +340,14 @@ class DaemonImpl implements Daemon {
       const { kind, ...rest } = e;
       fn({ time: new Date().toISOString(), source: 'bgp', type: `bgp-${kind}`, ...rest });
     });
+    const offHa = this.ha?.onEvent((e) => {
+      const { kind, ...rest } = e;
+      fn({ time: new Date().toISOString(), source: 'ha', type: `ha-${kind}`, ...rest });
+    });
     return () => {
       offIke();
       offBgp?.();
+      offHa?.();
     };
   }
 
@@ -426,6 +435,8 @@ class DaemonImpl implements Daemon {
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
       this.#poll.stop();
+      // First hand the LAN gateway to the peer (keepalived's priority-0 advert), then the tunnels.
+      await this.ha?.stop().catch((err: unknown) => this.logger.error({ err }, 'HA shutdown failed'));
       for (const name of this.engine.tunnelNames()) {
         try {
           const now = Date.now();
@@ -505,6 +516,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     d.metrics = await startDaemonMetrics(config.control.metrics, {
       status: () => d.status(), listSas: () => d.listSas(), ikeDrops: () => engine.drops, ikeHalfOpen: () => engine.halfOpenCount,
       extraText: () => (d.internet ? renderInternetMetrics(d.internet.status()) : ''),
+      ...(config.ha ? { ha: () => d.ha?.status() } : {}),
     }, logger);
     d.control = await ControlServer.listen({ path: socketPath, handle: (req) => d.handle(req), subscribe: (fn) => d.monitor(fn), logger });
     if (plan.kind === 'switch') {
@@ -522,6 +534,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // own user's) stays reachable by the daemon; every restart then runs the same way.
     d.bgp = createDaemonBgp({ ...config, tunnels }, logger);
     await d.bgp?.start();
+    // keepalived too starts after the switch; it needs CAP_NET_RAW for VRRP (docs/ha.md "Privileges").
+    d.ha = createDaemonHa({ ...config, tunnels }, logger, d.bgp);
+    await d.ha?.start();
     d.run((now) => engine.start(now));
   } catch (err) {
     await d.stop();

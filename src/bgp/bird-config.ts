@@ -42,6 +42,8 @@ export interface BirdConfigInput {
   disabled?: ReadonlySet<string>;
   /** Per neighbor address: prefixes to hold as blackholes (failMode closed, tunnel down). */
   hold?: ReadonlyMap<string, readonly string[]>;
+  /** false: announce nothing (the backup box of an HA pair, docs/ha.md "Routing"). Default true. */
+  advertise?: boolean;
 }
 
 /** BIRD protocol name of a neighbor: stable across reconfigurations, derived from its address. */
@@ -141,7 +143,7 @@ export function renderBirdConfig(input: BirdConfigInput): string {
     '}',
     '',
     'filter bg_export {',
-    '  if proto = "bg_lan" then accept;',
+    ...(input.advertise === false ? ['  # HA backup: the branch prefixes are withdrawn until this box holds the LAN gateway.'] : ['  if proto = "bg_lan" then accept;']),
     '  reject;',
     '}',
     '',

@@ -31,6 +31,8 @@ export interface DaemonBgp {
   onEngineEvent(e: EngineEvent): void;
   neighbors(): BgpNeighborDoc[];
   onEvent(fn: (e: BgpEvent) => void): () => void;
+  /** HA role: announce the branch prefixes (master) or withdraw them (docs/ha.md). */
+  setAdvertise(on: boolean): Promise<void>;
 }
 
 /** null when the config has no bgp: section. */
@@ -44,6 +46,8 @@ export function createDaemonBgp(config: Config, logger: Logger): DaemonBgp | nul
     failMode: config.routing.failMode,
     controlSocket: config.control.socket,
     log,
+    // An HA pair announces only from the box holding the LAN gateway (src/ha/daemon-ha.ts).
+    advertise: config.ha === undefined,
   });
   // One log line per session change, limit trip and BIRD exit: what an operator greps for.
   sup.onEvent((e) => {
@@ -89,5 +93,6 @@ export function createDaemonBgp(config: Config, logger: Logger): DaemonBgp | nul
     },
     neighbors: () => sup.status().neighbors.map((n) => ({ address: n.address, state: n.state, received: n.received, advertised: n.advertised })),
     onEvent: (fn) => sup.onEvent(fn),
+    setAdvertise: (on) => sup.setAdvertise(on),
   };
 }

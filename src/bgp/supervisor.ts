@@ -51,11 +51,13 @@ export interface BgpSupervisorOptions extends BgpSettings {
   holdClearMs?: number;
   /** Add the CPE BGP address to lo when it is not local (default true). */
   assignAddress?: boolean;
+  /** Announce bgp.advertise from the start (default true; an HA pair starts withdrawn). */
+  advertise?: boolean;
 }
 
 export class BgpSupervisor {
   private s: BgpSettings;
-  private readonly o: Required<Omit<BgpSupervisorOptions, keyof BgpSettings | 'controlSocket'>>;
+  private readonly o: Required<Omit<BgpSupervisorOptions, keyof BgpSettings | 'controlSocket' | 'advertise'>>;
   private readonly paths: { binary: string; socket: string; config: string };
   private readonly proc: BirdProcess;
   private client: BirdClient | undefined;
@@ -69,9 +71,11 @@ export class BgpSupervisor {
   private poller: NodeJS.Timeout | undefined;
   private addedAddress: string | undefined;
   private stopped = true;
+  private advertise: boolean;
 
   constructor(opts: BgpSupervisorOptions) {
     this.s = { bgp: opts.bgp, tunnels: opts.tunnels, failMode: opts.failMode };
+    this.advertise = opts.advertise ?? true;
     this.paths = opts.bgp.bird ?? defaultBirdPaths(opts.controlSocket ?? '/run/branchgate/control.sock');
     this.o = {
       wrap: opts.wrap ?? [], log: opts.log ?? SILENT, pollMs: opts.pollMs ?? 2000,
@@ -172,6 +176,15 @@ export class BgpSupervisor {
     });
   }
 
+  /** Announce the branch prefixes or withdraw them (HA role, docs/ha.md "Routing"). */
+  setAdvertise(on: boolean): Promise<void> {
+    return this.serial(async () => {
+      if (on === this.advertise) return;
+      this.advertise = on;
+      await this.apply([]);
+    });
+  }
+
   /** Poll now (tests; the timer does it every pollMs). */
   refresh(): Promise<void> {
     return this.serial(() => this.poll());
@@ -186,7 +199,7 @@ export class BgpSupervisor {
   }
 
   private writeConfig(): void {
-    const text = renderBirdConfig({ bgp: this.s.bgp, tunnels: this.s.tunnels, disabled: this.disabledSet(), hold: this.hold });
+    const text = renderBirdConfig({ bgp: this.s.bgp, tunnels: this.s.tunnels, disabled: this.disabledSet(), hold: this.hold, advertise: this.advertise });
     mkdirSync(dirname(this.paths.config), { recursive: true });
     mkdirSync(dirname(this.paths.socket), { recursive: true });
     const tmp = `${this.paths.config}.tmp`;

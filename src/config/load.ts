@@ -27,6 +27,7 @@ import { validateShape, type ConfigFile } from './schema.js';
 import { checkRules } from './rules.js';
 import { checkGsaRules, rawGsaPolicy } from './gsa-rules.js';
 import { buildInternet, checkInternetRules, INTERNET_MAX_PREFIXES, INTERNET_TABLE } from './internet.js';
+import { buildHa, checkHaRules } from './ha-rules.js';
 import { gsaPolicyTemplates, resolveGsaPolicy } from './gsa-policy.js';
 import { expandGsa, type Connectivity, type ExpandIssue, type Origin, type Ref } from './gsa-expand.js';
 import { Source, openConnectivity, type Pos } from './sources.js';
@@ -195,7 +196,7 @@ function buildConfig(file: ConfigFile, psks: Secret[], baseDir: string): Config 
   const bgp = file.bgp && buildBgp(file.bgp, file.control.socket, internet.internetProfile);
   const debug = file.debug.wiresharkKeys !== undefined ? { wiresharkKeys: resolve(baseDir, file.debug.wiresharkKeys) } : {};
   return { log: file.log, control: file.control, tunnels, routing: file.routing, ...(bgp && { bgp }), debug, limits: file.limits,
-    ...(file.privileges && { privileges: file.privileges }), internet };
+    ...(file.privileges && { privileges: file.privileges }), internet, ...(file.ha && { ha: buildHa(file.ha, baseDir, file.control.socket) }) };
 }
 
 function scrub(message: string, secrets: string[]): string {
@@ -260,12 +261,13 @@ export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessE
       return issueAt(src.file, src.locate(ref.path, r.key), ref.display.join('.'), r.message);
     };
     const gsa = checkGsaRules(raw);
+    const ha = checkHaRules(raw, baseDir);
     const repeated = (r: RawIssue) => expanded.suppress.some((p) => p.length === r.path.length && p.every((x, i) => r.path[i] === x));
-    const raws = [...shape.issues, ...checkRules(raw), ...checkInternetRules(raw), ...gsa.issues, ...ctx.errors].filter((r) => !repeated(r));
+    const raws = [...shape.issues, ...checkRules(raw), ...checkInternetRules(raw), ...gsa.issues, ...ha.issues, ...ctx.errors].filter((r) => !repeated(r));
     const errors = [...early, ...raws.map(toIssue)];
     const byPos = (a: ConfigIssue, b: ConfigIssue) => (a.file === b.file ? 0 : a.file === fileName ? -1 : b.file === fileName ? 1 : a.file < b.file ? -1 : 1) || a.line - b.line || a.col - b.col;
     if (errors.length > 0 || !shape.data) return { ok: false, errors: errors.sort(byPos) };
-    const warnings = [...sources.flatMap((s) => s.warnings.map(yamlIssue(s))), ...[...ctx.warnings, ...gsa.warnings].map(toIssue)];
+    const warnings = [...sources.flatMap((s) => s.warnings.map(yamlIssue(s))), ...[...ctx.warnings, ...gsa.warnings, ...ha.warnings].map(toIssue)];
     if (shape.data.tunnels.length === 0) {
       warnings.push(toIssue({ path: ['tunnels'], message: 'no tunnels configured: the daemon will start but do nothing' }));
     }

@@ -21,6 +21,7 @@ import { GSA_POLICY_VALUES, gsaPolicyValue, type GsaPolicyField } from './gsa-po
 import { BGP_DEFAULTS } from './bgp-defaults.js';
 import { describeIssue, unknownKeyMessage } from './messages.js';
 import { BypassShape, DefaultRouteShape, Ipv6Keys, Ipv6Shape, ProfilesShape } from './internet.js';
+import { HaProbeShape, HaShape } from './ha-schema.js';
 
 /** Wrap a ParseResult parser as a schema; its error becomes an issue at this value's path. */
 function parsed<T>(fn: (v: unknown) => ParseResult<T>) {
@@ -230,6 +231,7 @@ const RootShape = {
   privileges: z.strictObject(PrivilegesShape).optional(),
   bypass: BypassShape.optional(),
   ipv6: Ipv6Shape.optional(),
+  ha: z.strictObject(HaShape).optional(),
 };
 
 export const ConfigSchema = z.strictObject(RootShape);
@@ -239,7 +241,7 @@ const SHAPES = new Map<string, object>([
   ['', RootShape], ['log', LogShape], ['control', ControlShape], ['tunnels', TunnelShape],
   ['routing', RoutingShape], ['bgp', BgpShape], ['bgp.neighbors', NeighborShape], ['bgp.bird', BirdShape],
   ['gsa', GsaShape], ['tunnels.gsaPolicy', GsaPolicyShape()], ['debug', DebugShape],
-  ['limits', LimitsShape], ['privileges', PrivilegesShape], ['ipv6', Ipv6Keys],
+  ['limits', LimitsShape], ['privileges', PrivilegesShape], ['ipv6', Ipv6Keys], ['ha', HaShape], ['ha.probe', HaProbeShape],
 ]);
 
 /** Every object section of the config as a dotted path ('' is the top level), for docs/contract.md's check. */

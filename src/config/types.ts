@@ -2,6 +2,7 @@
  * The resolved configuration the daemon and the IKE engine consume. config/load.ts turns YAML
  * into this shape (after validation), so nothing downstream re-parses strings.
  */
+import type { HaConfig } from './ha-schema.js';
 import type { Transform, TrafficSelector } from '../ike/codec/types.js';
 import type { Secret } from '../secret.js';
 
@@ -144,6 +145,8 @@ export interface Config {
   limits: LimitsConfig;
   privileges?: PrivilegesConfig;
   internet: InternetConfig;
+  /** ha: a VRRP pair (docs/ha.md). */
+  ha?: HaConfig;
 }
 
 /** An issue before it gets a position: path into the document, and for unknown keys the key. */

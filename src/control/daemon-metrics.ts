@@ -15,6 +15,8 @@ import type { Logger } from '../log.js';
 import type { ListSasDocument, StatusDocument } from './status.js';
 import { MetricsExporter, type ListenAddress } from './metrics-http.js';
 import { snapshotFromStatus, type MetricsEvent } from './metrics-input.js';
+import { registerHaMetrics } from '../ha/metrics.js';
+import type { HaStatus } from '../ha/supervisor.js';
 
 export interface MetricsSource {
   status(): StatusDocument;
@@ -25,6 +27,8 @@ export interface MetricsSource {
   ikeHalfOpen?(): number | undefined;
   /** Further exposition text (the Internet Access series, metrics-internet.ts). */
   extraText?(): string;
+  /** The HA pair's state (src/ha/), when ha: is configured. */
+  ha?(): HaStatus | undefined;
 }
 
 export interface DaemonMetrics {
@@ -67,6 +71,7 @@ export async function startDaemonMetrics(listen: string | undefined, src: Metric
       return snapshotFromStatus(src.listSas(), { ...(drops ? { ikeDrops: drops } : {}), ...(halfOpen !== undefined ? { ikeHalfOpen: halfOpen } : {}), ...(bgp ? { bgp } : {}) });
     },
   });
+  if (src.ha) registerHaMetrics(exporter.metrics.registry, src.ha);
   const a = exporter.address();
   logger.info({ metrics: `${a.host}:${a.port}` }, 'metrics endpoint listening (GET /metrics)');
   return {

@@ -83,7 +83,7 @@ export function parseResponse(line: string): ControlResponse | null {
  * ("ike": the engine's EngineEvent fields plus the peer; "bgp": the BGP supervisor's event with
  * its kind as type "bgp-<kind>"), and the event's own fields.
  */
-export type MonitorEvent = { time: string; source: 'ike' | 'bgp'; type: string; tunnel?: string } & Record<string, unknown>;
+export type MonitorEvent = { time: string; source: 'ike' | 'bgp' | 'ha'; type: string; tunnel?: string } & Record<string, unknown>;
 
 /** An event line of a subscription (see the header). */
 export interface EventLine {

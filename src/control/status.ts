@@ -21,6 +21,7 @@ import type { UdpCounters } from '../net/udp.js';
 import type { EspDropCounts } from '../dataplane/drops.js';
 import type { UdpSocketDoc } from './udp-socket-drops.js';
 import type { ControlCounters } from './server.js';
+import type { HaStatus } from '../ha/supervisor.js';
 
 export interface IkeDoc {
   spiI: string;
@@ -68,6 +69,8 @@ export interface StatusDocument {
   bgp?: { neighbors: BgpNeighborDoc[] };
   /** Traffic profiles, GSA's routes, bypass and IPv6 (src/internet/daemon-internet.ts). */
   internet?: InternetStatus;
+  /** ha: the VRRP pair (docs/ha.md "Status"). */
+  ha?: HaStatus;
 }
 
 /** list-sas: the status fields plus per-SA detail in the spirit of vici's list-sa. */
@@ -118,6 +121,7 @@ export interface StatusInput {
   /** Configured BGP, and what the supervisor reports per neighbor (absent: not yet known, Idle). */
   bgp?: BgpConfig;
   bgpNeighbors?: readonly BgpNeighborDoc[];
+  ha?: HaStatus;
   /** The installed-Child-SA record, or undefined if the datapath does not have this SA. */
   installed: (tunnel: string, spiIn: number) => ChildRuntime | undefined;
 }
@@ -194,6 +198,7 @@ export function buildStatus(input: StatusInput): StatusDocument {
       }),
     };
   }
+  if (input.ha) doc.ha = input.ha;
   return doc;
 }
 

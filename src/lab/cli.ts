@@ -8,6 +8,7 @@ import type { CliIo } from '../cli.js';
 import { DEFAULT_OPTIONS, type LabOptions } from './plan.js';
 import { LabError, labDown, labStatus, labUp, tryText } from './lab.js';
 import { INTERNET_ROUTE_FORMS, type InternetRoutesForm } from './internet-routes.js';
+import { haTryText, labUpHa } from './ha-lab.js';
 
 export const LAB_USAGE = `usage: branchgate lab <up|down|status> [options]
 
@@ -20,6 +21,9 @@ export const LAB_USAGE = `usage: branchgate lab <up|down|status> [options]
       --profile internet: the endpoint announces the whole internet (0.0.0.0/0, the two /1
       halves, or 3,552 /12s), bglab-wan plays the ISP (direct host, DNS for the bypass name,
       an IPv6 host) and the CPE runs with defaultRoute security, bypass and ipv6: block
+  lab up --ha [--dpd SECONDS] [--dir DIR]
+      an HA pair: bglab-boxa and bglab-boxb share the branch gateway 100.64.10.1 through VRRP
+      (keepalived), each with its own tunnel and BGP session to bglab-gsa1 (branchgate + BIRD)
   lab status [--json] [--dir DIR]   what runs, tunnel and BGP state
   lab down [--dir DIR]              remove every bglab-* namespace, process and DIR
 
@@ -42,7 +46,7 @@ export async function labMain(args: string[], io: CliIo): Promise<number> {
     const options: NonNullable<ParseArgsConfig['options']> = {
       dir: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       ...(sub === 'up' ? { endpoints: { type: 'string' }, nat: { type: 'boolean' }, endpoint: { type: 'string' }, dpd: { type: 'string' },
-        profile: { type: 'string' }, 'internet-routes': { type: 'string' } } : {}),
+        profile: { type: 'string' }, 'internet-routes': { type: 'string' }, ha: { type: 'boolean' } } : {}),
       ...(sub === 'status' ? { json: { type: 'boolean' } } : {}),
     };
     const parsed = parseArgs({ args: rest, options, allowPositionals: false, strict: true });
@@ -70,6 +74,14 @@ export async function labMain(args: string[], io: CliIo): Promise<number> {
         if (!(INTERNET_ROUTE_FORMS as readonly string[]).includes(form)) return usage(io, `--internet-routes must be default, split or many, not ${form}`);
         if (values['internet-routes'] !== undefined && profile !== 'internet') return usage(io, '--internet-routes needs --profile internet');
         const opts: LabOptions = { endpoints, nat: values.nat === true, endpoint, dpd, dir, profile, internetRoutes: form as InternetRoutesForm };
+        if (values.ha === true) {
+          if (values.endpoints !== undefined || values.nat || values.endpoint !== undefined || values.profile !== undefined || values['internet-routes'] !== undefined) {
+            return usage(io, '--ha takes only --dpd and --dir');
+          }
+          const h = await labUpHa({ ...opts, dpd: values.dpd === undefined ? 1 : dpd }, io.stdout);
+          io.stdout.write(haTryText(h.state, h.seconds));
+          return 0;
+        }
         const r = await labUp(opts, io.stdout);
         io.stdout.write(tryText(r.state, r.seconds));
         return 0;

@@ -62,7 +62,7 @@ export function readState(dir: string): LabState | undefined {
   }
 }
 
-function writeState(dir: string, s: LabState): void {
+export function writeState(dir: string, s: LabState): void {
   writeFileSync(statePath(dir), `${JSON.stringify(s, null, 2)}\n`, { mode: 0o600 });
 }
 

@@ -38,6 +38,8 @@ export interface LabOptions {
   profile?: 'microsoft' | 'internet';
   /** With profile internet: the form of "the whole internet" the endpoint announces. */
   internetRoutes?: InternetRoutesForm;
+  /** Two CPE boxes as a VRRP pair (ha-plan.ts, docs/ha.md "Lab"). */
+  ha?: boolean;
 }
 
 export const DEFAULT_OPTIONS: LabOptions = { endpoints: 1, nat: false, endpoint: 'strongswan', dpd: 10, dir: DEFAULT_LAB_DIR, profile: 'microsoft', internetRoutes: 'default' };

@@ -8,7 +8,9 @@
  *   CAP_NET_BIND_SERVICE  BIRD's TCP 179 after a BIRD restart (UDP 500/4500 are bound before the
  *                         switch and stay open).
  * Nothing else: no CAP_SETUID (the switch is one way), no CAP_DAC_OVERRIDE (files must really be
- * readable by the user), no CAP_NET_RAW (ESP travels in UDP 4500; there is no raw socket).
+ * readable by the user), no CAP_NET_RAW (ESP travels in UDP 4500; there is no raw socket) —
+ * except with ha:, where keepalived needs CAP_NET_RAW for VRRP's raw socket and gratuitous ARP
+ * (measured: without it keepalived exits "missing permission"; docs/ha.md "Privileges").
  *
  * Four ways to start:
  *   root, privileges set       switch after setup (planned here, switched by applySwitch);
@@ -24,12 +26,17 @@ import type { Logger } from '../log.js';
 import { raiseAmbient, resolveIdentity, switchUser, type Identity, type NativePrivilegesApi } from '../native/privileges.js';
 import { checkWritable, handOver, handoverFor, missingLevels, type Handover } from './handover.js';
 import {
-  CAP_NET_ADMIN, CAP_NET_BIND_SERVICE, capMask, capNames, readProcCredentials, readThreadCredentials,
+  CAP_NET_ADMIN, CAP_NET_BIND_SERVICE, CAP_NET_RAW, capMask, capNames, readProcCredentials, readThreadCredentials,
   type ProcCredentials,
 } from './proc-status.js';
 
 /** The documented capability set, kept after the switch. */
 export const KEPT_CAPABILITIES: readonly number[] = [CAP_NET_ADMIN, CAP_NET_BIND_SERVICE];
+
+/** The set kept for this config: the documented two, plus CAP_NET_RAW with ha: (keepalived). */
+export function keptCapabilities(config: Pick<Config, 'ha'> | undefined): readonly number[] {
+  return config?.ha ? [...KEPT_CAPABILITIES, CAP_NET_RAW] : KEPT_CAPABILITIES;
+}
 
 /** Why the daemon needs what it needs, from this config and these options. */
 export interface PrivilegeNeeds {
@@ -37,10 +44,12 @@ export interface PrivilegeNeeds {
   netAdmin: boolean;
   /** Ports this daemon (or BIRD) binds, each with what for. */
   ports: { port: number; what: string }[];
+  /** keepalived's VRRP (ha:). */
+  netRaw?: boolean;
 }
 
 export type PrivilegePlan =
-  | { kind: 'switch'; id: Identity; handover: Handover; created: string[] }
+  | { kind: 'switch'; id: Identity; handover: Handover; created: string[]; keep?: readonly number[] }
   /**
    * warning: the line to log at start (root without privileges). raise: kept capabilities this
    * non-root process has permitted but not ambient (file capabilities), to raise at once.
@@ -90,6 +99,9 @@ export function missingCapabilities(needs: PrivilegeNeeds, eff: bigint, portStar
   if (needs.netAdmin && !(eff & capMask([CAP_NET_ADMIN]))) {
     out.push('CAP_NET_ADMIN is not effective: it is needed to create TUN devices and change routes');
   }
+  if (needs.netRaw && !(eff & capMask([CAP_NET_RAW]))) {
+    out.push('CAP_NET_RAW is not effective: keepalived needs it for VRRP (ha:)');
+  }
   const low = needs.ports.filter((p) => p.port > 0 && p.port < portStart);
   if (low.length > 0 && !(eff & capMask([CAP_NET_BIND_SERVICE]))) {
     out.push(`CAP_NET_BIND_SERVICE is not effective: it is needed to bind ${low.map((p) => `${p.port} (${p.what})`).join(', ')}, ` +
@@ -116,7 +128,7 @@ export function planPrivileges(input: PlanInput): PrivilegePlan {
   const p = input.privileges;
   // Not root: capabilities from file capabilities are not passed on to `ip` and BIRD unless
   // they are ambient (systemd's AmbientCapabilities= already makes them so).
-  const raise = euid === 0 ? [] : KEPT_CAPABILITIES.filter((c) => (creds.capPrm >> BigInt(c)) & 1n && !((creds.capAmb >> BigInt(c)) & 1n));
+  const raise = euid === 0 ? [] : keptCapabilities(input.config).filter((c) => (creds.capPrm >> BigInt(c)) & 1n && !((creds.capAmb >> BigInt(c)) & 1n));
   const stay = (id: Identity | null): PrivilegePlan => (raise.length > 0 ? { kind: 'stay', id, raise } : { kind: 'stay', id });
   if (p === undefined) return euid === 0 ? { kind: 'stay', id: null, warning: ROOT_WARNING } : stay(null);
   let id: Identity;
@@ -141,7 +153,7 @@ export function planPrivileges(input: PlanInput): PrivilegePlan {
   const problems = checkWritable(handover.dirs, id);
   if (problems.length > 0) throw new PrivilegePlanError(`${input.source}: ${problems.join('; ')}`, false);
   const created = [...new Set(handover.dirs.flatMap((d) => missingLevels(d.path)))];
-  return { kind: 'switch', id, handover, created };
+  return { kind: 'switch', id, handover, created, keep: keptCapabilities(input.config) };
 }
 
 /** A start without root whose capabilities are not ambient: make them so, before any child. */
@@ -159,12 +171,13 @@ export function applyStay(plan: Extract<PrivilegePlan, { kind: 'stay' }>, logger
  */
 export function applySwitch(plan: Extract<PrivilegePlan, { kind: 'switch' }>, logger: Logger, api?: NativePrivilegesApi): void {
   const { id } = plan;
+  const keep = plan.keep ?? KEPT_CAPABILITIES;
   const chowned = handOver(plan.handover, plan.created, id);
-  switchUser(id, KEPT_CAPABILITIES, api);
-  const problems = verifySwitch(id, readThreadCredentials(), readProcCredentials());
+  switchUser(id, keep, api);
+  const problems = verifySwitch(id, readThreadCredentials(), readProcCredentials(), keep);
   if (problems.length > 0) throw new Error(`after switching to ${id.user}: ${problems.join('; ')} — refusing to run half-privileged`);
   logger.info({ user: id.user, uid: id.uid, group: id.group, gid: id.gid, groups: id.groups, handedOver: chowned,
-    capabilities: capNames(capMask(KEPT_CAPABILITIES)) }, `dropped root: running as ${id.user}:${id.group} with ${capNames(capMask(KEPT_CAPABILITIES)).join(' and ')}`);
+    capabilities: capNames(capMask(keep)) }, `dropped root: running as ${id.user}:${id.group} with ${capNames(capMask(keep)).join(' and ')}`);
 }
 
 /**
@@ -172,14 +185,14 @@ export function applySwitch(plan: Extract<PrivilegePlan, { kind: 'switch' }>, lo
  * switches every thread; a thread it missed would still be root), or a main thread whose
  * capability sets are not exactly the kept set.
  */
-export function verifySwitch(id: Identity, threads: Map<number, ProcCredentials>, main: ProcCredentials): string[] {
+export function verifySwitch(id: Identity, threads: Map<number, ProcCredentials>, main: ProcCredentials, keep: readonly number[] = KEPT_CAPABILITIES): string[] {
   const problems: string[] = [];
   for (const [tid, c] of threads) {
     if (c.uid.some((u) => u !== id.uid) || c.gid.some((g) => g !== id.gid)) {
       problems.push(`thread ${tid} (${c.name}) has uid ${c.uid.join('/')} gid ${c.gid.join('/')}`);
     }
   }
-  const want = capMask(KEPT_CAPABILITIES);
+  const want = capMask(keep);
   for (const [set, v] of [['permitted', main.capPrm], ['effective', main.capEff], ['bounding', main.capBnd], ['ambient', main.capAmb]] as const) {
     if (v !== want) problems.push(`the ${set} capabilities are ${capNames(v).join(',') || 'empty'}, not ${capNames(want).join(',')}`);
   }
@@ -223,5 +236,6 @@ export function privilegeNeeds(config: Config, kernelDatapath: boolean, ports: {
       { port: ports.natT, what: 'UDP, IKE and ESP in UDP' },
       ...(config.bgp !== undefined ? [{ port: 179, what: 'TCP, BGP in BIRD' }] : []),
     ],
+    ...(config.ha !== undefined ? { netRaw: true } : {}),
   };
 }

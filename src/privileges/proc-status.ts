@@ -23,6 +23,8 @@ export const CAPABILITY_NAMES: readonly string[] = [
 
 export const CAP_NET_BIND_SERVICE = 10;
 export const CAP_NET_ADMIN = 12;
+/** Only with ha: keepalived's VRRP raw socket and gratuitous ARP (docs/ha.md "Privileges"). */
+export const CAP_NET_RAW = 13;
 
 /** Credentials of one thread. Ids are [real, effective, saved, filesystem]. */
 export interface ProcCredentials {
