@@ -15,7 +15,7 @@ import { ControlError } from './control/server.js';
 import type { Datapath } from './datapath.js';
 import { createDaemonBgp, type DaemonBgp } from './bgp/daemon-bgp.js';
 import { diffTunnels, type TunnelDiff } from './config-diff.js';
-import { ConfigLoadError, loadConfig } from './config-file.js';
+import { ConfigLoadError, loadConfigAsync } from './config-file.js';
 import type { Identity } from './native/privileges.js';
 import { restartNeededMessage, samePrivileges, unreadableHints } from './privileges/daemon-privileges.js';
 import type { PrivilegesConfig } from './config/types.js';
@@ -43,7 +43,7 @@ export interface ReloadHost {
 export async function applyReload(d: ReloadHost): Promise<ReloadResult> {
   let next: Config;
   try {
-    const loaded = loadConfig(d.configPath, d.env);
+    const loaded = await loadConfigAsync(d.configPath, d.env);
     next = loaded.config;
     for (const w of loaded.warnings) d.logger.warn(`config: ${w}`);
   } catch (err) {
