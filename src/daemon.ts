@@ -14,6 +14,7 @@ import { IkeEngine } from './ike/engine.js';
 import type { Action, ChildSaInfo, Endpoint, EngineEvent } from './ike/actions.js';
 import type { Config, PrivilegesConfig, TunnelConfig } from './config/types.js';
 import { ConfigLoadError, loadConfig } from './config-file.js';
+import { notifierFromEnv, type Notifier } from './systemd/notify.js';
 import { createLogger, logAction, tunnelLogger, type Logger } from './log.js';
 import { DEFAULT_PORTS, resolveLocal, UdpTransport, type UdpPorts } from './net/udp.js';
 import { ControlError, ControlServer } from './control/server.js';
@@ -95,6 +96,8 @@ class DaemonImpl implements Daemon {
   control: ControlServer | undefined;
   bgp: DaemonBgp | null = null;
   metrics: DaemonMetrics | null = null;
+  /** sd_notify when started by systemd with Type=notify (src/systemd/notify.ts). */
+  systemd: Notifier | null = null;
   /** debug.wiresharkKeys: where export-keys actions are written (null: the export is off). */
   keyWriter: WiresharkKeyWriter | null = null;
   /** Where `reload` / SIGHUP re-read the config from. */
@@ -422,6 +425,7 @@ class DaemonImpl implements Daemon {
 
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
+      this.systemd?.stopping();
       for (const [sig, fn] of this.#signals) process.off(sig, fn);
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -525,5 +529,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const dp = opts.datapath ? null : lastDataplaneChoice();
   logger.info({ version: packageVersion(), tunnels: engine.tunnelNames(), socket: socketPath,
     udp: d.transport.endpoints(), ...(dp ? { dataplane: dp.kind, dataplaneReason: dp.reason } : {}) }, 'branchgate running');
+  // Sockets, TUN devices and the config are applied: tell systemd (Type=notify) we are ready.
+  d.systemd = notifierFromEnv(d.env, () => d.status(), (err) => logger.warn({ err }, 'systemd notification failed'));
+  d.systemd?.ready();
   return d;
 }
