@@ -15,6 +15,7 @@ import type { Action, ChildSaInfo, Endpoint, EngineEvent } from './ike/actions.j
 import type { Config, PrivilegesConfig, TunnelConfig } from './config/types.js';
 import { ConfigLoadError, loadConfig } from './config-file.js';
 import { notifierFromEnv, type Notifier } from './systemd/notify.js';
+import type { ConfigLoadState } from './control/metrics-input.js';
 import { createLogger, logAction, tunnelLogger, type Logger } from './log.js';
 import { DEFAULT_PORTS, resolveLocal, UdpTransport, type UdpPorts } from './net/udp.js';
 import { ControlError, ControlServer } from './control/server.js';
@@ -96,6 +97,8 @@ class DaemonImpl implements Daemon {
   control: ControlServer | undefined;
   bgp: DaemonBgp | null = null;
   metrics: DaemonMetrics | null = null;
+  /** The last config load (start, reload, SIGHUP), for branchgate_config_last_reload_successful. */
+  configLoad: ConfigLoadState = { lastReloadSuccessful: true, lastSuccessAt: Date.now() };
   /** sd_notify when started by systemd with Type=notify (src/systemd/notify.ts). */
   systemd: Notifier | null = null;
   /** debug.wiresharkKeys: where export-keys actions are written (null: the export is off). */
@@ -409,7 +412,12 @@ class DaemonImpl implements Daemon {
    * (engine.reconfigure), and the datapath and BGP follow. Serialized: one reload at a time.
    */
   reload(): Promise<ReloadResult> {
-    const run = () => applyReload(this);
+    const run = () => applyReload(this).then(
+      (r) => ((this.configLoad = { lastReloadSuccessful: true, lastSuccessAt: Date.now() }), r),
+      (err: unknown) => {
+        this.configLoad = { ...this.configLoad, lastReloadSuccessful: false };
+        throw err;
+      });
     const p = (this.#reloading ?? Promise.resolve()).catch(() => undefined).then(run);
     this.#reloading = p;
     return p;
@@ -509,6 +517,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const ike = engine instanceof IkeEngine ? engine : null;
     d.metrics = await startDaemonMetrics(config.control.metrics, {
       status: () => d.status(), listSas: () => d.listSas(), ikeDrops: () => drops, ikeHalfOpen: () => ike?.halfOpenCount,
+      configLoad: () => d.configLoad,
     }, logger);
     d.control = await ControlServer.listen({ path: socketPath, handle: (req) => d.handle(req), subscribe: (fn) => d.monitor(fn), logger });
     if (plan.kind === 'switch') {
