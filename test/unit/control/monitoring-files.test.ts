@@ -34,7 +34,7 @@ const SNAPSHOT: MetricsSnapshot = {
   ikeDrops: { malformed: 0 }, ikeHalfOpen: 0,
   udp: { ikeIn500: 0, ikeIn4500: 0, ikeOut: 0, natKeepalives: 0, natKeepalivesOut: 0, espDropped: 0, malformed: 0, handlerErrors: 0, sendErrors: 0, sendQueueFull: 0 },
   espDrops: Object.fromEntries(ESP_DROP_REASONS.map((r) => [r, 0])),
-  udpSockets: [{ socket: '192.0.2.10:4500', drops: 0, rxQueue: 0 }],
+  udpSockets: [{ socket: '192.0.2.10:4500', inode: 1, drops: 0, receiveQueue: 0 }],
   config: { lastReloadSuccessful: true, lastSuccessAt: Date.now() },
 };
 
