@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 
 const RECEIVER = `
 import json, os, socket, sys
+os.umask(0)  # like systemd's notify socket: any user of the service may send
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind("\\0" + sys.argv[1][1:] if sys.argv[1].startswith("@") else sys.argv[1])
 print(json.dumps("BOUND"), flush=True)
