@@ -33,7 +33,7 @@ export function manPage(version: string, date: string): string {
     '.br',
     '.B branchgate \\-\\-version',
     '.SH DESCRIPTION',
-    roff('branchgate connects a branch network to Microsoft Global Secure Access remote networks, or to any IKEv2 peer such as strongSwan, carrying the traffic of a TUN device as ESP in UDP. `branchgate run` is the daemon; the other commands configure-check it or talk to it over its control socket.'),
+    roff('branchgate connects a branch network to Microsoft Global Secure Access remote networks, or to any IKEv2 peer such as strongSwan, carrying the traffic of a TUN device as ESP in UDP. `branchgate run` is the daemon; the other commands check its config or talk to it over its control socket.'),
     '.SH COMMANDS',
     ...COMMANDS.flatMap((c) => commandSection(c)),
     '.SH FILES',
