@@ -115,8 +115,11 @@ describe('the program', () => {
     expect(strict.err).toMatch(/repo\.yaml:5:\d+: tunnels\.0\.pskEnv: environment variable GSA_PSK is not set/);
     expect(strict.err).toMatch(/repo\.yaml:\d+:\d+: tunnels\.1\.pskFile: cannot read .*zone2\.psk: no such file/);
     expect(await bg(['check-config', '--offline', f])).toEqual({ code: 0, out: `${f}: ok (2 tunnels), secrets not checked (--offline)\n`, err: '' });
-    // The shipped package template checks offline (its key file exists only where it is installed).
-    expect((await bg(['check-config', '--offline', join(ROOT, 'packaging', 'config.yaml')])).code).toBe(0);
+    // The shipped examples and the package template check offline with no PSK anywhere.
+    const shipped = [...readdirSync(join(ROOT, 'config')).filter((x) => x.endsWith('.yaml')).map((x) => join(ROOT, 'config', x)), join(ROOT, 'packaging', 'config.yaml')];
+    expect(shipped.length).toBeGreaterThanOrEqual(7);
+    for (const ex of shipped) expect(await bg(['check-config', '--offline', ex]), ex).toMatchObject({ code: 0 });
+    expect((await bg(['check-config', join(ROOT, 'config', 'gsa-default.yaml')])).err).toMatch(/environment variable GSA_PSK is not set/);
     // Offline is not lenient about anything else.
     writeFileSync(f, TUNNEL('pskEnv: GSA_PSK').replace('198.51.100.7', '198.51.100.700'));
     expect((await bg(['check-config', '--offline', f])).code).toBe(2);
