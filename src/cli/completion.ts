@@ -92,7 +92,8 @@ export function zshCompletion(): string {
     '_branchgate() {',
     '  local -a commands',
     '  commands=(',
-    ...COMMANDS.map((c) => `    '${c.name}:${zshEsc(c.summary)}'`),
+    // _describe splits at the first colon only: the summary needs just its quotes escaped.
+    ...COMMANDS.map((c) => `    '${c.name}:${c.summary.replace(/'/g, "'\\''")}'`),
     '  )',
     "  if (( CURRENT == 2 )); then _describe 'command' commands; return; fi",
     '  local cmd=$words[2]',
