@@ -3,8 +3,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Interop tests create network namespaces and run strongSwan; they must not run in parallel
-    // with each other (shared /run bind mounts, CPU-heavy on a 2-core box).
+    // Test files run in parallel in forked workers. Interop tests may share a run:
+    // each names its namespaces with the worker's pid, its tag and a counter (lab/netns.ts
+    // uniqueName) and runs strongSwan with a private /run (test/interop/lab/strongswan.ts).
     fileParallelism: true,
     testTimeout: 20_000,
     hookTimeout: 60_000,

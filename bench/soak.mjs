@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The soak run (issue 8; not part of `npm test`): the built daemon as CPE against strongSwan in
+ * The soak run (not part of `npm test`): the built daemon as CPE against strongSwan in
  * network namespaces, iperf3 TCP through the tunnel for the whole run, a Child rekey every 30 s
  * and an IKE rekey every 5 min through `branchgate rekey NAME [--ike] --wait`, and a sample of
  * the daemon's RSS, VmHWM, fds, threads, CPU, event-loop delay, heap, rekey and ESP counters

@@ -6,7 +6,7 @@
  *
  * The CPE role (cpe namespace, initiator) and the endpoint role (gw namespace, responder) are
  * each played by branchgate or by strongSwan 5.9.8 with kernel-libipsec (its userspace datapath:
- * this kernel has no ESP/GCM, see shared/reference/strongswan-lab.md). AES-256-GCM-16 for IKE and
+ * this kernel has no ESP/GCM, see docs/testing.md). AES-256-GCM-16 for IKE and
  * ESP, ESP in UDP 4500. A fresh topology per pairing.
  *
  * Per pairing: ping latency (idle), iperf3 TCP 1 stream each way, TCP 4 streams, UDP packets/s

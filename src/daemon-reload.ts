@@ -8,7 +8,7 @@
  */
 import type { Config } from './config/types.js';
 import type { Action } from './ike/actions.js';
-import { IkeEngine } from './ike/engine.js';
+import type { EngineApi } from './ike/engine-api.js';
 import type { Logger } from './log.js';
 import { resolveLocal, type UdpTransport } from './net/udp.js';
 import { ControlError } from './control/server.js';
@@ -29,7 +29,7 @@ export interface ReloadHost {
   readonly logger: Logger;
   readonly transport: UdpTransport;
   readonly datapath: Datapath;
-  readonly engine: { reconfigure(tunnels: Config['tunnels'], now: number): Action[] };
+  readonly engine: Pick<EngineApi, 'reconfigure' | 'setLimits'>;
   /** Who the daemon switched to at start (null: it did not switch). */
   readonly switchedTo: Identity | null;
   /** `privileges` as it was at start. */
@@ -63,10 +63,14 @@ export async function applyReload(d: ReloadHost): Promise<ReloadResult> {
   }
   const diff = diffTunnels(d.config.tunnels, tunnels);
   d.run((now) => d.engine.reconfigure(tunnels, now));
-  if (d.engine instanceof IkeEngine) d.engine.setLimits(next.limits);
+  d.engine.setLimits?.(next.limits);
   // The user switch happens once, at start: a changed privileges: is reported, not applied.
   const restartNeeded = samePrivileges(d.startPrivileges, next.privileges) ? [] : ['privileges'];
   if (restartNeeded.length > 0) d.logger.warn(restartNeededMessage(d.startPrivileges, next.privileges, runningAs(d.switchedTo)));
+  // gsa.profiles, defaultRoute, bypass and ipv6 are applied at start only (docs/gsa.md §7).
+  if (JSON.stringify(next.internet) !== JSON.stringify(d.config.internet)) {
+    d.logger.warn('reload: gsa.profiles, routing.defaultRoute, bypass or ipv6 changed; they take effect at the next restart of branchgate');
+  }
   const { privileges: _ignored, ...rest } = next;
   const resolved: Config = { ...rest, tunnels, ...(d.config.privileges ? { privileges: d.config.privileges } : {}) };
   await d.datapath.reconfigure(resolved, diff);

@@ -11,6 +11,7 @@
  */
 import type { DestinationStream } from 'pino';
 import { IkeEngine } from './ike/engine.js';
+import type { EngineApi } from './ike/engine-api.js';
 import type { Action, ChildSaInfo, Endpoint, EngineEvent } from './ike/actions.js';
 import type { Config, PrivilegesConfig, TunnelConfig } from './config/types.js';
 import { ConfigLoadError, loadConfig } from './config-file.js';
@@ -26,10 +27,12 @@ import { Datapath, kernelDatapath, type DatapathOptions } from './datapath.js';
 import type { DataplaneEvent } from './dataplane/types.js';
 import { lastDataplaneChoice } from './dataplane/native-select.js';
 import { createDaemonBgp, type DaemonBgp } from './bgp/daemon-bgp.js';
+import { DaemonInternet } from './internet/daemon-internet.js';
 import { describeEvent } from './daemon-events.js';
 import { ChildCounterPoll, type VolumeReason } from './child-poll.js';
 import { startDaemonMetrics, type DaemonMetrics } from './control/daemon-metrics.js';
 import { readUdpSocketDrops } from './control/udp-socket-drops.js';
+import { renderInternetMetrics } from './control/metrics-internet.js';
 import { applyReload, type ReloadResult } from './daemon-reload.js';
 import { rekeyCommand } from './daemon-rekey.js';
 import { WiresharkKeyWriter, wiresharkKeyPaths, wiresharkKeysWarning } from './debug/wireshark-keys.js';
@@ -41,15 +44,8 @@ import {
 
 export type { VolumeReason } from './child-poll.js';
 
-/** The engine surface the daemon uses; tests substitute a fake. */
-export type EngineLike = Pick<IkeEngine, 'start' | 'onDatagram' | 'onTick' | 'nextWakeup' | 'up' | 'down' | 'status' | 'tunnelNames' | 'reconfigure'> & {
-  /** Operator rekey (`branchgate rekey NAME [--ike]`): CREATE_CHILD_SA for the Child SA or the IKE SA. */
-  rekey(name: string, what: 'child' | 'ike', now: number): Action[];
-  /** A Child SA reached a volume lifetime or is near sequence-number exhaustion: rekey it. */
-  childVolumeExceeded(tunnel: string, spiIn: number, reason: VolumeReason, now: number): Action[];
-  /** Authenticated ESP arrived on the tunnel since the last call (liveness without a DPD exchange). */
-  noteInboundEsp(tunnel: string, now: number): void;
-};
+/** The engine surface the daemon uses (src/ike/engine-api.ts); tests substitute a fake. */
+export type EngineLike = EngineApi;
 
 export interface DaemonOptions {
   configPath: string;
@@ -96,6 +92,8 @@ class DaemonImpl implements Daemon {
   datapath!: Datapath;
   control: ControlServer | undefined;
   bgp: DaemonBgp | null = null;
+  /** Traffic profiles, bypass and the IPv6 guard (null: nothing configured, or a test datapath). */
+  internet: DaemonInternet | null = null;
   metrics: DaemonMetrics | null = null;
   /** The last config load (start, reload, SIGHUP), for branchgate_config_last_reload_successful. */
   configLoad: ConfigLoadState = { lastReloadSuccessful: true, lastSuccessAt: Date.now() };
@@ -318,7 +316,9 @@ class DaemonImpl implements Daemon {
   }
 
   status(): StatusDocument {
-    return buildStatus(this.#statusInput());
+    const doc = buildStatus(this.#statusInput());
+    if (this.internet) doc.internet = this.internet.status();
+    return doc;
   }
 
   listSas(): ListSasDocument {
@@ -428,7 +428,7 @@ class DaemonImpl implements Daemon {
     const dir = c.debug.wiresharkKeys;
     this.keyWriter = dir === undefined ? null : new WiresharkKeyWriter(wiresharkKeyPaths(dir));
     if (this.keyWriter) this.logger.warn(wiresharkKeysWarning(this.keyWriter.paths));
-    if (this.engine instanceof IkeEngine) this.engine.exportKeys = this.keyWriter !== null;
+    this.engine.setExportKeys?.(this.keyWriter !== null);
   }
 
   stop(): Promise<void> {
@@ -457,6 +457,7 @@ class DaemonImpl implements Daemon {
       await Promise.race([drained, new Promise((r) => setTimeout(r, 1000).unref())]);
       this.ikeClosed = true;
       await this.bgp?.stop().catch((err: unknown) => this.logger.error({ err }, 'BGP shutdown failed'));
+      await this.internet?.stop();
       await this.datapath?.stop().catch((err: unknown) => this.logger.error({ err }, 'datapath shutdown failed'));
       await this.transport?.close();
       await this.control?.close();
@@ -513,10 +514,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     d.datapath.onEvent((e) => d.onDataplaneEvent(e));
     await d.datapath.start();
     // IkeEngine counts dropped datagrams by reason; test engines may not.
-    const drops = (engine as Partial<Pick<IkeEngine, 'drops'>>).drops;
-    const ike = engine instanceof IkeEngine ? engine : null;
     d.metrics = await startDaemonMetrics(config.control.metrics, {
-      status: () => d.status(), listSas: () => d.listSas(), ikeDrops: () => drops, ikeHalfOpen: () => ike?.halfOpenCount,
+      status: () => d.status(), listSas: () => d.listSas(), ikeDrops: () => engine.drops, ikeHalfOpen: () => engine.halfOpenCount,
+      extraText: () => (d.internet ? renderInternetMetrics(d.internet.status()) : ''),
       configLoad: () => d.configLoad,
     }, logger);
     d.control = await ControlServer.listen({ path: socketPath, handle: (req) => d.handle(req), subscribe: (fn) => d.monitor(fn), logger });
@@ -524,6 +524,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       applySwitch(plan, logger);
       d.switchedTo = plan.id;
       checkReloadable(d, plan.id);
+    }
+    // Bypass routes, name-server pins, GSA's policy rules and the IPv6 guard: after the datapath
+    // (whose start installs the endpoint pins), before BIRD fills GSA's table.
+    if (opts.datapath === undefined && DaemonInternet.needed(config)) {
+      d.internet = new DaemonInternet({ ...config, tunnels }, logger.child({ component: 'internet' }));
+      await d.internet.start();
     }
     // BIRD starts after the switch, so it never runs as root and its control socket (0660, its
     // own user's) stays reachable by the daemon; every restart then runs the same way.

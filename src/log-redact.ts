@@ -1,5 +1,5 @@
 /**
- * Log redaction that src/log.ts plugs into pino (architecture rule 7: no PSK or key in any log
+ * Log redaction that src/log.ts plugs into pino (docs/architecture.md, rule 7: no PSK or key in any log
  * line, at any level). Two layers, because each catches what the other cannot:
  *
  * 1. By type, everywhere in a log object, however it got there: Secret → "(hidden)"; bytes

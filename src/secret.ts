@@ -3,7 +3,7 @@ import { inspect } from 'node:util';
 const HIDDEN = '(hidden)';
 
 /**
- * A value that must never be printed: PSKs and key material (architecture rule 7). Logs, status
+ * A value that must never be printed: PSKs and key material (docs/architecture.md, rule 7). Logs, status
  * output, JSON and errors see "(hidden)"; only code that calls reveal() gets the bytes.
  */
 export class Secret {

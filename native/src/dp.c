@@ -349,6 +349,11 @@ void dp_update_remote(dp_t *dp, uint32_t tunnel, uint32_t addr, uint16_t port)
   pthread_rwlock_unlock(&dp->lock);
 }
 
+#define DP_NAME(id, name) name,
+const char *const DP_COUNTER_NAMES[DPC_COUNT] = {DP_COUNTER_LIST(DP_NAME)};
+const char *const DP_STAT_NAMES[DPS_COUNT] = {DP_STAT_LIST(DP_NAME)};
+const char *const DP_DROP_NAMES[DPD_COUNT] = {DP_DROP_LIST(DP_NAME)};
+
 /*
  * Counters are read while the I/O threads run: each is a naturally aligned 64-bit word written by
  * one thread, so a read sees the old or the new value (x86-64, arm64), never a torn one.

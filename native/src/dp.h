@@ -35,33 +35,52 @@
 enum { DP_EVENT_REKEY_NEEDED = 1, DP_EVENT_TUN_ERROR = 2 };
 enum { DP_SOCK_STEERED = 1, DP_SOCK_SEND_ONLY = 2 };
 
-/* Indexes of dp_counters' output (src/native/dp-api.ts DP_COUNTERS). */
-enum {
-  DPC_BYTES_IN, DPC_PACKETS_IN, DPC_BYTES_OUT, DPC_PACKETS_OUT, DPC_REPLAY, DPC_AUTH, DPC_POLICY_IN,
-  DPC_POLICY_OUT, DPC_MALFORMED_IN, DPC_DUMMY_IN, DPC_SEQ_REFUSALS, DPC_COUNT
-};
-/* Indexes of dp_tunnel_stats' output (src/native/dp-api.ts DP_TUNNEL_STATS). */
-enum {
-  DPS_NO_SA, DPS_NOT_IPV4, DPS_SEND_ERRORS, DPS_TUN_WRITE_DROPS, DPS_TUN_PKTS_IN, DPS_TUN_BATCHES_IN,
-  DPS_ESP_PKTS_IN, DPS_ESP_BATCHES_IN, DPS_GSO_SENDS, DPS_UNKNOWN_SPI, DPS_NON_ESP, DPS_TUN_READ_ERRORS,
-  DPS_OVERSIZE, DPS_TSO_READS, DPS_GRO_WRITES, DPS_COUNT
-};
+/*
+ * The engine's tables of counters. Each is one X-macro list (C name, exported name), so the enum
+ * and the names the addon exports (dpNames(), dp_napi.c) cannot drift apart; the loader
+ * (src/native/esp-native.ts) checks the names against the TypeScript lists by name, and the
+ * TypeScript side reads every array through those names, never by position.
+ */
+
+/* dp_counters' output, per Child SA (src/native/dp-api.ts DP_COUNTERS). */
+#define DP_COUNTER_LIST(X)                                                                   \
+  X(BYTES_IN, "bytesIn") X(PACKETS_IN, "packetsIn") X(BYTES_OUT, "bytesOut") X(PACKETS_OUT, "packetsOut") \
+  X(REPLAY, "replayDrops") X(AUTH, "authFailures") X(POLICY_IN, "policyDropsIn") X(POLICY_OUT, "policyDropsOut") \
+  X(MALFORMED_IN, "malformedIn") X(DUMMY_IN, "dummyIn") X(SEQ_REFUSALS, "seqRefusals")
+
+/* dp_tunnel_stats' output: what a tunnel's I/O did (batching, offloads). Drops are not here:
+ * they are the one drop table below. */
+#define DP_STAT_LIST(X)                                                                      \
+  X(TUN_PKTS_IN, "tunPacketsIn") X(TUN_BATCHES_IN, "tunBatchesIn") X(ESP_PKTS_IN, "espPacketsIn") \
+  X(ESP_BATCHES_IN, "espBatchesIn") X(GSO_SENDS, "gsoSends") X(TUN_READ_ERRORS, "tunReadErrors") \
+  X(TSO_READS, "tsoReads") X(GRO_WRITES, "groWrites")
 
 /*
- * Indexes of dp_drops' output (src/native/dp-api.ts DP_DROPS; the names and their meaning are
- * src/dataplane/drops.ts ESP_DROP_REASONS, which TsDataplane counts by the same rules). Every ESP
- * datagram the RX path rejects and every inner packet the TX path does not send lands in exactly
- * one of these. Engine-wide and cumulative: they survive SA deletion and tunnel detach (unlike the
- * per-SA counters), so a packet for a deleted SA is still visible (as DPD_UNKNOWN_SPI).
- * Writers: the DPD_TX_* ones only the TX thread; the others only code holding rx_mutex (the RX
- * thread, dp_inject).
+ * dp_drops' output: src/dataplane/drops.ts ESP_DROP_HELP names each reason and says what it
+ * means; TsDataplane counts them by the same rules. Every ESP datagram the RX path rejects and
+ * every inner packet the TX path does not send lands in exactly one of these. Engine-wide and
+ * cumulative: they survive SA deletion and tunnel detach (unlike the per-SA counters), so a packet
+ * for a deleted SA is still visible (as DPD_UNKNOWN_SPI). Writers: the DPD_TX_* ones only the TX
+ * thread; the others only code holding rx_mutex (the RX thread, dp_inject).
  */
-enum {
-  DPD_NON_ESP, DPD_UNKNOWN_SPI, DPD_OVERSIZE, DPD_SHORT, DPD_SEQ_ZERO, DPD_REPLAY, DPD_AUTH, DPD_PADDING,
-  DPD_DUMMY, DPD_NOT_IPV4, DPD_BAD_LENGTH, DPD_POLICY, DPD_TUN_WRITE,
-  DPD_TX_NO_SA, DPD_TX_NOT_IPV4, DPD_TX_OVERSIZE, DPD_TX_POLICY, DPD_TX_SEQ_EXHAUSTED, DPD_TX_SEND_ERROR,
-  DPD_TX_QUEUE_FULL, DPD_COUNT
-};
+#define DP_DROP_LIST(X)                                                                      \
+  X(NON_ESP, "non-esp") X(UNKNOWN_SPI, "unknown-spi") X(OVERSIZE, "oversize") X(SHORT, "short")     \
+  X(SEQ_ZERO, "seq-zero") X(REPLAY, "replay") X(AUTH, "auth") X(PADDING, "padding") X(DUMMY, "dummy") \
+  X(NOT_IPV4, "not-ipv4") X(BAD_LENGTH, "bad-length") X(POLICY, "policy") X(TUN_WRITE, "tun-write")   \
+  X(TX_NO_SA, "tx-no-sa") X(TX_NOT_IPV4, "tx-not-ipv4") X(TX_OVERSIZE, "tx-oversize")                \
+  X(TX_POLICY, "tx-policy") X(TX_SEQ_EXHAUSTED, "tx-seq-exhausted") X(TX_SEND_ERROR, "tx-send-error") \
+  X(TX_QUEUE_FULL, "tx-queue-full")
+
+#define DP_ENUM_C(id, name) DPC_##id,
+#define DP_ENUM_S(id, name) DPS_##id,
+#define DP_ENUM_D(id, name) DPD_##id,
+enum { DP_COUNTER_LIST(DP_ENUM_C) DPC_COUNT };
+enum { DP_STAT_LIST(DP_ENUM_S) DPS_COUNT };
+enum { DP_DROP_LIST(DP_ENUM_D) DPD_COUNT };
+
+extern const char *const DP_COUNTER_NAMES[DPC_COUNT];
+extern const char *const DP_STAT_NAMES[DPS_COUNT];
+extern const char *const DP_DROP_NAMES[DPD_COUNT];
 
 /*
  * An inbound ESP datagram longer than the tunnel's MTU + DP_IN_SLACK is dropped as DPD_OVERSIZE

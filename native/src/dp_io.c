@@ -157,7 +157,6 @@ static dp_sock_t *sock_for(dp_t *dp, uint32_t local)
 static void send_run(dp_t *dp, dp_sock_t *sk, uint64_t remote, tx_scratch_t *s, uint32_t m, dp_stats_t *st)
 {
   if (!sk || sk->fd < 0) {
-    st->v[DPS_SEND_ERRORS] += m;
     dp->drops[DPD_TX_SEND_ERROR] += m;
     return;
   }
@@ -228,12 +227,10 @@ static void send_run(dp_t *dp, dp_sock_t *sk, uint64_t remote, tx_scratch_t *s, 
     }
     if (e == EAGAIN || e == ENOBUFS) { /* the socket's send queue stayed full: the bound, counted */
       for (uint32_t q = done; q < k; q++) {
-        st->v[DPS_SEND_ERRORS] += s->segs[q];
         dp->drops[DPD_TX_QUEUE_FULL] += s->segs[q];
       }
       return;
     }
-    st->v[DPS_SEND_ERRORS] += s->segs[done]; /* this message only (e.g. no route): skip it */
     dp->drops[DPD_TX_SEND_ERROR] += s->segs[done];
     first += s->segs[done];
     done++;
@@ -249,7 +246,6 @@ static void tx_flush(dp_t *dp, dp_tunnel_t *t, uint32_t id, tx_scratch_t *s, uin
   t->st.v[DPS_TUN_BATCHES_IN]++;
   dp_child_t *c = t->cur;
   if (!c) {
-    t->st.v[DPS_NO_SA] += n;
     dp->drops[DPD_TX_NO_SA] += n;
     return;
   }
@@ -259,7 +255,6 @@ static void tx_flush(dp_t *dp, dp_tunnel_t *t, uint32_t id, tx_scratch_t *s, uin
     uint8_t *inner = base + DP_HEADROOM;
     uint32_t len = s->len[i];
     if (!parse_ipv4(inner, len, &info)) {
-      t->st.v[DPS_NOT_IPV4]++;
       dp->drops[DPD_TX_NOT_IPV4]++;
       continue;
     }
@@ -306,7 +301,6 @@ static void tx_broken(dp_t *dp, dp_tunnel_t *t, uint32_t id, int e)
 static void tx_vnet_packet(dp_t *dp, dp_tunnel_t *t, uint32_t id, tx_scratch_t *s, uint32_t r, uint32_t *n)
 {
   if (r < DP_VNET_HDR) { /* cannot happen: the kernel always writes the header */
-    t->st.v[DPS_NOT_IPV4]++;
     dp->drops[DPD_TX_NOT_IPV4]++;
     return;
   }
@@ -318,7 +312,6 @@ static void tx_vnet_packet(dp_t *dp, dp_tunnel_t *t, uint32_t id, tx_scratch_t *
   uint32_t cstart = le16toh(h.csum_start), coff = le16toh(h.csum_offset);
   if (gso == VIRTIO_NET_HDR_GSO_NONE) {
     if (plen > t->mtu) {
-      t->st.v[DPS_OVERSIZE]++;
       dp->drops[DPD_TX_OVERSIZE]++;
       return;
     }
@@ -341,14 +334,12 @@ static void tx_vnet_packet(dp_t *dp, dp_tunnel_t *t, uint32_t id, tx_scratch_t *
   uint32_t ihl = plen >= 20 ? (uint32_t)(pkt[0] & 15) * 4 : 0;
   uint32_t mss = le16toh(h.gso_size);
   if (gso != VIRTIO_NET_HDR_GSO_TCPV4 || ihl < 20 || (pkt[0] >> 4) != 4 || pkt[9] != 6 || plen < ihl + 20 || mss == 0) {
-    t->st.v[DPS_NOT_IPV4]++;
     dp->drops[DPD_TX_NOT_IPV4]++;
     return;
   }
   uint32_t thl = (uint32_t)(pkt[ihl + 12] >> 4) * 4;
   uint32_t hlen = ihl + thl;
   if (thl < 20 || hlen > plen || hlen + mss > t->mtu) {
-    t->st.v[DPS_OVERSIZE]++;
     dp->drops[DPD_TX_OVERSIZE]++;
     return;
   }
@@ -401,7 +392,6 @@ static void tx_tunnel(dp_t *dp, dp_tunnel_t *t, uint32_t id, tx_scratch_t *s)
         continue;
       }
       if ((uint32_t)r > t->mtu) { /* larger than the MTU we set: dropped, never truncated */
-        t->st.v[DPS_OVERSIZE]++;
         dp->drops[DPD_TX_OVERSIZE]++;
         continue;
       }
@@ -451,7 +441,6 @@ static bool tun_write(dp_t *dp, dp_tunnel_t *t, const uint8_t *pkt, uint32_t len
     ssize_t w = t->vnet ? writev(t->fd, iov, 2) : write(t->fd, pkt, len);
     if (w >= 0) return true;
     if (errno == EINTR) continue;
-    t->st.v[DPS_TUN_WRITE_DROPS] += nseg; /* queue full, link down, or refused: a router drops */
     dp->drops[DPD_TUN_WRITE] += nseg;
     return false;
   }
@@ -485,7 +474,6 @@ static void gro_flush(dp_t *dp, dp_tunnel_t *t, dp_gro_t *g)
       ssize_t w = write(t->fd, g->buf, DP_VNET_HDR + g->len);
       if (w >= 0) break;
       if (errno == EINTR) continue;
-      t->st.v[DPS_TUN_WRITE_DROPS] += g->nseg;
       dp->drops[DPD_TUN_WRITE] += g->nseg;
       break;
     }
@@ -597,13 +585,11 @@ int32_t dp_rx_one(dp_t *dp, uint8_t *pkt, uint32_t len, uint32_t from_addr, uint
   /* The BPF steering sends only datagrams with a non-zero first word here; anything else is a
    * stray from before the program was attached (or the JS path): count, drop. */
   if (len < 4 || rd32(pkt) == 0) {
-    dp->global.v[DPS_NON_ESP]++;
     dp->drops[DPD_NON_ESP]++;
     return DP_RX_NON_ESP;
   }
   dp_child_t *c = dp_lookup(dp, rd32(pkt));
   if (!c) { /* never ours, or an SA deleted since (rekeyed away, expired): RFC 4303 §3.4.2 */
-    dp->global.v[DPS_UNKNOWN_SPI]++;
     dp->drops[DPD_UNKNOWN_SPI]++;
     return DP_RX_UNKNOWN_SPI;
   }

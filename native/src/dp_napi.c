@@ -385,6 +385,23 @@ static napi_value drops(napi_env env, napi_callback_info info)
   return NULL;
 }
 
+/* dpNames() -> { counters, tunnelStats, drops }: the names of each output array, in C order
+ * (dp.h's X-macro lists); src/native/esp-native.ts checks them against the TypeScript lists. */
+static napi_value names(napi_env env, napi_callback_info info)
+{
+  napi_value out, c, s, d;
+  BG_CALL(env, napi_create_object(env, &out));
+  if (!(c = bg_string_array(env, DP_COUNTER_NAMES, DPC_COUNT)) || !(s = bg_string_array(env, DP_STAT_NAMES, DPS_COUNT)) ||
+      !(d = bg_string_array(env, DP_DROP_NAMES, DPD_COUNT))) {
+    bg_throw_napi(env, "dpNames");
+    return NULL;
+  }
+  BG_CALL(env, napi_set_named_property(env, out, "counters", c));
+  BG_CALL(env, napi_set_named_property(env, out, "tunnelStats", s));
+  BG_CALL(env, napi_set_named_property(env, out, "drops", d));
+  return out;
+}
+
 static napi_value inject(napi_env env, napi_callback_info info)
 {
   ARGS(4, "dpInject");
@@ -479,6 +496,7 @@ napi_status dp_napi_init(napi_env env, napi_value exports)
     {"dpActivateChild", NULL, activate_child, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dpDeleteChild", NULL, delete_child, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dpUpdateRemote", NULL, update_remote, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"dpNames", NULL, names, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dpCounters", NULL, counters, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dpTunnelStats", NULL, tunnel_stats, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dpDrops", NULL, drops, NULL, NULL, NULL, napi_enumerable, NULL},

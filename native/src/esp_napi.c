@@ -7,13 +7,14 @@
  *   espSaState(sa, out: Float64Array(13))
  *   espSaSetSeq(sa, hi, lo) / espSaSetReplayTop(sa, hi, lo) / espSaSetNextIv(sa, iv)  (test hooks)
  *   espSaDestroy(sa)                                             (else the GC frees it)
+ *   espTransforms() -> { encr, integ }                        (the cipher table, for the loader's check)
  *   opensslVersion() -> string
  *
  * One call handles `count` packets: packet i is src[srcOff[i], srcOff[i] + srcLen[i]) and its
  * result goes to dst[dstOff[i], dstOff[i] + dstSlot); results[i] is the output length or the
  * negative code of esp.h. Every slice is validated before the first packet is touched, so a bad
- * batch has no side effects. Nothing is allocated per packet (shared/reference/perf.md §4.1:
- * batching ×64 measured 2.64 M pkt/s against 213 k for createCipheriv per packet).
+ * batch has no side effects. Nothing is allocated per packet (batching ×64 measured 2.64 M pkt/s
+ * against 213 k for createCipheriv per packet on the build machine; docs/performance.md).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,7 @@ static esp_sa_t *get_sa(napi_env env, napi_value v, const char *fn)
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
     return NULL;
   }
-  if (sa->ctx == NULL && sa->mac == NULL) {
+  if (!sa->live) {
     char msg[128];
     snprintf(msg, sizeof msg, "%s: the SA was destroyed", fn);
     napi_throw_error(env, "ERR_INVALID_STATE", msg);
@@ -306,6 +307,47 @@ static napi_value sa_set_iv(napi_env env, napi_callback_info info)
   return NULL;
 }
 
+/*
+ * espTransforms() -> { encr: [{id, keyBits, name, keyBytes, saltBytes, ivBytes, icvBytes, align,
+ * block}], integ: [{id, name, keyBytes, icvBytes}] }: the cipher table (esp_ciphers.c), so
+ * src/native/esp-native.ts can check it against the TypeScript one when the addon loads.
+ */
+static napi_value transforms(napi_env env, napi_callback_info info)
+{
+  napi_value out, encr, integ;
+  BG_CALL(env, napi_create_object(env, &out));
+  BG_CALL(env, napi_create_array_with_length(env, ESP_CIPHER_COUNT, &encr));
+  BG_CALL(env, napi_create_array_with_length(env, ESP_INTEG_COUNT, &integ));
+  for (size_t i = 0; i < ESP_CIPHER_COUNT; i++) {
+    const esp_cipher_t *c = &ESP_CIPHERS[i];
+    napi_value o;
+    BG_CALL(env, napi_create_object(env, &o));
+    if (!bg_set_u32(env, o, "id", c->id) || !bg_set_u32(env, o, "keyBits", c->key_bits) ||
+        !bg_set_str(env, o, "name", c->name) || !bg_set_u32(env, o, "keyBytes", c->key_len) ||
+        !bg_set_u32(env, o, "saltBytes", c->salt_len) || !bg_set_u32(env, o, "ivBytes", c->iv_len) ||
+        !bg_set_u32(env, o, "icvBytes", c->icv_len) || !bg_set_u32(env, o, "align", c->align) ||
+        !bg_set_u32(env, o, "block", c->block)) {
+      bg_throw_napi(env, "espTransforms");
+      return NULL;
+    }
+    BG_CALL(env, napi_set_element(env, encr, (uint32_t)i, o));
+  }
+  for (size_t i = 0; i < ESP_INTEG_COUNT; i++) {
+    const esp_integ_t *g = &ESP_INTEGS[i];
+    napi_value o;
+    BG_CALL(env, napi_create_object(env, &o));
+    if (!bg_set_u32(env, o, "id", g->id) || !bg_set_str(env, o, "name", g->name) ||
+        !bg_set_u32(env, o, "keyBytes", g->key_len) || !bg_set_u32(env, o, "icvBytes", g->icv_len)) {
+      bg_throw_napi(env, "espTransforms");
+      return NULL;
+    }
+    BG_CALL(env, napi_set_element(env, integ, (uint32_t)i, o));
+  }
+  BG_CALL(env, napi_set_named_property(env, out, "encr", encr));
+  BG_CALL(env, napi_set_named_property(env, out, "integ", integ));
+  return out;
+}
+
 static napi_value openssl_version(napi_env env, napi_callback_info info)
 {
   napi_value v;
@@ -324,6 +366,7 @@ napi_status esp_napi_init(napi_env env, napi_value exports)
     {"espSaSetSeq", NULL, sa_set_seq, NULL, NULL, NULL, napi_enumerable, NULL},
     {"espSaSetReplayTop", NULL, sa_set_top, NULL, NULL, NULL, napi_enumerable, NULL},
     {"espSaSetNextIv", NULL, sa_set_iv, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"espTransforms", NULL, transforms, NULL, NULL, NULL, napi_enumerable, NULL},
     {"opensslVersion", NULL, openssl_version, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

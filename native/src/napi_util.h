@@ -101,4 +101,28 @@ static inline void bg_range(napi_env env, const char *msg)
   napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
 }
 
+/* obj[key] = u32 / string; false (exception pending) on failure. For the table exports. */
+static inline bool bg_set_u32(napi_env env, napi_value obj, const char *key, uint32_t v)
+{
+  napi_value x;
+  return napi_create_uint32(env, v, &x) == napi_ok && napi_set_named_property(env, obj, key, x) == napi_ok;
+}
+
+static inline bool bg_set_str(napi_env env, napi_value obj, const char *key, const char *v)
+{
+  napi_value x;
+  return napi_create_string_utf8(env, v, NAPI_AUTO_LENGTH, &x) == napi_ok && napi_set_named_property(env, obj, key, x) == napi_ok;
+}
+
+/* An array of the n strings names[0..n) (the C side's table of names, checked by the loader). */
+static inline napi_value bg_string_array(napi_env env, const char *const *names, size_t n)
+{
+  napi_value arr, s;
+  if (napi_create_array_with_length(env, n, &arr) != napi_ok) return NULL;
+  for (size_t i = 0; i < n; i++)
+    if (napi_create_string_utf8(env, names[i], NAPI_AUTO_LENGTH, &s) != napi_ok || napi_set_element(env, arr, (uint32_t)i, s) != napi_ok)
+      return NULL;
+  return arr;
+}
+
 #endif

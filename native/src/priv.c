@@ -1,5 +1,5 @@
 /*
- * Least privilege (issue 8): name resolution and the one-way switch from root to an unprivileged
+ * Least privilege: name resolution and the one-way switch from root to an unprivileged
  * user that keeps a few capabilities.
  *
  *   privResolve(user, group|null) -> { uid, gid, user, group, groups[], userFound }

@@ -8,7 +8,7 @@
  *   unwatch(handle)
  *   close(fd)
  *
- * Why this shape (shared/reference/perf.md §5): a non-blocking fd drained in batches into one
+ * Why this shape (docs/performance.md): a non-blocking fd drained in batches into one
  * preallocated slab costs one JS<->C crossing per batch, not per packet, and never ties up the
  * libuv threadpool the way fs.read does (measured 1.78 M pkt/s vs 133 k pkt/s).
  *
@@ -151,8 +151,8 @@ static int configure_link(const char *ifname, uint32_t mtu, const char **step)
  * TUN_F_TSO4 | TUN_F_TSO_ECN): the kernel may hand us TCP super-packets up to 64 KiB (segmented by
  * the engine, native/src/dp_io.c) and packets whose checksum is left to us, and it accepts such
  * super-packets on write (the engine coalesces consecutive TCP segments). The tunnel is then
- * crossed once per super-packet instead of once per segment (wireguard-go's TUN GSO/GRO,
- * shared/reference/perf.md §5). If the kernel refuses the offloads, the device is opened plain
+ * crossed once per super-packet instead of once per segment (as wireguard-go's TUN GSO/GRO does;
+ * docs/performance.md). If the kernel refuses the offloads, the device is opened plain
  * and `offload` in the result is false.
  */
 static napi_value tun_open(napi_env env, napi_callback_info info)

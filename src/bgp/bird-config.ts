@@ -155,6 +155,9 @@ export function renderBirdConfig(input: BirdConfigInput): string {
     '}',
     '',
     'protocol kernel bg_kernel {',
+    // Internet Access: a table of our own, consulted only after main's non-default routes (pins,
+    // bypass, the LAN), so GSA's 0.0.0.0/0 never replaces the branch's default route in main.
+    ...(bgp.kernelTable !== undefined ? [`  kernel table ${uint(bgp.kernelTable, 'kernelTable', 1, 252)};`] : []),
     '  ipv4 { import none; export filter bg_kernel_out; };',
     `  metric ${uint(o.kernelMetric, 'kernelMetric', 1, 4294967295)};`,
     ...(o.multipath ? ['  merge paths on;'] : []),

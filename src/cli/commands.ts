@@ -82,6 +82,8 @@ export const COMMANDS: readonly CommandSpec[] = [
         { name: 'nat', help: 'masquerade the CPE' },
         { name: 'endpoint', value: 'strongswan|branchgate', complete: ['strongswan', 'branchgate'], help: 'what plays GSA (default strongswan)' },
         { name: 'dpd', value: 'SECONDS', complete: 'none', help: 'DPD interval of the CPE tunnels' },
+        { name: 'profile', value: 'microsoft|internet', complete: ['microsoft', 'internet'], help: 'internet: the endpoint announces the whole internet, bglab-wan plays the ISP (default microsoft)' },
+        { name: 'internet-routes', value: 'default|split|many', complete: ['default', 'split', 'many'], help: 'with --profile internet: 0.0.0.0/0, the two /1 halves, or 3,552 /12s' },
         { name: 'dir', value: 'DIR', complete: 'file', help: 'configs, logs and sockets (default /var/lib/branchgate-lab)' }] },
       { name: 'status', args: [], summary: 'what runs, tunnel and BGP state', options: [json,
         { name: 'dir', value: 'DIR', complete: 'file', help: 'the lab directory' }] },

@@ -20,7 +20,7 @@ import { GSA_MIN_LIFETIME, GSA_POLICY_VALUES, gsaPolicyValue, resolveGsaPolicy, 
 import { GSA_CUSTOM_PROFILE, isGsaProfile } from './profiles.js';
 import { parseEspProposal, parseIkeProposal, proposalToString } from './proposals.js';
 import { isObj, rawPrefixes } from './rules.js';
-import type { RawIssue } from './schema.js';
+import type { RawIssue } from './types.js';
 
 /** GSA's reserved ASNs (gsa.md §4.1 [S1]): Azure's, IANA's, and GSA's own 65476. */
 const GSA_RESERVED_ASNS: readonly [number, number, string][] = [

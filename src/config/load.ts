@@ -20,17 +20,18 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { BgpConfig, Config, PfsSetting, ProposalTemplate, TunnelConfig } from './types.js';
+import type { BgpConfig, Config, PfsSetting, ProposalTemplate, RawIssue, TunnelConfig } from './types.js';
 import { Secret } from '../secret.js';
 import { ipv4Identity } from './identity.js';
 import { DEFAULT_PROFILE, GSA_CUSTOM_PROFILE, expandProfile } from './profiles.js';
-import { validateShape, type ConfigFile, type RawIssue } from './schema.js';
+import { validateShape, type ConfigFile } from './schema.js';
 import { checkRules } from './rules.js';
 import { checkGsaRules, rawGsaPolicy } from './gsa-rules.js';
+import { buildInternet, checkInternetRules, INTERNET_MAX_PREFIXES, INTERNET_TABLE } from './internet.js';
 import { gsaPolicyTemplates, resolveGsaPolicy } from './gsa-policy.js';
 import { expandGsa, type Connectivity, type ExpandIssue, type Origin, type Ref } from './gsa-expand.js';
 import { Source, openConnectivity, type Pos } from './sources.js';
-import { defaultBirdPaths } from './bgp-defaults.js';
+import { BGP_DEFAULTS, defaultBirdPaths } from './bgp-defaults.js';
 import { MAX_CONFIG_BYTES, MIN_PSK_BYTES, WARN_PSK_BYTES } from './limits.js';
 
 export interface ConfigIssue {
@@ -187,9 +188,10 @@ function tunnelProposals(t: ConfigFile['tunnels'][number]): { ike: ProposalTempl
 }
 
 /** The bgp: section with every default filled, BIRD paths next to the control socket. */
-function buildBgp(b: NonNullable<ConfigFile['bgp']>, controlSocket: string): BgpConfig {
+function buildBgp(b: NonNullable<ConfigFile['bgp']>, controlSocket: string, internet: boolean): BgpConfig {
   const paths = defaultBirdPaths(controlSocket);
-  return { ...b, bird: { binary: b.bird?.binary ?? paths.binary, socket: b.bird?.socket ?? paths.socket, config: b.bird?.config ?? paths.config } };
+  const maxPrefixes = b.maxPrefixes ?? (internet ? INTERNET_MAX_PREFIXES : BGP_DEFAULTS.maxPrefixes);
+  return { ...b, maxPrefixes, ...(internet && { acceptCoveringEndpoint: true, kernelTable: INTERNET_TABLE }), bird: { binary: b.bird?.binary ?? paths.binary, socket: b.bird?.socket ?? paths.socket, config: b.bird?.config ?? paths.config } };
 }
 
 /** Fill the defaults that depend on other keys and expand profiles. Input is already valid. */
@@ -224,10 +226,11 @@ function buildConfig(file: ConfigFile, psks: Secret[], baseDir: string): Config 
       routes: t.routes,
     };
   });
-  const bgp = file.bgp && buildBgp(file.bgp, file.control.socket);
+  const internet = buildInternet(file);
+  const bgp = file.bgp && buildBgp(file.bgp, file.control.socket, internet.internetProfile);
   const debug = file.debug.wiresharkKeys !== undefined ? { wiresharkKeys: resolve(baseDir, file.debug.wiresharkKeys) } : {};
   return { log: file.log, control: file.control, tunnels, routing: file.routing, ...(bgp && { bgp }), debug, limits: file.limits,
-    ...(file.privileges && { privileges: file.privileges }) };
+    ...(file.privileges && { privileges: file.privileges }), internet };
 }
 
 function scrub(message: string, secrets: string[]): string {
@@ -284,7 +287,7 @@ export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessE
       const opened = openConnectivity(raw.gsa.connectivityConfiguration, text, sources, baseDir);
       if ('conn' in opened) conn = opened.conn;
       else (conn = 'failed'), early.push(...opened.issues.map(fromRef));
-    } else if (isObj(raw) && raw.gsa !== undefined) conn = 'failed'; // the schema reports the section
+    } else if (isObj(raw) && raw.gsa !== undefined && !(isObj(raw.gsa) && raw.gsa.profiles !== undefined)) conn = 'failed'; // the schema reports the section
     const expanded = expandGsa(raw, conn);
     raw = expanded.raw;
     early.push(...expanded.issues.map(fromRef));
@@ -298,7 +301,7 @@ export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessE
     };
     const gsa = checkGsaRules(raw);
     const repeated = (r: RawIssue) => expanded.suppress.some((p) => p.length === r.path.length && p.every((x, i) => r.path[i] === x));
-    const raws = [...shape.issues, ...checkRules(raw), ...gsa.issues, ...ctx.errors].filter((r) => !repeated(r));
+    const raws = [...shape.issues, ...checkRules(raw), ...checkInternetRules(raw), ...gsa.issues, ...ctx.errors].filter((r) => !repeated(r));
     const errors = [...early, ...raws.map(toIssue)];
     const byPos = (a: ConfigIssue, b: ConfigIssue) => (a.file === b.file ? 0 : a.file === fileName ? -1 : b.file === fileName ? 1 : a.file < b.file ? -1 : 1) || a.line - b.line || a.col - b.col;
     if (errors.length > 0 || !shape.data) return { ok: false, errors: errors.sort(byPos) };

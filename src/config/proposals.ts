@@ -37,6 +37,7 @@ for (const kl of [128, 192, 256]) {
   const gcm = { type: TransformType.ENCR, id: EncrId.AES_GCM_16, keyLength: kl };
   add([`aes${kl}gcm16`, `aes${kl}gcm128`, `aes${kl}gcm`], gcm, { aead: true });
 }
+add(['chacha20poly1305'], { type: TransformType.ENCR, id: EncrId.CHACHA20_POLY1305 }, { aead: true }); // RFC 7634
 add(['null'], { type: TransformType.ENCR, id: EncrId.NULL }, { only: 'esp' });
 add(['sha256'], { type: TransformType.INTEG, id: IntegId.HMAC_SHA2_256_128 });
 add(['sha384'], { type: TransformType.INTEG, id: IntegId.HMAC_SHA2_384_192 });

@@ -20,7 +20,8 @@
 import { cidrContains, cidrToString, isIPv4, parseCidr, type Cidr } from './cidr.js';
 import { quoteInput } from './duration.js';
 import { GSA_CUSTOM_PROFILE, proposalSourceError } from './profiles.js';
-import { DEFAULT_MTU, type RawIssue } from './schema.js';
+import { DEFAULT_MTU } from './schema.js';
+import type { RawIssue } from './types.js';
 
 export const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 

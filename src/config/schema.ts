@@ -11,7 +11,7 @@
  * one pass.
  */
 import { z } from 'zod';
-import type { Identity, PfsSetting, ProposalTemplate } from './types.js';
+import type { Identity, PfsSetting, ProposalTemplate, RawIssue } from './types.js';
 import { parseCidr, cidrToSelector, cidrToString, isIPv4 } from './cidr.js';
 import { parseDuration, quoteInput, type ParseResult } from './duration.js';
 import { parseIdentity } from './identity.js';
@@ -20,6 +20,7 @@ import { GSA_CUSTOM_PROFILE, PROFILE_NAMES } from './profiles.js';
 import { GSA_POLICY_VALUES, gsaPolicyValue, type GsaPolicyField } from './gsa-policy.js';
 import { BGP_DEFAULTS } from './bgp-defaults.js';
 import { describeIssue, unknownKeyMessage } from './messages.js';
+import { BypassShape, DefaultRouteShape, Ipv6Keys, Ipv6Shape, ProfilesShape } from './internet.js';
 
 /** Wrap a ParseResult parser as a schema; its error becomes an issue at this value's path. */
 function parsed<T>(fn: (v: unknown) => ParseResult<T>) {
@@ -151,6 +152,7 @@ const DebugShape = { wiresharkKeys: z.string().min(1).optional() };
 const RoutingShape = {
   failMode: z.enum(['open', 'closed']).default('open'),
   pinUnderlay: z.boolean().default(true),
+  defaultRoute: DefaultRouteShape.optional(),
 };
 /**
  * limits: responder protection (RFC 7296 §2.6, §2.1). The defaults follow strongSwan's
@@ -194,7 +196,8 @@ const BgpShape = {
   address: ipv4(false),
   advertise: prefixes.default([]),
   neighbors: z.array(z.strictObject(NeighborShape)).min(1),
-  maxPrefixes: int(1, 10_000_000).default(BGP_DEFAULTS.maxPrefixes),
+  // Default filled by load.ts: it depends on gsa.profiles (config/internet.ts).
+  maxPrefixes: int(1, 10_000_000).optional(),
   maxPrefixAction: z.enum(['disable', 'restart', 'block', 'warn']).default(BGP_DEFAULTS.maxPrefixAction),
   // RFC 4271 §4.2: 0 (no keepalives) or at least 3 seconds.
   holdTime: parsed<number>((v) => {
@@ -210,8 +213,9 @@ const BgpShape = {
 /** gsa: the device link as the portal shows it (gsa-expand.ts reads it; here only its keys). */
 const GsaShape = {
   // Required; its content is read by gsa-expand.ts (reported there, with JSON positions).
-  connectivityConfiguration: parsed((v) => ({ ok: true, value: v })),
+  connectivityConfiguration: parsed((v) => ({ ok: true, value: v })).optional(),
   link: z.union([z.string().min(1), z.number().int().min(0)]).optional(),
+  profiles: ProfilesShape.optional(),
 };
 const RootShape = {
   log: z.strictObject(LogShape).prefault({}),
@@ -224,6 +228,8 @@ const RootShape = {
   debug: z.strictObject(DebugShape).prefault({}),
   limits: z.strictObject(LimitsShape).prefault({}),
   privileges: z.strictObject(PrivilegesShape).optional(),
+  bypass: BypassShape.optional(),
+  ipv6: Ipv6Shape.optional(),
 };
 
 export const ConfigSchema = z.strictObject(RootShape);
@@ -233,8 +239,11 @@ const SHAPES = new Map<string, object>([
   ['', RootShape], ['log', LogShape], ['control', ControlShape], ['tunnels', TunnelShape],
   ['routing', RoutingShape], ['bgp', BgpShape], ['bgp.neighbors', NeighborShape], ['bgp.bird', BirdShape],
   ['gsa', GsaShape], ['tunnels.gsaPolicy', GsaPolicyShape()], ['debug', DebugShape],
-  ['limits', LimitsShape], ['privileges', PrivilegesShape],
+  ['limits', LimitsShape], ['privileges', PrivilegesShape], ['ipv6', Ipv6Keys],
 ]);
+
+/** Every object section of the config as a dotted path ('' is the top level), for docs/contract.md's check. */
+export const CONFIG_SECTIONS: readonly string[] = [...SHAPES.keys()];
 
 /** Keys allowed in the object at path (array indices ignored); [] if path is not an object. */
 export function knownKeys(path: readonly PropertyKey[]): string[] {
@@ -242,13 +251,6 @@ export function knownKeys(path: readonly PropertyKey[]): string[] {
   return shape ? Object.keys(shape) : [];
 }
 
-/** An issue before it gets a position: path into the document, and for unknown keys the key. */
-export interface RawIssue {
-  path: (string | number)[];
-  message: string;
-  /** Set for unknown keys: point at the key itself rather than at the object. */
-  key?: string;
-}
 
 /** Shape and per-value checks. data is set only when there were no issues. */
 export function validateShape(raw: unknown): { data?: ConfigFile; issues: RawIssue[] } {

@@ -59,6 +59,22 @@ export interface TunnelConfig {
 export interface RoutingConfig {
   failMode: 'open' | 'closed';
   pinUnderlay: boolean;
+  /** Internet traffic when GSA's routes are gone: held (security) or direct (productivity). */
+  defaultRoute?: 'security' | 'productivity';
+}
+
+/** GSA traffic profiles, CPE-side bypass and the IPv6 policy (config/internet.ts). */
+export interface InternetConfig {
+  profiles: ('microsoft' | 'internet')[];
+  /** gsa.profiles has internet: GSA advertises the whole internet over BGP. */
+  internetProfile: boolean;
+  /** internetProfile, or a tunnel with a full-tunnel route: internet traffic enters a tunnel. */
+  carriesInternet: boolean;
+  defaultRoute: 'security' | 'productivity';
+  /** Always through the underlay: canonical IPv4 prefixes and lower-case host names. */
+  bypass: { prefixes: string[]; hostnames: string[] };
+  /** explicit: the file set ipv6:, so it applies even without internet traffic in a tunnel. */
+  ipv6: { policy: 'block' | 'allow'; branchPrefixes: string[]; explicit: boolean };
 }
 
 export interface BgpNeighborConfig {
@@ -91,6 +107,12 @@ export interface BgpConfig {
   kernelMetric?: number;
   /** Accept learned prefixes that contain a tunnel's remote endpoint (only safe with underlay pins). */
   acceptCoveringEndpoint?: boolean;
+  /**
+   * Kernel routing table for learned routes (absent: main). The Internet Access profile uses
+   * branchgate's own table, consulted by policy rules after main's non-default routes
+   * (src/routing/internet-rules.ts).
+   */
+  kernelTable?: number;
   /** BIRD binary, control socket and the config file branchgate writes. */
   bird?: { binary: string; socket: string; config: string };
 }
@@ -121,4 +143,13 @@ export interface Config {
   debug: { wiresharkKeys?: string };
   limits: LimitsConfig;
   privileges?: PrivilegesConfig;
+  internet: InternetConfig;
+}
+
+/** An issue before it gets a position: path into the document, and for unknown keys the key. */
+export interface RawIssue {
+  path: (string | number)[];
+  message: string;
+  /** Set for unknown keys: point at the key itself rather than at the object. */
+  key?: string;
 }

@@ -25,6 +25,8 @@ export interface MetricsSource {
   ikeHalfOpen?(): number | undefined;
   /** Whether the last config load succeeded, and when one last did. */
   configLoad?(): ConfigLoadState;
+  /** Further exposition text (the Internet Access series, metrics-internet.ts). */
+  extraText?(): string;
 }
 
 export interface DaemonMetrics {
@@ -59,6 +61,7 @@ export async function startDaemonMetrics(listen: string | undefined, src: Metric
     logger,
     // process_* and nodejs_* (resident memory, open fds, heap, event-loop lag): a soak reads them.
     defaultMetrics: true,
+    ...(src.extraText ? { extra: () => src.extraText!() } : {}),
     snapshot: () => {
       const drops = src.ikeDrops();
       const halfOpen = src.ikeHalfOpen?.();

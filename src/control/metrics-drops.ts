@@ -1,7 +1,7 @@
 /**
  * The exporter's drop and bound series, one concern: where branchgate threw something away, and
- * why, so a flood or a stuck client is visible (issue 8: every rejected datagram counted under a
- * named reason; bounded queues, all counted).
+ * why, so a flood or a stuck client is visible (docs/hardening.md: every rejected datagram counted
+ * under a named reason; bounded queues, all counted).
  *
  * | series | type | labels | source |
  * |---|---|---|---|

@@ -64,6 +64,8 @@ export interface MetricsExporterOptions {
   now?: () => number;
   /** Also export prom-client's process_* and nodejs_* series (default true). */
   defaultMetrics?: boolean;
+  /** Further exposition text appended to every scrape (e.g. metrics-internet.ts). */
+  extra?: () => string;
 }
 
 export class MetricsExporter {
@@ -128,7 +130,9 @@ export class MetricsExporter {
 
   /** The exposition text for the current snapshot (what GET /metrics returns). */
   render(): Promise<string> {
-    return this.metrics.render(this.#opts.snapshot());
+    const extra = this.#opts.extra;
+    if (!extra) return this.metrics.render(this.#opts.snapshot());
+    return this.metrics.render(this.#opts.snapshot()).then((text) => text + extra());
   }
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {

@@ -13,6 +13,7 @@
  * - `bgp` appears only when configured; until the BIRD supervisor exists every configured
  *   neighbor is reported with state "Idle" and zero counts.
  */
+import type { InternetStatus } from '../internet/daemon-internet.js';
 import type { SaCounters } from '../dataplane/types.js';
 import type { ChildSaInfo, Endpoint, IkeSaStatus, TunnelState, TunnelStatus } from '../ike/actions.js';
 import type { BgpConfig } from '../config/types.js';
@@ -65,6 +66,8 @@ export interface StatusDocument {
   nativeFastPath: boolean;
   tunnels: TunnelDoc[];
   bgp?: { neighbors: BgpNeighborDoc[] };
+  /** Traffic profiles, GSA's routes, bypass and IPv6 (src/internet/daemon-internet.ts). */
+  internet?: InternetStatus;
 }
 
 /** list-sas: the status fields plus per-SA detail in the spirit of vici's list-sa. */

@@ -1,7 +1,10 @@
 /**
- * Why the datapath dropped a packet: one name per reason, shared by both datapaths (TsDataplane
- * counts them here; the native engine in native/src/dp.h DPD_*, in this order) and shown as
- * `list-sas --json` `dataplane.drops` and `branchgate_esp_datagrams_dropped_total{reason}`.
+ * Why the datapath dropped a packet: one name per reason, shared by both datapaths and shown as
+ * `list-sas --json` `dataplane.drops` and `branchgate_esp_datagrams_dropped_total{reason}`. This
+ * is the one drop table: TsDataplane counts here; the native engine counts in native/src/dp.h
+ * DP_DROP_LIST, whose names the loader checks against these (src/native/tables-check.ts) and which
+ * NativeDataplane reads by name. Receive reasons are bare (`oversize`), transmit ones start with
+ * `tx-` (`tx-oversize`): a name means one direction only.
  *
  * Every ESP datagram the receive path rejects, and every inner packet the send path does not send,
  * is counted under exactly one reason. The counts are datapath-wide and cumulative: they survive
@@ -40,7 +43,7 @@ export const ESP_DROP_HELP = {
 
 export type EspDropReason = keyof typeof ESP_DROP_HELP;
 
-/** Every reason, in the native engine's DPD_* order (src/native/dp-api.ts DP_DROPS relies on it). */
+/** Every reason (the order of ESP_DROP_HELP; the native engine's order may differ: it is read by name). */
 export const ESP_DROP_REASONS = Object.keys(ESP_DROP_HELP) as EspDropReason[];
 
 export type EspDropCounts = Record<EspDropReason, number>;
@@ -69,14 +72,17 @@ export class DropCounters {
   }
 }
 
-/** Reason → count from an array in ESP_DROP_REASONS order (the native engine's output). */
-export function fromArray(v: ArrayLike<number>): EspDropCounts {
+/**
+ * Reason → count from an array: in ESP_DROP_REASONS order, or, with `at` (the native engine's,
+ * src/native/tables-check.ts positions), v[at[i]] is the count of ESP_DROP_REASONS[i].
+ */
+export function fromArray(v: ArrayLike<number>, at?: ArrayLike<number>): EspDropCounts {
   const out = {} as EspDropCounts;
-  ESP_DROP_REASONS.forEach((r, i) => (out[r] = v[i] ?? 0));
+  ESP_DROP_REASONS.forEach((r, i) => (out[r] = v[at ? at[i]! : i] ?? 0));
   return out;
 }
 
-/** openEsp's failure → drop reason (native/src/dp_io.c open_reason is the same table). */
+/** openEsp's failure → drop reason (native/src/dp_io.c open_reason is the same mapping). */
 export const OPEN_DROP: Readonly<Record<OpenFailReason, number>> = {
   short: DROP.short,
   spi: DROP['unknown-spi'], // the SA was looked up by this SPI: cannot happen

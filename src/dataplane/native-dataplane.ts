@@ -1,5 +1,5 @@
 /**
- * The native fast path behind the Dataplane seam (architecture rule 2): the same contract as
+ * The native fast path behind the Dataplane seam (src/dataplane/types.ts): the same contract as
  * TsDataplane (the reference), with the per-packet work in C on two I/O threads of its own
  * (native/src/dp.h): the TX thread reads the tunnels' TUN devices in batches, seals and sends with
  * sendmmsg / UDP GSO; the RX thread receives ESP with recvmmsg / UDP GRO, opens it and writes the
@@ -24,8 +24,9 @@ import { DEFAULT_REPLAY_WINDOW } from '../esp/replay.js';
 import { TunDevice } from '../net/tun.js';
 import { DP_COUNTERS, DP_GLOBAL_STATS, DP_TUNNEL_STATS, DpEventKind, DpSocketMode, type NativeDpHandle } from '../native/dp-api.js';
 import { loadNativeDataplane, type NativeAddon } from '../native/esp-native.js';
-import type { EspSender, TunnelDrops } from './ts-dataplane.js';
-import { ESP_DROP_REASONS, fromArray, type EspDropCounts } from './drops.js';
+import type { EspSender } from './ts-dataplane.js';
+import { DROP, ESP_DROP_REASONS, fromArray, type EspDropCounts } from './drops.js';
+import { positions } from '../native/tables-check.js';
 import type { ChildSaSpec, Dataplane, DataplaneEvent, SaCounters, TunnelInterface } from './types.js';
 
 /** What the engine needs of a TUN device: a non-blocking fd it may read and write from its threads. */
@@ -107,6 +108,10 @@ export class NativeDataplane implements Dataplane {
   private readonly counterBuf = new Float64Array(DP_COUNTERS.length);
   private readonly statsBuf = new Float64Array(DP_TUNNEL_STATS.length);
   private readonly dropsBuf = new Float64Array(ESP_DROP_REASONS.length);
+  /** Where each TypeScript name sits in the C arrays (the loader checked the sets are equal). */
+  private readonly counterAt: Uint16Array;
+  private readonly statAt: Uint16Array;
+  private readonly dropAt: Uint16Array;
   private closed = false;
   /** Datagrams handed to receiveEsp that were not valid IPv4 endpoints (never from UdpTransport). */
   badSource = 0;
@@ -121,6 +126,10 @@ export class NativeDataplane implements Dataplane {
 
   private constructor(api: NativeAddon, private readonly opts: NativeDataplaneOptions) {
     this.api = api;
+    const names = api.dpNames();
+    this.counterAt = positions(names.counters, DP_COUNTERS);
+    this.statAt = positions(names.tunnelStats, DP_TUNNEL_STATS);
+    this.dropAt = positions(names.drops, ESP_DROP_REASONS);
     this.dp = api.dpCreate((kind, a, b) => this.onNativeEvent(kind, a, b));
     try {
       const eps = opts.sender.endpoints();
@@ -227,30 +236,24 @@ export class NativeDataplane implements Dataplane {
   counters(spiIn: number): SaCounters | null {
     const o = this.counterBuf;
     if (!this.api.dpCounters(this.dp, spiIn, o)) return null;
-    const v = (k: (typeof DP_COUNTERS)[number]): number => o[DP_COUNTERS.indexOf(k)]!;
+    const v = (k: (typeof DP_COUNTERS)[number]): number => o[this.counterAt[DP_COUNTERS.indexOf(k)]!]!;
     return {
       bytesIn: v('bytesIn'), bytesOut: v('bytesOut'), packetsIn: v('packetsIn'), packetsOut: v('packetsOut'),
       replayDrops: v('replayDrops'), authFailures: v('authFailures'), policyDrops: v('policyDropsIn') + v('policyDropsOut'),
     };
   }
 
-  /** The engine's drop counters by reason (native/src/dp.h DPD_*); still readable after close. */
+  /** The engine's drop counters by reason (native/src/dp.h DP_DROP_LIST); still readable after close. */
   drops(): EspDropCounts {
     this.api.dpDrops(this.dp, this.dropsBuf);
-    return fromArray(this.dropsBuf);
+    return fromArray(this.dropsBuf, this.dropAt);
   }
 
-  /** Everything the engine counts for one tunnel (or, with no name, engine-wide). */
+  /** What one tunnel's I/O did (or, with no name, the engine-wide part); its drops are in drops(). */
   tunnelStats(name?: string): NativeTunnelStats | null {
     const id = name === undefined ? DP_GLOBAL_STATS : this.tunnels.get(name)?.id;
     if (id === undefined || !this.api.dpTunnelStats(this.dp, id, this.statsBuf)) return null;
-    return Object.fromEntries(DP_TUNNEL_STATS.map((k, i) => [k, this.statsBuf[i]!])) as NativeTunnelStats;
-  }
-
-  /** TsDataplane's drop view of a tunnel, for code that reads either. */
-  tunnelDrops(name: string): TunnelDrops | null {
-    const s = this.tunnelStats(name);
-    return s ? { noSa: s.noSa, notIpv4: s.notIpv4, backpressure: s.sendErrors, tunWrite: s.tunWriteDrops } : null;
+    return Object.fromEntries(DP_TUNNEL_STATS.map((k, i) => [k, this.statsBuf[this.statAt[i]!]!])) as NativeTunnelStats;
   }
 
   /**
@@ -258,8 +261,8 @@ export class NativeDataplane implements Dataplane {
    * name one), counted as TsDataplane.unknownSpi counts them.
    */
   get unknownSpi(): number {
-    const g = this.tunnelStats();
-    return g ? g.unknownSpi + g.nonEspOnEspSocket : 0;
+    this.api.dpDrops(this.dp, this.dropsBuf);
+    return this.dropsBuf[this.dropAt[DROP['unknown-spi']]!]! + this.dropsBuf[this.dropAt[DROP['non-esp']]!]!;
   }
 
   /**

@@ -29,16 +29,6 @@ export interface EspSender {
   sendEsp(from: string, buf: Uint8Array, offset: number, length: number, to: Endpoint, done: (err: Error | null) => void): boolean;
 }
 
-export interface TunnelDrops {
-  /** Packets routed into the TUN while no Child SA was installed. */
-  noSa: number;
-  notIpv4: number;
-  /** The UDP send ring was full. */
-  backpressure: number;
-  /** TUN writes the kernel refused (queue full). */
-  tunWrite: number;
-}
-
 /** ESP overhead bound: SPI+seq 8, IV ≤ 16, padding ≤ 17, ICV ≤ 32; plus slack. */
 const ESP_OVERHEAD = 96;
 /**
@@ -75,7 +65,6 @@ interface Tunnel {
   wlengths: Uint32Array;
   wcount: number;
   flushScheduled: boolean;
-  drops: TunnelDrops;
   /** Views of the TUN read slab, one per slot, cached per slab. */
   rviews: Uint8Array[];
   rslab: Buffer | null;
@@ -126,7 +115,7 @@ export class TsDataplane implements Dataplane {
       name, iface, tun, out: null, ring: new SendRing(SEND_SLOTS, slot, () => d.add(DROP['tx-send-error'])),
       wslab, wslot, wviews: Array.from({ length: WRITE_SLOTS }, (_, i) => wslab.subarray(i * wslot, (i + 1) * wslot)),
       woffsets: new Uint32Array(WRITE_SLOTS), wlengths: new Uint32Array(WRITE_SLOTS), wcount: 0, flushScheduled: false,
-      drops: { noSa: 0, notIpv4: 0, backpressure: 0, tunWrite: 0 }, rviews: [], rslab: null,
+      rviews: [], rslab: null,
     };
     this.tunnels.set(name, t);
     tun.onPackets((slab, lengths, count, slotSize) => this.outbound(t, slab, lengths, count, slotSize), (err) => this.opts.onError?.(name, err));
@@ -184,11 +173,6 @@ export class TsDataplane implements Dataplane {
     };
   }
 
-  tunnelDrops(name: string): TunnelDrops | null {
-    const t = this.tunnels.get(name);
-    return t ? { ...t.drops } : null;
-  }
-
   /** Test hook (as NativeDataplane.setSeqForTest): the outbound SA of child spiIn continues after hi:lo. */
   setSeqForTest(spiIn: number, hi: number, lo: number): boolean {
     const c = this.children.get(spiIn);
@@ -215,7 +199,6 @@ export class TsDataplane implements Dataplane {
     const out = t.out;
     const d = this.dropCounts;
     if (!out) {
-      t.drops.noSa += count;
       d.add(DROP['tx-no-sa'], count);
       return;
     }
@@ -223,7 +206,6 @@ export class TsDataplane implements Dataplane {
       const len = lengths[i]!;
       const pkt = t.rviews[i]!;
       if (!parseIpv4(pkt, 0, len, this.info)) {
-        t.drops.notIpv4++;
         d.add(DROP['tx-not-ipv4']);
         continue;
       }
@@ -236,7 +218,6 @@ export class TsDataplane implements Dataplane {
       if (t.iface.mssClamp > 0) clampMss(pkt, 0, len, t.iface.mssClamp);
       const slot = t.ring.acquire();
       if (slot < 0) {
-        t.drops.backpressure++;
         d.add(DROP['tx-queue-full']);
         continue;
       }
@@ -322,7 +303,6 @@ export class TsDataplane implements Dataplane {
       lost = n;
       this.opts.onError?.(t.name, err as Error);
     }
-    t.drops.tunWrite += lost;
     this.dropCounts.add(DROP['tun-write'], lost);
   }
 }

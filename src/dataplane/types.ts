@@ -5,18 +5,11 @@
  */
 import type { Endpoint } from '../ike/actions.js';
 import type { TrafficSelector } from '../ike/codec/types.js';
+import type { EspSaParams } from '../esp/params.js';
 import type { EspDropCounts } from './drops.js';
 
-/** One direction of a Child SA as the datapath needs it (keys include the GCM salt). */
-export interface EspSaParams {
-  spi: number;
-  encrId: number;
-  encrKeyBits: number;
-  integId: number;
-  encrKey: Uint8Array;
-  integKey: Uint8Array;
-  esn: boolean;
-}
+/** One direction of a Child SA (defined in src/esp/params.ts: src/esp/ imports nothing from here). */
+export type { EspSaParams };
 
 export interface ChildSaSpec {
   tunnel: string;

@@ -1,7 +1,7 @@
 /**
  * Debug export of SA keys as Wireshark decryption tables, so a capture of a tunnel can be
  * decrypted. Off by default; when on, the daemon logs wiresharkKeysWarning() at warn level on
- * every start (architecture rule 7: keys leave the process only through this explicit export).
+ * every start (docs/architecture.md, rule 7: keys leave the process only through this explicit export).
  * The same idea as strongSwan's save-keys plugin (src/libcharon/plugins/save_keys), whose output
  * is the proven reference for both formats.
  *

@@ -1,24 +1,22 @@
 /**
  * One direction of an ESP Security Association as the TypeScript datapath keeps it: the negotiated
- * transforms resolved once (control path, may throw), the per-SA scratch buffers the hot path
- * reuses (architecture rule 6), the sequence counter and the counters the status view reads.
+ * transforms resolved once from the transform table (control path, may throw), the cipher ops of
+ * its mode (src/esp/cipher-ops.ts), the per-SA scratch buffers the hot path reuses, the sequence
+ * counter and the counters the status view reads.
  *
- * Suites (the RFC 8221 MUST/SHOULD set for ESP): AES-GCM with 8/12/16-octet ICV (RFC 4106),
- * AES-CBC with HMAC-SHA2 (RFC 3602, RFC 4868), and NULL with HMAC-SHA2 (RFC 2410; GSA's custom
- * "None/SHA256"). NULL without integrity is refused (RFC 4303 §3.2 forbids NULL encryption with
- * NULL integrity), and so is CBC without integrity: confidentiality-only is only a MAY in RFC 4303
- * §3.2, RFC 8221 advises against it, and nothing we interoperate with proposes it.
+ * Suites: every ESP row of src/ike/crypto/transforms.ts ENCR_TRANSFORMS (AEAD ciphers, AES-CBC
+ * with HMAC-SHA2, NULL with HMAC-SHA2, RFC 2410; GSA's custom "None/SHA256"). NULL without
+ * integrity is refused (RFC 4303 §3.2 forbids NULL encryption with NULL integrity), and so is CBC
+ * without integrity: confidentiality-only is only a MAY in RFC 4303 §3.2, RFC 8221 advises against
+ * it, and nothing we interoperate with proposes it.
  */
 import { createSecretKey, randomFillSync, type KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
-import type { EspSaParams } from '../dataplane/types.js';
 import { EncrId, IntegId } from '../ike/constants.js';
-import { encrInfo, integInfo, type HashName } from '../ike/crypto/transforms.js';
+import { encrTransform, integInfo, type HashName } from '../ike/crypto/transforms.js';
+import { ESP_CIPHER_OPS, type EspCipherOps, type EspCipherState, type EspIvSource } from './cipher-ops.js';
+import type { EspSaParams } from './params.js';
 import { DEFAULT_REPLAY_WINDOW, ReplayWindow } from './replay.js';
-
-export type EspCipherKind = 'gcm' | 'cbc' | 'null';
-export type GcmAlg = 'aes-128-gcm' | 'aes-192-gcm' | 'aes-256-gcm';
-export type CbcAlg = 'aes-128-cbc' | 'aes-192-cbc' | 'aes-256-cbc';
 
 /** RFC 4303 §2: SPI (4) and Sequence Number (4) precede the payload. */
 export const ESP_HEADER_LEN = 8;
@@ -44,26 +42,30 @@ function newCounters(): EspCounters {
 }
 
 /** Transform parameters shared by both directions, resolved from the IANA IDs via transforms.ts. */
-abstract class EspSaBase {
+abstract class EspSaBase implements EspCipherState {
   readonly spi: number;
   readonly esn: boolean;
-  readonly kind: EspCipherKind;
-  readonly gcmAlg: GcmAlg;
-  readonly cbcAlg: CbcAlg;
+  /** The transform's name in the table, e.g. "AES_GCM_16_256" (logs). */
+  readonly suite: string;
+  /** The cipher work of this SA's mode, chosen once here (seal.ts / open.ts call only these). */
+  readonly ops: EspCipherOps;
+  readonly alg: string | null;
   /** Cipher key without the salt; null for NULL encryption. */
   readonly encKey: KeyObject | null;
   readonly hash: HashName;
   readonly integKey: KeyObject | null;
   /** Explicit IV octets on the wire: 8 (GCM, RFC 4106 §3.1), 16 (CBC, RFC 3602 §3), 0 (NULL). */
   readonly ivLen: number;
-  /** ICV octets: the GCM tag length, or the truncated HMAC (RFC 4868 §2.1.2). */
+  /** ICV octets: the AEAD tag length, or the truncated HMAC (RFC 4868 §2.1.2). */
   readonly icvLen: number;
   /** Ciphertext alignment: 16 for CBC, 4 otherwise (RFC 4303 §2.4). */
   readonly align: number;
+  /** The ciphertext is a whole number of these (CBC: 16, RFC 3602 §2.4; otherwise 1). */
+  readonly ctBlock: number;
   readonly counters: EspCounters = newCounters();
-  /** RFC 4106 §4 nonce = salt(4) ‖ IV(8); the salt is written once, the IV per packet. */
+  /** AEAD nonce = salt(4) ‖ IV(8) (RFC 4106 §4); the salt is written once, the IV per packet. */
   readonly nonce: Buffer = Buffer.alloc(12);
-  /** RFC 4106 §5 AAD: SPI ‖ Seq (8) or SPI ‖ Seq high ‖ Seq low (12); SPI written once. */
+  /** AEAD AAD (RFC 4106 §5): SPI ‖ Seq (8) or SPI ‖ Seq high ‖ Seq low (12). */
   readonly aad: Buffer;
   /** RFC 4303 §2.2.1: with ESN the high half is appended for the ICV computation only. */
   readonly esnHigh: Buffer = Buffer.alloc(4);
@@ -74,21 +76,21 @@ abstract class EspSaBase {
     if (!Number.isInteger(p.spi) || p.spi < 0 || p.spi > 0xffff_ffff) throw new RangeError(`bad SPI ${p.spi}`);
     this.spi = p.spi;
     this.esn = p.esn;
-    const e = encrInfo(p.encrId, p.encrId === EncrId.NULL ? 0 : p.encrKeyBits);
+    const e = encrTransform(p.encrId, p.encrId === EncrId.NULL ? 0 : p.encrKeyBits);
     if (!e) throw new RangeError(`unsupported ESP encryption ${p.encrId}/${p.encrKeyBits}`);
     if (p.encrKey.length !== e.keyBytes + e.saltBytes) {
       throw new RangeError(`${e.name} needs ${e.keyBytes + e.saltBytes} key octets, got ${p.encrKey.length}`);
     }
-    const bits = (e.keyBits || 128) as 128 | 192 | 256; // NULL has no key; the names go unused
-    this.gcmAlg = `aes-${bits}-gcm` as GcmAlg;
-    this.cbcAlg = `aes-${bits}-cbc` as CbcAlg;
+    this.suite = e.name;
+    this.ops = ESP_CIPHER_OPS[e.mode];
+    this.alg = e.alg;
     this.ivLen = e.ivBytes;
     this.align = e.blockSize;
+    this.ctBlock = e.ctBlock;
     this.encKey = e.keyBytes > 0 ? createSecretKey(Buffer.from(p.encrKey.subarray(0, e.keyBytes))) : null;
     if (e.aead) {
-      // RFC 4106 §8.1: the last 4 KEYMAT octets of a GCM key are the salt.
-      if (p.integId !== IntegId.NONE) throw new RangeError('AES-GCM takes no integrity transform (RFC 4106 §8)');
-      this.kind = 'gcm';
+      // RFC 4106 §8.1: the last 4 KEYMAT octets of an AEAD key are the salt.
+      if (p.integId !== IntegId.NONE) throw new RangeError(`${e.name} takes no integrity transform (RFC 4106 §8)`);
       this.icvLen = e.icvBytes;
       this.hash = 'sha256';
       this.integKey = null;
@@ -97,7 +99,6 @@ abstract class EspSaBase {
       const i = integInfo(p.integId);
       if (!i) throw new RangeError(`${e.name} needs an integrity transform (RFC 4303 §3.2)`);
       if (p.integKey.length !== i.keyBytes) throw new RangeError(`${i.name} needs a ${i.keyBytes}-octet key`);
-      this.kind = p.encrId === EncrId.NULL ? 'null' : 'cbc';
       this.icvLen = i.icvBytes;
       this.hash = i.hash;
       this.integKey = createSecretKey(Buffer.from(p.integKey));
@@ -107,11 +108,11 @@ abstract class EspSaBase {
   }
 
   /**
-   * Log/status view (architecture rule 7): the nonce scratch holds the GCM salt, which is key
+   * Log/status view, without secrets: the nonce scratch holds the AEAD salt, which is key
    * material, so neither JSON nor util.inspect may show the scratch buffers or keys.
    */
   toJSON(): Record<string, unknown> {
-    return { spi: this.spi, kind: this.kind, esn: this.esn, icvLen: this.icvLen, counters: { ...this.counters } };
+    return { spi: this.spi, suite: this.suite, esn: this.esn, icvLen: this.icvLen, counters: { ...this.counters } };
   }
 
   [inspect.custom](): Record<string, unknown> {
@@ -135,7 +136,7 @@ const SOFT_LIMIT_ESN_HIGH = 0x8000_0000;
 /** CBC IVs come from a pool filled by the CSPRNG (RFC 3602 §3: IVs must be unpredictable), 256 at a time. */
 const IV_POOL = 4096;
 
-export class OutboundEspSa extends EspSaBase {
+export class OutboundEspSa extends EspSaBase implements EspIvSource {
   /**
    * The last sequence number sent, as two u32 halves (with ESN the counter is 64 bits, beyond the
    * 2^53 a JS number holds exactly). Starts at 0, so the first packet carries 1 (RFC 4303 §3.3.3).
@@ -176,19 +177,18 @@ export class OutboundEspSa extends EspSaBase {
     return true;
   }
 
-  /** The 8-octet GCM IV or 16-octet CBC IV for the packet being sealed, written at out[off]. */
+  /** The IV of the packet being sealed (ivLen octets), written at out[off]: the mode's, or the test hook's. */
   writeIv(out: Uint8Array, off: number): void {
     if (this.testIv !== null) {
       out.set(this.testIv, off);
       this.testIv = null;
       return;
     }
-    if (this.kind === 'gcm') {
-      // RFC 4106 §3.1: the IV must not repeat under one key; the 64-bit sequence number never does.
-      writeU32(out, off, this.seqHi);
-      writeU32(out, off + 4, this.seqLo);
-      return;
-    }
+    this.ops.writeIv(this, out, off);
+  }
+
+  /** 16 unpredictable octets (RFC 3602 §3) from the SA's CSPRNG pool, at out[off]. */
+  randomIv(out: Uint8Array, off: number): void {
     if (this.ivPoolPos + 16 > IV_POOL) {
       randomFillSync(this.ivPool);
       this.ivPoolPos = 0;

@@ -14,7 +14,6 @@
  * the next openEsp on the same SA. Failure results are shared frozen constants.
  * node:crypto still allocates per packet (Decipher/Hmac object, output Buffers, views): see seal.ts.
  */
-import { createDecipheriv, createHmac, timingSafeEqual } from 'node:crypto';
 import { ESP_HEADER_LEN, type InboundEspSa, type OpenOk } from './esp-sa.js';
 
 export type { OpenOk } from './esp-sa.js';
@@ -73,8 +72,8 @@ export function openEsp(sa: InboundEspSa, pkt: Uint8Array, pktOffset: number, pk
   const ivOff = pktOffset + ESP_HEADER_LEN;
   const ctOff = ivOff + sa.ivLen;
   const ctLen = pktLen - ESP_HEADER_LEN - sa.ivLen - sa.icvLen;
-  // The trailer alone is 2 octets; CBC needs whole AES blocks (RFC 3602 §2.4).
-  if (ctLen < 2 || (sa.kind === 'cbc' && (ctLen & 15) !== 0)) {
+  // The trailer alone is 2 octets; block modes need whole blocks (CBC: RFC 3602 §2.4).
+  if (ctLen < 2 || (ctLen & (sa.ctBlock - 1)) !== 0) {
     c.malformed += 1;
     return SHORT;
   }
@@ -99,51 +98,11 @@ export function openEsp(sa: InboundEspSa, pkt: Uint8Array, pktOffset: number, pk
     return REPLAY;
   }
 
-  const icvOff = ctOff + ctLen;
-  const cipherText = pkt.subarray(ctOff, icvOff);
-  const icv = pkt.subarray(icvOff, icvOff + sa.icvLen);
-  if (sa.kind === 'gcm') {
-    // RFC 4106 §4/§5: nonce = salt ‖ IV, AAD with the inferred high half when ESN is on.
-    for (let i = 0; i < 8; i++) sa.nonce[4 + i] = pkt[ivOff + i]!;
-    if (sa.esn) {
-      writeU32(sa.aad, 4, seqHigh);
-      writeU32(sa.aad, 8, seqLow);
-    } else {
-      writeU32(sa.aad, 4, seqLow);
-    }
-    let plain: Buffer;
-    try {
-      const d = createDecipheriv(sa.gcmAlg, sa.encKey!, sa.nonce, { authTagLength: sa.icvLen });
-      d.setAAD(sa.aad);
-      d.setAuthTag(icv);
-      plain = d.update(cipherText);
-      d.final(); // throws when the tag does not verify; nothing is copied out before that
-    } catch {
-      c.authFailures += 1;
-      return AUTH;
-    }
-    out.set(plain, base);
-  } else {
-    const h = createHmac(sa.hash, sa.integKey!);
-    h.update(pkt.subarray(pktOffset, icvOff));
-    if (sa.esn) {
-      writeU32(sa.esnHigh, 0, seqHigh); // RFC 4303 §3.4.4.1: high half appended, never sent
-      h.update(sa.esnHigh);
-    }
-    const digest = h.digest();
-    if (!timingSafeEqual(digest.subarray(0, sa.icvLen), icv)) {
-      c.authFailures += 1;
-      return AUTH;
-    }
-    if (sa.kind === 'cbc') {
-      for (let i = 0; i < 16; i++) sa.iv[i] = pkt[ivOff + i]!;
-      const d = createDecipheriv(sa.cbcAlg, sa.encKey!, sa.iv);
-      d.setAutoPadding(false);
-      out.set(d.update(cipherText), base);
-      d.final();
-    } else if (!inPlace) {
-      out.set(cipherText, base);
-    }
+  // cipher-ops.ts: the ICV / AEAD tag first (constant time), then decryption; nothing reaches
+  // `out` from a packet that does not verify.
+  if (!sa.ops.open(sa, pkt, pktOffset, ctLen, seqHigh, out, base, inPlace)) {
+    c.authFailures += 1;
+    return AUTH;
   }
 
   // RFC 4303 §2.4: Pad Length and Next Header end the plaintext; padding is 1, 2, 3, …
@@ -179,11 +138,4 @@ export function openEsp(sa: InboundEspSa, pkt: Uint8Array, pktOffset: number, pk
 
 function readU32(b: Uint8Array, off: number): number {
   return ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
-}
-
-function writeU32(b: Uint8Array, off: number, v: number): void {
-  b[off] = v >>> 24;
-  b[off + 1] = v >>> 16;
-  b[off + 2] = v >>> 8;
-  b[off + 3] = v;
 }

@@ -1,5 +1,6 @@
 /**
- * What the sans-IO engine asks the daemon to do, and what it reports (architecture rule 1).
+ * What the sans-IO engine asks the daemon to do, and what it reports: the engine performs no I/O
+ * itself (docs/architecture-engine.md).
  * The engine never opens a socket or reads a clock: it is driven by onDatagram/onTick/up/down
  * with an explicit `now` (milliseconds) and returns a list of actions.
  */
@@ -35,7 +36,7 @@ export interface ChildSaInfo {
   rekeyAt: number;
 }
 
-/** Keys for the datapath. Never logged; the Dataplane seam consumes them (issue 3). */
+/** Keys for the datapath. Never logged; the Dataplane seam consumes them. */
 export interface ChildSaKeys {
   encrIn: Uint8Array;
   integIn: Uint8Array;
@@ -69,8 +70,8 @@ export type KeyExport =
 
 /**
  * What `monitor` streams and the daemon logs. SPIs are hex strings. The lifecycle events
- * (rekeys, liveness, reconnects, NAT mapping changes) are issue 4's contract between the engine
- * and the daemon; both sides code against these shapes.
+ * (rekeys, liveness, reconnects, NAT mapping changes) are the contract between the engine and
+ * the daemon; both sides code against these shapes.
  */
 export type EngineEvent =
   /** handshakeMs: from our first IKE_SA_INIT (sent or received) to IKE_AUTH done. */

@@ -12,7 +12,22 @@ import { toProposals, type Selection } from './proposals.js';
 import { selectorToString } from '../config/cidr.js';
 import { schedule } from './lifetime.js';
 import { exportChildKeys } from './key-export.js';
-import { spiHex, type ChildSa, type EngineContext, type IkeSa } from './sa.js';
+import type { EngineContext, IkeSa } from './sa.js';
+import { spiHex } from './spi.js';
+import type { ChildSa } from './sa-types.js';
+
+/** The old inbound SA keeps accepting this long after the switch (in-flight packets). */
+export const REKEY_GRACE_MS = 2000;
+/** The rekey responder activates the new SA by itself if the initiator's Delete never comes. */
+export const ACTIVATE_FALLBACK_MS = 10_000;
+
+/** ESP SPIs 1..255 are reserved by IANA (RFC 4303 §2.1); 0 is never valid. */
+export function randomEspSpi(ctx: EngineContext): Uint8Array {
+  for (;;) {
+    const spi = ctx.random(4);
+    if (Buffer.from(spi).readUInt32BE(0) >= 256) return spi;
+  }
+}
 
 export interface NewChild {
   sel: Selection;
@@ -98,6 +113,27 @@ export function dropChild(ctx: EngineContext, sa: IkeSa, child: ChildSa, reason:
   ctx.actions.push({ kind: 'remove-child', tunnel: sa.tunnel.name, spiIn: child.info.spiIn, spiOut: child.info.spiOut });
   ctx.actions.push({ kind: 'event', event: { type: 'child-down', tunnel: sa.tunnel.name, spiIn: spiHex(child.info.spiIn), reason } });
   for (const k of Object.values(child.keys)) (k as Uint8Array).fill(0);
+}
+
+/**
+ * Make-before-break, rekey responder: switch the tunnel's outbound to `fresh`, the replacement of
+ * `old` (when the rekey initiator deletes `old`, or ACTIVATE_FALLBACK_MS after we answered).
+ */
+export function activateReplacement(ctx: EngineContext, sa: IkeSa, old: ChildSa | undefined, fresh: ChildSa): void {
+  if (fresh.active) return;
+  fresh.active = true;
+  sa.timers = sa.timers.filter((t) => !(t.kind === 'activate-child' && t.spiIn === fresh.info.spiIn));
+  ctx.actions.push({ kind: 'activate-child', tunnel: sa.tunnel.name, spiIn: fresh.info.spiIn });
+  if (old) {
+    old.active = false;
+    old.replacedBy = undefined;
+    old.passive = undefined;
+    old.state = 'rekeyed';
+  }
+  ctx.actions.push({
+    kind: 'event',
+    event: { type: 'child-rekeyed', tunnel: sa.tunnel.name, oldSpiIn: old ? spiHex(old.info.spiIn) : '', spiIn: spiHex(fresh.info.spiIn), spiOut: spiHex(fresh.info.spiOut), initiator: false },
+  });
 }
 
 /** The DH group a CREATE_CHILD_SA for a Child SA uses: pfs none | same (the IKE SA's) | group. */

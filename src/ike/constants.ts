@@ -1,7 +1,7 @@
 /**
  * IANA IKEv2 registry values used by branchgate (RFC 7296 §3, RFC 7383, RFC 5282, RFC 4868,
  * RFC 5114, RFC 5903, RFC 8031). Values cross-checked against OpenIKED `iked/ikev2.h`
- * (see shared/reference/ikev2.md §2.1). Spec constants only; implementation limits live elsewhere.
+ * (iked/ikev2.h). Spec constants only; implementation limits live elsewhere.
  */
 
 /** RFC 7296 §3.1 Exchange Type. */
@@ -77,6 +77,8 @@ export const EncrId = {
   AES_GCM_8: 18,
   AES_GCM_12: 19,
   AES_GCM_16: 20,
+  /** RFC 7634: no Key Length attribute; 32-octet key + 4-octet salt, 8-octet IV, 16-octet ICV. */
+  CHACHA20_POLY1305: 28,
 } as const;
 export type EncrId = (typeof EncrId)[keyof typeof EncrId];
 

@@ -3,9 +3,9 @@
  * command): the clock and randomness the caller gave it, the list the actions go into, and the
  * two log functions, the second limited per kind (log-limiter.ts).
  */
-import type { Action } from './actions.js';
-import type { EngineContext, EngineOps } from './sa-types.js';
-import type { FloodLog, Summary } from './log-limiter.js';
+import type { Action, LogLevel } from './actions.js';
+import type { EngineContext, EngineOps } from './sa.js';
+import type { FloodKind, FloodLog, Summary } from './log-limiter.js';
 
 export interface ContextDeps {
   random: (n: number) => Uint8Array;
@@ -34,4 +34,15 @@ export function makeContext(now: number, d: ContextDeps): EngineContext {
       if (ok) log(level, tunnel, msg, fields);
     },
   };
+}
+
+/**
+ * Log a line about one hostile or broken datagram: rate-limited by kind when the context has a
+ * FloodLog (the engine's always does), written as is otherwise.
+ */
+export function logFlood(
+  ctx: EngineContext, kind: FloodKind, level: LogLevel, tunnel: string | undefined, msg: string, fields?: Record<string, string | number | boolean>,
+): void {
+  if (ctx.floodLog) ctx.floodLog(kind, level, tunnel, msg, fields);
+  else ctx.log(level, tunnel, msg, fields);
 }

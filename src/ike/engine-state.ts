@@ -1,6 +1,6 @@
 /**
  * What the engine reports outward: install/remove actions and events when an SA comes or goes,
- * and the per-tunnel status view (shared/design/contract.md "Status document").
+ * and the per-tunnel status view (`branchgate status`).
  */
 import type { TunnelState, TunnelStatus } from './actions.js';
 import type { TunnelConfig } from '../config/types.js';
@@ -9,7 +9,9 @@ import { encrName, keName, prfName } from './iana-names.js';
 import { schedule } from './lifetime.js';
 import { DEFAULT_RETRANSMIT, livenessPolicy } from './retransmit.js';
 import { installChild } from './child-sa.js';
-import { hex, type ChildSa, type EngineContext, type IkeSa } from './sa.js';
+import type { EngineContext, IkeSa } from './sa.js';
+import { hex } from './spi.js';
+import type { ChildSa } from './sa-types.js';
 
 export function tunnelState(sa: IkeSa | null): TunnelState {
   if (!sa) return 'down';

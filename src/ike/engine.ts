@@ -1,68 +1,41 @@
 /**
- * IkeEngine: the sans-IO front door of the IKEv2 core (architecture rule 1). The daemon feeds
- * it datagrams, ticks and operator commands with an explicit clock, and performs the actions it
- * returns. It owns SA lookup by SPI, the per-tunnel view and reconnecting; the exchanges live in
- * tasks/, time-driven work in engine-tick.ts, protected-message intake in receive.ts.
+ * IkeEngine: the sans-IO front door of the IKEv2 core. The daemon feeds it datagrams, ticks and
+ * operator commands with an explicit clock, and performs the actions it returns (EngineApi,
+ * engine-api.ts). It owns the tables: SAs by our SPI, tunnels, half-open SAs, drop counters. The
+ * modules it delegates to see it only through a host interface: intake (receive-init.ts,
+ * receive.ts) and reload (reconfigure.ts) through EngineHost (engine-host.ts), tasks through
+ * EngineOps (sa.ts). The exchanges live in tasks/, deadlines in timers.ts.
  */
 import { randomBytes } from 'node:crypto';
 import type { Action, Arrival, TunnelStatus } from './actions.js';
 import type { LimitsConfig, TunnelConfig } from '../config/types.js';
 import { decodeInbound } from './receive-decode.js';
 import { ExchangeType, exchangeName } from './constants.js';
-import { HALF_OPEN_TIMEOUT_MS, IkeSa, hex, type EngineContext, type EngineOps } from './sa.js';
+import type { EngineContext, EngineOps, IkeSa } from './sa.js';
+import { hex } from './spi.js';
 import { startInitiator } from './tasks/ike-init.js';
 import { sendIkeDelete } from './tasks/ike-delete.js';
 import { startChildRekey } from './tasks/child-rekey.js';
 import { startIkeRekey } from './tasks/ike-rekey.js';
 import { removeSa, saStatus, tunnelState } from './engine-state.js';
-import { saWakeup, tickSa } from './engine-tick.js';
+import { ENGINE_TIMERS, SA_TIMERS, TUNNEL_TIMERS, fireDue, nextDue, tickSa } from './timers.js';
 import { onProtected } from './receive.js';
 import { initRateGate, onInitRequest, onInitResponse } from './receive-init.js';
 import { DEFAULT_LIMITS, InitGuard } from './init-guard.js';
 import { newDropCounters, type DropReason } from './drops.js';
-import { FloodLog, logFlood } from './log-limiter.js';
+import { FloodLog } from './log-limiter.js';
 import { HalfOpenTable } from './half-open.js';
-import { makeContext } from './engine-context.js';
-import { scheduleReconnect, type ReconnectState } from './reconnect.js';
+import { logFlood, makeContext } from './engine-context.js';
+import { scheduleReconnect } from './reconnect.js';
+import type { EngineHost, TunnelEntry } from './engine-host.js';
+import type { EngineApi, EngineOptions } from './engine-api.js';
 import { RECONNECT_RETRANSMIT } from './retransmit.js';
 import { reconfigure } from './reconfigure.js';
 
-export interface EngineOptions {
-  tunnels: TunnelConfig[];
-  /** Randomness for SPIs, nonces and timer jitter; tests inject a seeded source. */
-  random?: (n: number) => Uint8Array;
-  /**
-   * The datapath has no raw ESP (protocol 50) path, only ESP-in-UDP: fake NAT detection so every
-   * peer encapsulates, as strongSwan's kernel-libipsec does. The daemon sets this.
-   */
-  udpEncapsulationOnly?: boolean;
-  /**
-   * Debug only (Wireshark decryption tables, src/debug/key-export.ts): emit an `export-keys`
-   * action with the IKE SA's SK_e and SK_a keys when they are derived (IKE_SA_INIT, IKE rekey)
-   * and with a Child SA's keys when it is installed (creation, rekey). Default false: the keys
-   * never leave the engine but through install-child to the datapath.
-   */
-  exportKeys?: boolean;
-  /** Responder protection thresholds (config `limits:`); absent: the config defaults (init-guard.ts). */
-  limits?: LimitsConfig;
-}
-
-export type { DropReason } from './drops.js';
-
-export interface TunnelEntry {
-  config: TunnelConfig;
-  sa: IkeSa | null;
-  /** false after `down NAME`: no reconnecting until `up NAME`. */
-  wanted: boolean;
-  reconnect: ReconnectState | null;
-  /** Consecutive failed attempts (reset when an IKE SA comes up). */
-  failures: number;
-}
-
-export class IkeEngine {
-  readonly tunnels = new Map<string, TunnelEntry>();
+export class IkeEngine implements EngineApi, EngineHost {
+  #tunnels = new Map<string, TunnelEntry>();
   /** Every live SA by our own SPI (hex). */
-  readonly sas = new Map<string, IkeSa>();
+  readonly #sas = new Map<string, IkeSa>();
   /** Half-open responder SAs (half-open.ts); at most limits.halfOpen of them (init-guard.ts). */
   readonly halfOpen = new HalfOpenTable();
   /** Dropped datagrams by reason (drops.ts); every reason is present from the start. */
@@ -74,18 +47,20 @@ export class IkeEngine {
   readonly udpEncapsulationOnly: boolean;
   /** EngineOptions.exportKeys; may be switched at run time (applies to keys derived from then on). */
   exportKeys: boolean;
-  readonly ops: EngineOps = {
+  private readonly ops: EngineOps = {
     removeIke: (ctx, sa, reason, reconnect) => this.remove(ctx, sa, reason, reconnect),
-    register: (sa) => void this.sas.set(hex(sa.ourSpi), sa),
+    register: (sa) => this.addSa(sa),
     setCurrent: (sa) => {
-      const t = this.tunnels.get(sa.tunnel.name);
+      const t = this.#tunnels.get(sa.tunnel.name);
       if (t) t.sa = sa;
     },
-    current: (name) => this.tunnels.get(name)?.sa ?? null,
+    current: (name) => this.#tunnels.get(name)?.sa ?? null,
   };
+  /** What a tick does to a tunnel entry (timers.ts TUNNEL_TIMERS). */
+  readonly #tunnelHost = { initiate: (ctx: EngineContext, t: TunnelEntry) => this.initiate(ctx, t) };
 
   constructor(opts: EngineOptions) {
-    for (const t of opts.tunnels) this.tunnels.set(t.name, { config: t, sa: null, wanted: true, reconnect: null, failures: 0 });
+    for (const t of opts.tunnels) this.#tunnels.set(t.name, { config: t, sa: null, wanted: true, reconnect: null, failures: 0 });
     this.random = opts.random ?? ((n) => new Uint8Array(randomBytes(n)));
     this.udpEncapsulationOnly = opts.udpEncapsulationOnly ?? false;
     this.exportKeys = opts.exportKeys ?? false;
@@ -97,9 +72,49 @@ export class IkeEngine {
     this.guard.setLimits(limits);
   }
 
+  /** Debug key export on or off (EngineOptions.exportKeys); applies to keys derived from then on. */
+  setExportKeys(on: boolean): void {
+    this.exportKeys = on;
+  }
+
   /** Half-open responder IKE SAs right now (IKE_SA_INIT answered, IKE_AUTH not yet), for metrics. */
   get halfOpenCount(): number {
     return this.halfOpen.size;
+  }
+
+  /** Every live SA by our own SPI (hex), read-only: for inspection and tests. */
+  get sas(): ReadonlyMap<string, IkeSa> {
+    return this.#sas;
+  }
+
+  /** Every tunnel by name, read-only: for inspection and tests. */
+  get tunnels(): ReadonlyMap<string, TunnelEntry> {
+    return this.#tunnels;
+  }
+
+  // EngineHost (engine-host.ts): what intake and reload may do to the tables.
+  drop(reason: DropReason): void {
+    this.drops[reason]++;
+  }
+
+  tunnel(name: string): TunnelEntry | undefined {
+    return this.#tunnels.get(name);
+  }
+
+  tunnelList(): TunnelEntry[] {
+    return [...this.#tunnels.values()];
+  }
+
+  setTunnels(entries: TunnelEntry[]): void {
+    this.#tunnels = new Map(entries.map((t) => [t.config.name, t]));
+  }
+
+  saList(): IkeSa[] {
+    return [...this.#sas.values()];
+  }
+
+  addSa(sa: IkeSa): void {
+    this.#sas.set(hex(sa.ourSpi), sa);
   }
 
   ctx(now: number): EngineContext {
@@ -107,13 +122,13 @@ export class IkeEngine {
   }
 
   tunnelNames(): string[] {
-    return [...this.tunnels.keys()];
+    return [...this.#tunnels.keys()];
   }
 
   /** Initiate every tunnel with initiate: true. */
   start(now: number): Action[] {
     const ctx = this.ctx(now);
-    for (const t of this.tunnels.values()) if (t.config.initiate) this.initiate(ctx, t);
+    for (const t of this.#tunnels.values()) if (t.config.initiate) this.initiate(ctx, t);
     return ctx.actions;
   }
 
@@ -138,14 +153,14 @@ export class IkeEngine {
       return;
     }
     // RFC 7296 §2.4: INITIAL_CONTACT only when we hold no other IKE SA with this peer.
-    const others = [...this.sas.values()].some((s) => s.tunnel.name === config.name && !s.retired && (s.state === 'established' || s.state === 'rekeyed'));
+    const others = [...this.#sas.values()].some((s) => s.tunnel.name === config.name && !s.retired && (s.state === 'established' || s.state === 'rekeyed'));
     // Every initiation, the first one too, uses the short reconnect schedule: a CPE that boots
     // while its uplink or the endpoint is down must still come up within 10 s of it returning
     // (strongSwan's 165 s schedule would leave it silent for up to 42 s at a time).
     const sa = startInitiator(ctx, config, { address: config.localAddress }, { address: config.remoteAddress }, RECONNECT_RETRANSMIT);
     if (!sa) return;
     sa.initialContact = !others;
-    this.sas.set(hex(sa.spiI), sa);
+    this.addSa(sa);
     t.sa = sa;
   }
 
@@ -198,7 +213,7 @@ export class IkeEngine {
   /** A Child SA reached its volume lifetime or its sequence numbers run out: rekey it once. */
   childVolumeExceeded(tunnel: string, spiIn: number, reason: 'bytes' | 'packets' | 'seq-exhausted', now: number): Action[] {
     const ctx = this.ctx(now);
-    const sa = this.tunnels.get(tunnel)?.sa;
+    const sa = this.#tunnels.get(tunnel)?.sa;
     const child = sa?.child(spiIn);
     if (sa && child && child.state === 'installed' && child.active) startChildRekey(ctx, sa, child, `${reason} lifetime`);
     return ctx.actions;
@@ -206,12 +221,12 @@ export class IkeEngine {
 
   /** Authenticated ESP arrived on the tunnel: the peer is alive (RFC 7296 §2.4). */
   noteInboundEsp(tunnel: string, now: number): void {
-    const sa = this.tunnels.get(tunnel)?.sa;
+    const sa = this.#tunnels.get(tunnel)?.sa;
     if (sa && now > sa.lastInboundAt) sa.lastInboundAt = now;
   }
 
   private entry(name: string): TunnelEntry {
-    const t = this.tunnels.get(name);
+    const t = this.#tunnels.get(name);
     if (!t) throw new RangeError(`no tunnel named '${name}'`);
     return t;
   }
@@ -219,9 +234,9 @@ export class IkeEngine {
   /** Drop an SA; `reconnect`: an initiating tunnel that is wanted starts again with backoff. */
   remove(ctx: EngineContext, sa: IkeSa, reason: string, reconnect: boolean): void {
     removeSa(ctx, sa, reason);
-    if (this.sas.get(hex(sa.ourSpi)) === sa) this.sas.delete(hex(sa.ourSpi));
+    if (this.#sas.get(hex(sa.ourSpi)) === sa) this.#sas.delete(hex(sa.ourSpi));
     this.halfOpen.forget(sa);
-    const t = this.tunnels.get(sa.tunnel.name);
+    const t = this.#tunnels.get(sa.tunnel.name);
     if (!t || t.sa !== sa) return;
     t.sa = null;
     if (reconnect) scheduleReconnect(ctx, t, reason);
@@ -229,7 +244,7 @@ export class IkeEngine {
 
   /** The tunnel came up: reset its reconnect backoff. */
   connected(name: string): void {
-    const t = this.tunnels.get(name);
+    const t = this.#tunnels.get(name);
     if (t) t.failures = 0;
   }
 
@@ -237,16 +252,16 @@ export class IkeEngine {
     const ctx = this.ctx(now);
     const rate = initRateGate(this, ctx, bytes, arrival);
     if (rate === 'drop') return ctx.actions;
-    const msg = decodeInbound(ctx, this.drops, bytes, arrival);
+    const msg = decodeInbound(ctx, this, bytes, arrival);
     if (!msg) return ctx.actions;
     const h = msg.header;
     if (h.exchangeType === ExchangeType.IKE_SA_INIT && !h.response) {
       onInitRequest(this, ctx, msg, bytes, arrival, rate === 'over');
       return ctx.actions;
     }
-    const sa = this.sas.get(hex(h.initiator ? h.spiR : h.spiI));
+    const sa = this.#sas.get(hex(h.initiator ? h.spiR : h.spiI));
     if (!sa || sa.initiator === h.initiator) {
-      this.drops['no-sa']++;
+      this.drop('no-sa');
       logFlood(ctx, 'no-sa', 'debug', undefined, `dropped ${exchangeName(h.exchangeType)} for unknown IKE SA from ${arrival.from.address}`);
       return ctx.actions;
     }
@@ -260,34 +275,29 @@ export class IkeEngine {
 
   onTick(now: number): Action[] {
     const ctx = this.ctx(now);
-    for (const s of this.floods.flush(now)) ctx.log(s.level, undefined, s.msg);
+    fireDue(ENGINE_TIMERS, ctx, undefined, this.floods);
+    // Housekeeping, not a deadline: idle sources leave the IKE_SA_INIT rate table.
     this.guard.rate.expire(now);
-    for (const sa of [...this.sas.values()]) {
-      if (this.sas.get(hex(sa.ourSpi)) !== sa) continue;
-      if (sa.state === 'half-open' && now >= sa.createdAt + HALF_OPEN_TIMEOUT_MS) {
-        this.remove(ctx, sa, 'half-open SA expired', false);
-        continue;
-      }
+    for (const sa of [...this.#sas.values()]) {
+      if (this.#sas.get(hex(sa.ourSpi)) !== sa) continue;
       tickSa(ctx, this.ops, sa);
     }
-    for (const t of this.tunnels.values()) {
-      if (t.reconnect && now >= t.reconnect.at && !t.sa && t.wanted) this.initiate(ctx, t);
-    }
+    for (const t of this.#tunnels.values()) fireDue(TUNNEL_TIMERS, ctx, this.#tunnelHost, t);
     return ctx.actions;
   }
 
+  /** The earliest deadline of any named timer (timers.ts), or null: the daemon sleeps until then. */
   nextWakeup(): number | null {
+    const env = { udpEncapsulationOnly: this.udpEncapsulationOnly };
+    const times = [nextDue(ENGINE_TIMERS, this.floods, env)];
+    for (const sa of this.#sas.values()) times.push(nextDue(SA_TIMERS, sa, env));
+    for (const t of this.#tunnels.values()) times.push(nextDue(TUNNEL_TIMERS, t, env));
     let min: number | null = null;
-    const take = (w: number | null) => {
-      if (w !== null && (min === null || w < min)) min = w;
-    };
-    for (const sa of this.sas.values()) take(saWakeup(sa, this.udpEncapsulationOnly));
-    for (const t of this.tunnels.values()) if (t.reconnect && t.wanted && !t.sa) take(t.reconnect.at);
-    take(this.floods.nextFlush());
+    for (const w of times) if (w !== null && (min === null || w < min)) min = w;
     return min;
   }
 
   status(_now: number): TunnelStatus[] {
-    return [...this.tunnels.values()].map((t) => saStatus(t.config, t.sa));
+    return [...this.#tunnels.values()].map((t) => saStatus(t.config, t.sa));
   }
 }

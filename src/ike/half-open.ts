@@ -3,7 +3,7 @@
  * the initiator's SPI and address so a retransmitted IKE_SA_INIT is recognised (RFC 7296 §2.1),
  * with a count per source address for the per-source thresholds (init-guard.ts). Bounded by
  * limits.halfOpen: receive-init.ts refuses a new entry at the cap, and both maps shrink when an
- * SA authenticates, fails or times out (HALF_OPEN_TIMEOUT_MS, sa.ts).
+ * SA authenticates, fails or times out (HALF_OPEN_TIMEOUT_MS, timers.ts).
  */
 import type { IkeSa } from './sa.js';
 

@@ -1,5 +1,5 @@
 /**
- * Responder protection for IKE_SA_INIT (RFC 7296 §2.6, issue 8): the decisions the engine makes
+ * Responder protection for IKE_SA_INIT (RFC 7296 §2.6; docs/responder-protection.md): the decisions the engine makes
  * before it spends a Diffie-Hellman computation and a half-open SA on a request, from the
  * configured `limits` (config/types.ts LimitsConfig; config/schema.ts has the defaults, which
  * follow strongSwan's cookie_threshold, cookie_threshold_ip and block_threshold).
@@ -21,7 +21,7 @@ import { CookieJar } from './cookie.js';
 import { SourceRateLimiter } from './rate-limit.js';
 import type { HalfOpenTable } from './half-open.js';
 
-/** config/schema.ts LimitsShape defaults (test/exchange/responder-protection.test.ts keeps them equal). */
+/** config/schema.ts LimitsShape defaults (test/exchange/responder-limits.test.ts keeps them equal). */
 export const DEFAULT_LIMITS: Readonly<LimitsConfig> = {
   halfOpen: 1000,
   cookieThreshold: 30,

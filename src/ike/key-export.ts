@@ -2,10 +2,12 @@
  * The engine's side of the debug key export (EngineOptions.exportKeys): an `export-keys` action
  * when an IKE SA's keys are derived and when a Child SA is installed, carrying copies of exactly
  * the keys a Wireshark decryption table needs (never SKEYSEED, SK_d or SK_p*). With the option
- * off nothing is built (architecture rule 7).
+ * off nothing is built: secrets leave the engine only when asked for.
  */
 import { Secret } from '../secret.js';
-import { hex, type ChildSa, type EngineContext, type IkeSa } from './sa.js';
+import type { EngineContext, IkeSa } from './sa.js';
+import { hex } from './spi.js';
+import type { ChildSa } from './sa-types.js';
 
 /** A copy the engine's wipe() cannot reach: the export owns its bytes. */
 const copy = (b: Uint8Array): Secret => new Secret(Uint8Array.from(b));

@@ -8,7 +8,6 @@
  * Sans-IO: `now` comes from the caller. The kinds are a fixed set, so the table is bounded.
  */
 import type { LogLevel } from './actions.js';
-import type { EngineContext } from './sa-types.js';
 
 export const FLOOD_LOG_BURST = 5;
 export const FLOOD_LOG_WINDOW_MS = 10_000;
@@ -100,15 +99,4 @@ function summary(kind: FloodKind, w: Window): Summary {
     suppressed: w.suppressed,
     msg: `${w.suppressed} more '${kind}' log lines suppressed in ${FLOOD_LOG_WINDOW_MS / 1000} s (at most ${FLOOD_LOG_BURST} per ${FLOOD_LOG_WINDOW_MS / 1000} s are written)`,
   };
-}
-
-/**
- * Log a line about one hostile or broken datagram: rate-limited by kind when the context has a
- * FloodLog (the engine's always does), written as is otherwise.
- */
-export function logFlood(
-  ctx: EngineContext, kind: FloodKind, level: LogLevel, tunnel: string | undefined, msg: string, fields?: Record<string, string | number | boolean>,
-): void {
-  if (ctx.floodLog) ctx.floodLog(kind, level, tunnel, msg, fields);
-  else ctx.log(level, tunnel, msg, fields);
 }

@@ -23,7 +23,7 @@ export function natHash(spiI: Uint8Array, spiR: Uint8Array, ep: Endpoint): Uint8
 /**
  * The NAT_DETECTION_SOURCE_IP value to send. With `force` it is deliberately wrong, so the peer
  * believes we are behind a NAT and both sides encapsulate in UDP 4500 (what strongSwan's
- * `encap = yes` does; GSA accepts it, shared/reference/gsa.md §9.5).
+ * `encap = yes` does; GSA accepts it, docs/gsa.md).
  */
 export function sourceHash(spiI: Uint8Array, spiR: Uint8Array, local: Endpoint, force: boolean): Uint8Array {
   return force ? new Uint8Array(randomBytes(20)) : natHash(spiI, spiR, local);

@@ -1,5 +1,5 @@
 /**
- * Per-source token buckets for IKE_SA_INIT requests (issue 8: "per-source rate limits"). Each
+ * Per-source token buckets for IKE_SA_INIT requests (docs/responder-protection.md). Each
  * source address may send `rate` requests per second, in bursts of up to 2 × rate. Sans-IO: the
  * caller passes `now` (ms).
  *

@@ -12,14 +12,14 @@ import { BadVersionError } from './codec/header.js';
 import { invalidPayload } from './payload-checks.js';
 import { ExchangeType, NotifyType, exchangeName } from './constants.js';
 import { notify, sendStatelessResponse } from './tasks/notify.js';
-import { logFlood } from './log-limiter.js';
-import type { DropReason } from './drops.js';
-import type { EngineContext } from './sa-types.js';
+import { logFlood } from './engine-context.js';
+import type { EngineHost } from './engine-host.js';
+import type { EngineContext } from './sa.js';
 
-export function decodeInbound(ctx: EngineContext, drops: Record<DropReason, number>, bytes: Uint8Array, arrival: Arrival): IkeMessage | null {
+export function decodeInbound(ctx: EngineContext, engine: Pick<EngineHost, 'drop'>, bytes: Uint8Array, arrival: Arrival): IkeMessage | null {
   const decoded = decodeMessage(bytes);
   if (!decoded.ok) {
-    drops.malformed++;
+    engine.drop('malformed');
     const e = decoded.error;
     if (e instanceof BadVersionError && !e.header.response && e.header.exchangeType === ExchangeType.IKE_SA_INIT) {
       // RFC 7296 §2.5: tell the peer the highest major version we speak.
@@ -30,7 +30,7 @@ export function decodeInbound(ctx: EngineContext, drops: Record<DropReason, numb
   }
   const bad = invalidPayload(decoded.value.payloads);
   if (bad) {
-    drops.malformed++;
+    engine.drop('malformed');
     logFlood(ctx, 'malformed', 'debug', undefined, `dropped ${exchangeName(decoded.value.header.exchangeType)} from ${arrival.from.address}: ${bad}`);
     return null;
   }

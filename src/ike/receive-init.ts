@@ -1,7 +1,7 @@
 /**
  * IKE_SA_INIT intake for IkeEngine (RFC 7296 §1.2, §2.1, §2.5, §2.6), responder side first. The
  * checks run cheapest first, and nothing costly happens before the sender proved, under load,
- * that it receives what we send to its address (issue 8; init-guard.ts has the thresholds):
+ * that it receives what we send to its address (init-guard.ts has the thresholds):
  *
  *  1. per-source rate, on the raw header before decoding (initRateGate); a request over the rate
  *     goes on only if it starts with a COOKIE, and then only if that cookie verifies;
@@ -19,13 +19,15 @@ import type { Arrival } from './actions.js';
 import type { IkeMessage, NotifyPayload } from './codec/types.js';
 import { criticalUnknown } from './payload-checks.js';
 import { ExchangeType, IKE_HEADER_LENGTH, NotifyType, PayloadType } from './constants.js';
-import { hex, type EngineContext, type IkeSa } from './sa.js';
+import type { EngineContext, IkeSa } from './sa.js';
+import { hex } from './spi.js';
 import { processInitRequest, processInitResponse } from './tasks/ike-init.js';
 import { sendAuthRequest } from './tasks/ike-auth.js';
-import { first, notify, sendStatelessResponse } from './tasks/notify.js';
-import { logFlood } from './log-limiter.js';
+import { notify, sendStatelessResponse } from './tasks/notify.js';
+import { findPayload } from './codec/message.js';
+import { logFlood } from './engine-context.js';
 import { HalfOpenTable } from './half-open.js';
-import type { IkeEngine } from './engine.js';
+import type { EngineHost } from './engine-host.js';
 
 /** An IKE_SA_INIT request by its header octets (exchange type at 18, flags at 19: R = 0x20). */
 function isInitRequest(bytes: Uint8Array): boolean {
@@ -42,50 +44,50 @@ function startsWithCookie(bytes: Uint8Array): boolean {
  * its source's rate without a COOKIE, 'over' for one over the rate that carries a COOKIE (it may
  * pass only if the cookie verifies), 'ok' otherwise.
  */
-export function initRateGate(engine: IkeEngine, ctx: EngineContext, bytes: Uint8Array, arrival: Arrival): 'ok' | 'over' | 'drop' {
+export function initRateGate(engine: EngineHost, ctx: EngineContext, bytes: Uint8Array, arrival: Arrival): 'ok' | 'over' | 'drop' {
   if (!isInitRequest(bytes) || engine.guard.rate.take(arrival.from.address, ctx.now)) return 'ok';
   if (startsWithCookie(bytes)) return 'over';
-  engine.drops['rate-limited']++;
+  engine.drop('rate-limited');
   logFlood(ctx, 'rate-limited', 'warn', undefined, `IKE_SA_INIT from ${arrival.from.address} over its rate of ${engine.guard.limits.initRatePerSource}/s; dropped`);
   return 'drop';
 }
 
-export function onInitRequest(engine: IkeEngine, ctx: EngineContext, msg: IkeMessage, bytes: Uint8Array, arrival: Arrival, overRate: boolean): void {
+export function onInitRequest(engine: EngineHost, ctx: EngineContext, msg: IkeMessage, bytes: Uint8Array, arrival: Arrival, overRate: boolean): void {
   const src = arrival.from.address;
   const key = HalfOpenTable.key(hex(msg.header.spiI), src, arrival.from.port);
   const known = engine.halfOpen.get(key);
   if (known) {
     // RFC 7296 §2.1: a retransmitted request gets the cached response, not a new SA.
     if (Buffer.compare(Buffer.from(known.initRequest), Buffer.from(bytes)) === 0) known.resendLastResponse(ctx);
-    else engine.drops.unexpected++;
+    else engine.drop('unexpected');
     return;
   }
-  const candidates = [...engine.tunnels.values()]
+  const candidates = engine.tunnelList()
     .map((t) => t.config)
     .filter((c) => (!c.localAddress || c.localAddress === arrival.to.address) && (c.remoteAddress === '%any' || c.remoteAddress === src));
   if (candidates.length === 0) {
-    engine.drops['no-tunnel']++;
+    engine.drop('no-tunnel');
     logFlood(ctx, 'no-tunnel', 'warn', undefined, `IKE_SA_INIT from ${src} to ${arrival.to.address} matches no tunnel; ignoring it`);
     return;
   }
   if (!passesCookieCheck(engine, ctx, msg, arrival, overRate)) return;
   const cap = engine.guard.overCap(src, engine.halfOpen);
   if (cap) {
-    engine.drops[cap]++;
+    engine.drop(cap);
     const what = cap === 'half-open-limit' ? `${engine.halfOpen.size} half-open IKE SAs (limits.halfOpen)` : `${engine.halfOpen.from(src)} half-open IKE SAs from ${src} (limits.halfOpenPerSource)`;
     logFlood(ctx, 'half-open-limit', 'warn', undefined, `IKE_SA_INIT from ${src} dropped: ${what}`);
     return;
   }
   const critical = criticalUnknown(msg.payloads);
   if (critical !== null) {
-    engine.drops['critical-payload']++;
+    engine.drop('critical-payload');
     logFlood(ctx, 'critical-payload', 'warn', undefined, `IKE_SA_INIT from ${src} has unsupported critical payload ${critical}; answering UNSUPPORTED_CRITICAL_PAYLOAD`);
     sendStatelessResponse(ctx, msg.header, arrival, [notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, Uint8Array.of(critical))]);
     return;
   }
   const sa = processInitRequest(ctx, candidates, msg, bytes, arrival);
   if (!sa) return;
-  engine.sas.set(hex(sa.spiR), sa);
+  engine.addSa(sa);
   engine.halfOpen.add(key, sa, src);
 }
 
@@ -94,11 +96,11 @@ export function onInitRequest(engine: IkeEngine, ctx: EngineContext, msg: IkeMes
  * A request with a valid cookie proved return routability and passes even when cookies are
  * required or its source is over its rate (so spoofing a peer's address cannot lock it out).
  */
-function passesCookieCheck(engine: IkeEngine, ctx: EngineContext, msg: IkeMessage, arrival: Arrival, overRate: boolean): boolean {
+function passesCookieCheck(engine: EngineHost, ctx: EngineContext, msg: IkeMessage, arrival: Arrival, overRate: boolean): boolean {
   const src = arrival.from.address;
   const head = msg.payloads[0];
   const cookie = head?.type === PayloadType.NOTIFY && head.notifyType === NotifyType.COOKIE ? (head as NotifyPayload) : undefined;
-  const nonce = first(msg.payloads, PayloadType.NONCE);
+  const nonce = findPayload(msg.payloads, PayloadType.NONCE);
   const input = nonce ? { ni: nonce.data, address: src, spiI: msg.header.spiI } : null;
   if (cookie && input && engine.guard.cookies.verify(cookie.data, input, ctx.now)) return true;
   const required = overRate || engine.guard.cookieRequired(src, engine.halfOpen, ctx.now);
@@ -106,16 +108,16 @@ function passesCookieCheck(engine: IkeEngine, ctx: EngineContext, msg: IkeMessag
   if (!input) {
     // No nonce: nothing to bind a cookie to, and an unproven sender gets no error answer. One
     // datagram, one reason: this one is malformed, not also a cookie or rate drop.
-    engine.drops.malformed++;
+    engine.drop('malformed');
     return false;
   }
   if (cookie) {
-    engine.drops['invalid-cookie']++;
+    engine.drop('invalid-cookie');
     logFlood(ctx, 'cookie', 'info', undefined, `IKE_SA_INIT from ${src} carries a COOKIE we did not issue (or one that expired)${overRate ? '; over its rate, dropped' : '; answering with a new one'}`);
   } else if (overRate) {
-    engine.drops['rate-limited']++;
+    engine.drop('rate-limited');
   } else {
-    engine.drops['cookie-required']++;
+    engine.drop('cookie-required');
     logFlood(ctx, 'cookie', 'info', undefined, `IKE_SA_INIT from ${src}: answering with a COOKIE (RFC 7296 §2.6; ${engine.halfOpen.size} half-open IKE SAs)`);
   }
   if (overRate) return false;
@@ -123,13 +125,13 @@ function passesCookieCheck(engine: IkeEngine, ctx: EngineContext, msg: IkeMessag
   return false;
 }
 
-export function onInitResponse(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, msg: IkeMessage, bytes: Uint8Array, arrival: Arrival): void {
+export function onInitResponse(engine: EngineHost, ctx: EngineContext, sa: IkeSa, msg: IkeMessage, bytes: Uint8Array, arrival: Arrival): void {
   if (sa.state !== 'init-sent' || !msg.header.response || msg.header.messageId !== 0) {
-    engine.drops.unexpected++;
+    engine.drop('unexpected');
     return;
   }
   if (criticalUnknown(msg.payloads) !== null) {
-    engine.drops['critical-payload']++;
+    engine.drop('critical-payload');
     ctx.log('error', sa.tunnel.name, 'IKE_SA_INIT response carries an unsupported critical payload; aborting (RFC 7296 §2.5)');
     engine.remove(ctx, sa, 'unsupported critical payload', true);
     return;

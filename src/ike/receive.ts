@@ -6,20 +6,21 @@
  */
 import type { Arrival } from './actions.js';
 import type { IkeMessage, Payload } from './codec/types.js';
-import { openMessage } from './codec/message.js';
+import { findNotify, openMessage } from './codec/message.js';
 import { Reassembler, decodeReassembled } from './codec/reassembler.js';
 import { criticalUnknown, invalidPayload } from './payload-checks.js';
 import { ExchangeType, NotifyType, PayloadType, exchangeName } from './constants.js';
-import { hex, type EngineContext, type IkeSa } from './sa.js';
+import type { EngineContext, IkeSa } from './sa.js';
+import { hex } from './spi.js';
 import { processAuthRequest, processAuthResponse } from './tasks/ike-auth.js';
 import { answerRequest } from './tasks/informational.js';
 import { sendIkeDelete } from './tasks/ike-delete.js';
 import { handOver } from './tasks/ike-rekey.js';
-import { findNotify, notify } from './tasks/notify.js';
+import { notify } from './tasks/notify.js';
 import { establish } from './engine-state.js';
 import { exportIkeKeys } from './key-export.js';
-import { logFlood } from './log-limiter.js';
-import type { IkeEngine } from './engine.js';
+import { logFlood } from './engine-context.js';
+import type { EngineHost } from './engine-host.js';
 
 /**
  * Reassembly limits while the SA is half-open (RFC 7383 §2.6 leaves them to us): a PSK IKE_AUTH
@@ -30,37 +31,37 @@ import type { IkeEngine } from './engine.js';
 export const HALF_OPEN_REASSEMBLY = { maxFragments: 32, maxBytes: 16 * 1024 } as const;
 
 /** Open an SK message, or feed an SKF fragment to the SA's reassembler. null: nothing (yet). */
-function open(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, msg: IkeMessage, bytes: Uint8Array): Payload[] | null {
+function open(engine: EngineHost, ctx: EngineContext, sa: IkeSa, msg: IkeMessage, bytes: Uint8Array): Payload[] | null {
   const skf = msg.payloads[0];
   if (skf && skf.type === PayloadType.SKF) {
     sa.reassembler ??= new Reassembler(sa.cipherIn!, sa.state === 'half-open' ? HALF_OPEN_REASSEMBLY : {});
     const r = sa.reassembler.accept(bytes, msg, ctx.now);
     if (r.status === 'dropped') {
-      if (r.reason === 'integrity') engine.drops.integrity++;
-      else if (r.reason !== 'duplicate' && r.reason !== 'stale') engine.drops.malformed++;
+      if (r.reason === 'integrity') engine.drop('integrity');
+      else if (r.reason !== 'duplicate' && r.reason !== 'stale') engine.drop('malformed');
       return null;
     }
     if (r.status === 'pending') return null;
     const inner = decodeReassembled(r.innerNext, r.plaintext);
     if (!inner.ok) {
-      engine.drops.malformed++;
+      engine.drop('malformed');
       return null;
     }
     return inner.value;
   }
   const opened = openMessage(bytes, msg, sa.cipherIn!);
   if (!opened.ok) {
-    engine.drops[opened.error === 'integrity' ? 'integrity' : 'malformed']++;
+    engine.drop(opened.error === 'integrity' ? 'integrity' : 'malformed');
     logFlood(ctx, opened.error === 'integrity' ? 'integrity' : 'malformed', 'debug', sa.tunnel.name, `dropped ${exchangeName(msg.header.exchangeType)}: ${opened.error === 'integrity' ? 'integrity check failed' : 'malformed inner payloads'}`);
     return null;
   }
   return opened.value;
 }
 
-export function onProtected(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, msg: IkeMessage, bytes: Uint8Array, arrival: Arrival): void {
+export function onProtected(engine: EngineHost, ctx: EngineContext, sa: IkeSa, msg: IkeMessage, bytes: Uint8Array, arrival: Arrival): void {
   const h = msg.header;
   if (!sa.cipherIn) {
-    engine.drops.unexpected++;
+    engine.drop('unexpected');
     return;
   }
   const first = msg.payloads[0];
@@ -69,11 +70,11 @@ export function onProtected(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, ms
     // RFC 7296 §2.2: a retransmission of the last request gets the cached response (once per
     // retransmitted message, not per fragment, RFC 7383 §2.6.1); anything else is dropped.
     if (sa.lastResponse && h.messageId === sa.lastResponse.messageId && !laterFragment) sa.resendLastResponse(ctx);
-    else engine.drops.unexpected++;
+    else engine.drop('unexpected');
     return;
   }
   if (h.response && (!sa.outstanding || h.messageId !== sa.outstanding.messageId)) {
-    engine.drops.unexpected++;
+    engine.drop('unexpected');
     return;
   }
   const inner = open(engine, ctx, sa, msg, bytes);
@@ -81,7 +82,7 @@ export function onProtected(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, ms
   const bad = invalidPayload(inner);
   if (bad) {
     // RFC 7296 §2.21.2: a protected request that does not parse is answered INVALID_SYNTAX.
-    engine.drops.malformed++;
+    engine.drop('malformed');
     logFlood(ctx, 'malformed', 'warn', sa.tunnel.name, `malformed ${exchangeName(h.exchangeType)} from ${arrival.from.address}: ${bad}`);
     if (!h.response) sa.sendResponse(ctx, h.exchangeType, h.messageId, [notify(NotifyType.INVALID_SYNTAX)], true);
     return;
@@ -91,7 +92,7 @@ export function onProtected(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, ms
   followPeer(ctx, sa, arrival);
   const critical = criticalUnknown(inner);
   if (critical !== null) {
-    engine.drops['critical-payload']++;
+    engine.drop('critical-payload');
     if (!h.response) sa.sendResponse(ctx, h.exchangeType, h.messageId, [notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, Uint8Array.of(critical))], true);
     logFlood(ctx, 'critical-payload', 'warn', sa.tunnel.name, `${exchangeName(h.exchangeType)} carries unsupported critical payload ${critical}; rejected`);
     return;
@@ -124,7 +125,7 @@ function followPeer(ctx: EngineContext, sa: IkeSa, arrival: Arrival): void {
   ctx.log('info', sa.tunnel.name, `peer's NAT mapping moved from ${was} to ${from.address}:${from.port}; following it (RFC 7296 §2.23)`);
 }
 
-function onResponse(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, exchangeType: number, inner: Payload[]): void {
+function onResponse(engine: EngineHost, ctx: EngineContext, sa: IkeSa, exchangeType: number, inner: Payload[]): void {
   const task = sa.outstanding?.task ?? null;
   sa.outstanding = null;
   if (sa.retired && task?.name !== 'ike-delete') {
@@ -147,7 +148,7 @@ function onResponse(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, exchangeTy
   if (task) task.onResponse(ctx, sa, inner);
 }
 
-function onRequest(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, exchangeType: number, messageId: number, inner: Payload[]): void {
+function onRequest(engine: EngineHost, ctx: EngineContext, sa: IkeSa, exchangeType: number, messageId: number, inner: Payload[]): void {
   if (exchangeType === ExchangeType.IKE_AUTH && sa.state === 'half-open') {
     // The request passed the SK integrity check: the peer holds these keys (debug export only).
     exportIkeKeys(ctx, sa);
@@ -162,7 +163,7 @@ function onRequest(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, exchangeTyp
     return;
   }
   if (sa.state !== 'established' && sa.state !== 'deleting' && sa.state !== 'rekeyed') {
-    engine.drops.unexpected++;
+    engine.drop('unexpected');
     return;
   }
   const out = answerRequest(ctx, sa, exchangeType, messageId, inner);
@@ -182,11 +183,11 @@ function onRequest(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, exchangeTyp
  * means the peer restarted; with INITIAL_CONTACT (RFC 7296 §2.4) every other IKE SA of that
  * peer goes with it.
  */
-function adopt(engine: IkeEngine, ctx: EngineContext, sa: IkeSa, initialContact: boolean): void {
-  const t = engine.tunnels.get(sa.tunnel.name);
+function adopt(engine: EngineHost, ctx: EngineContext, sa: IkeSa, initialContact: boolean): void {
+  const t = engine.tunnel(sa.tunnel.name);
   if (!t) return;
   if (initialContact) {
-    for (const other of [...engine.sas.values()]) {
+    for (const other of engine.saList()) {
       if (other === sa || other.tunnel.name !== sa.tunnel.name || other.peerId !== sa.peerId) continue;
       if (other.state !== 'established' && other.state !== 'rekeyed' && other.state !== 'deleting') continue;
       ctx.log('info', sa.tunnel.name, `INITIAL_CONTACT from ${sa.peerId}: the peer restarted; dropping its old IKE SA`, { spiI: hex(other.spiI) });

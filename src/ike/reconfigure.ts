@@ -1,6 +1,6 @@
 /**
- * Config reload for IkeEngine (`branchgate reload`, SIGHUP; shared/design/contract.md: "untouched
- * tunnels keep their SAs"). The new tunnel list is compared with the running one by value
+ * Config reload for IkeEngine (`branchgate reload`, SIGHUP: untouched tunnels keep their
+ * SAs). The new tunnel list is compared with the running one by value
  * (src/config-diff.ts):
  *
  *   unchanged → nothing at all: its entry, IKE SA, Child SAs, SPIs, timers, backoff stay as they are;
@@ -16,13 +16,14 @@
 import type { TunnelConfig } from '../config/types.js';
 import { diffTunnels } from '../config-diff.js';
 import { dropChild } from './child-sa.js';
-import { hex, type EngineContext, type IkeSa } from './sa.js';
+import type { EngineContext, IkeSa } from './sa.js';
+import { hex } from './spi.js';
 import { sendIkeDelete } from './tasks/ike-delete.js';
-import type { IkeEngine, TunnelEntry } from './engine.js';
+import type { EngineHost, TunnelEntry } from './engine-host.js';
 
 /** Apply `next` to `engine`; `initiate` starts an initiating tunnel (the engine's own path). */
-export function reconfigure(engine: IkeEngine, ctx: EngineContext, next: TunnelConfig[], initiate: (t: TunnelEntry) => void): void {
-  const prev = new Map(engine.tunnels);
+export function reconfigure(engine: EngineHost, ctx: EngineContext, next: TunnelConfig[], initiate: (t: TunnelEntry) => void): void {
+  const prev = new Map(engine.tunnelList().map((t) => [t.config.name, t] as const));
   // Throws (duplicate names) before anything is touched.
   const d = diffTunnels([...prev.values()].map((t) => t.config), next);
   const keysOf = new Map(d.changed.map((c) => [c.name, c.keys]));
@@ -36,21 +37,17 @@ export function reconfigure(engine: IkeEngine, ctx: EngineContext, next: TunnelC
     takeDown(engine, ctx, prev.get(name)!, 'config changed');
   }
 
-  // The map follows the order of the new list; unchanged entries are the very same objects.
-  engine.tunnels.clear();
-  for (const config of next) {
+  // The table follows the order of the new list; unchanged entries are the very same objects.
+  engine.setTunnels(next.map((config): TunnelEntry => {
     const old = prev.get(config.name);
-    if (old && !keysOf.has(config.name)) {
-      engine.tunnels.set(config.name, old);
-      continue;
-    }
+    if (old && !keysOf.has(config.name)) return old;
     // A tunnel the operator took down (`down NAME`) stays down across a reload.
-    engine.tunnels.set(config.name, { config, sa: null, wanted: old?.wanted ?? true, reconnect: null, failures: 0 });
-  }
+    return { config, sa: null, wanted: old?.wanted ?? true, reconnect: null, failures: 0 };
+  }));
 
   for (const config of next) {
     const name = config.name;
-    const t = engine.tunnels.get(name)!;
+    const t = engine.tunnel(name)!;
     if (!keysOf.has(name) && prev.has(name)) {
       ctx.log('info', name, `reload: tunnel ${name} unchanged; its SAs are kept`);
       continue;
@@ -67,12 +64,12 @@ export function reconfigure(engine: IkeEngine, ctx: EngineContext, next: TunnelC
  * dropped, established ones are sent a Delete and retired, the rest (already deleting, or
  * replaced by a rekey) retired. Responder SAs still choosing among tunnels forget this one.
  */
-function takeDown(engine: IkeEngine, ctx: EngineContext, t: TunnelEntry, reason: string): void {
+function takeDown(engine: EngineHost, ctx: EngineContext, t: TunnelEntry, reason: string): void {
   const config = t.config;
   const current = t.sa;
   t.sa = null;
   t.reconnect = null;
-  for (const sa of [...engine.sas.values()]) {
+  for (const sa of engine.saList()) {
     if (sa.retired) continue;
     const connecting = sa.state === 'half-open' || sa.state === 'init-sent' || sa.state === 'auth-sent';
     if (sa.tunnel !== config) {

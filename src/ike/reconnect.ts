@@ -1,5 +1,5 @@
 /**
- * Reconnecting a tunnel that initiates (issue 4): after a failed, dead, expired or peer-deleted
+ * Reconnecting a tunnel that initiates: after a failed, dead, expired or peer-deleted
  * IKE SA the engine initiates again, forever, with capped exponential backoff and jitter:
  *
  *   delay(attempt) = min(5 s, 0.5 s × 2^attempt) × (0.5 + 0.5·u)     (u uniform in [0, 1))
@@ -9,7 +9,7 @@
  * reached — and the tunnel is back — within 10 s, however long the outage was.
  */
 import { uniform } from './lifetime.js';
-import type { EngineContext } from './sa-types.js';
+import type { EngineContext } from './sa.js';
 
 export const RECONNECT_BASE_MS = 500;
 export const RECONNECT_CAP_MS = 5000;

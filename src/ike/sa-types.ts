@@ -1,41 +1,11 @@
 /**
- * The shapes tasks and the engine share around an IKE SA (sa.ts holds the machinery): the
- * engine context, Child SA records, tasks and timers (architecture rules 4 and 5).
+ * The records an IKE SA keeps that do not refer back to it: Child SAs, the Child SA asked for
+ * in IKE_AUTH, and one-shot timers. sa.ts holds the IKE SA itself and what refers to it (tasks,
+ * the engine context).
  */
-import type { Action, ChildSaInfo, ChildSaKeys, LogLevel } from './actions.js';
-import type { Payload, Proposal, TrafficSelector } from './codec/types.js';
+import type { ChildSaInfo, ChildSaKeys } from './actions.js';
+import type { Proposal, TrafficSelector } from './codec/types.js';
 import type { Suite } from './proposals.js';
-import type { IkeSa } from './sa.js';
-import type { FloodKind } from './log-limiter.js';
-
-/** What the engine lets tasks do to SAs they do not own (architecture rule 5: look SAs up again). */
-export interface EngineOps {
-  /** Tear an SA down locally; `reconnect`: an initiating tunnel starts again (with backoff). */
-  removeIke(ctx: EngineContext, sa: IkeSa, reason: string, reconnect: boolean): void;
-  /** Make a new SA findable by its SPI (a rekeyed IKE SA, §2.18). */
-  register(sa: IkeSa): void;
-  /** The tunnel's current IKE SA is now `sa`. */
-  setCurrent(sa: IkeSa): void;
-  current(tunnel: string): IkeSa | null;
-}
-
-/** Everything the engine hands to a task: randomness, the clock, and where actions go. */
-export interface EngineContext {
-  now: number;
-  /** The datapath carries ESP only in UDP 4500: always ask the peer to encapsulate. */
-  udpEncapsulationOnly: boolean;
-  /** Emit export-keys actions (EngineOptions.exportKeys; debug only). Absent: false. */
-  exportKeys?: boolean;
-  random(n: number): Uint8Array;
-  actions: Action[];
-  log(level: LogLevel, tunnel: string | undefined, msg: string, fields?: Record<string, string | number | boolean>): void;
-  /**
-   * A line about one hostile or broken datagram, limited per kind (log-limiter.ts) so a flood
-   * does not become a flood of log lines. Absent: lines go to log() unlimited (tests).
-   */
-  floodLog?(kind: FloodKind, level: LogLevel, tunnel: string | undefined, msg: string, fields?: Record<string, string | number | boolean>): void;
-  ops?: EngineOps;
-}
 
 /**
  *   installed ──▶ rekeying ──▶ rekeyed (replaced; old inbound kept for the grace period) ──▶ gone
@@ -76,17 +46,10 @@ export interface PendingChild {
   tsr: TrafficSelector[];
 }
 
-/** One job that needs a request of its own (architecture rule 4). */
-export interface Task {
-  readonly name: 'child-rekey' | 'child-create' | 'child-delete' | 'ike-rekey' | 'ike-delete' | 'dpd' | 'raw';
-  /** The payloads of the request, or null when the job became moot while it waited. */
-  build(ctx: EngineContext, sa: IkeSa): { exchange: number; payloads: Payload[] } | null;
-  onResponse(ctx: EngineContext, sa: IkeSa, payloads: Payload[]): void;
-  /** Forget secret state (a DH private value) when the SA goes before the answer came. */
-  wipe?(): void;
-}
-
-/** Timers carry ids, not objects (architecture rule 5). */
+/**
+ * One-shot timers an exchange sets on its IKE SA (timers.ts fires them). They carry SPIs, not
+ * objects: the Child SA is looked up again when the timer fires, and may be gone.
+ */
 export type SaTimer =
   | { kind: 'remove-child'; at: number; spiIn: number }
   | { kind: 'activate-child'; at: number; spiIn: number }

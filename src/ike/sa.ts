@@ -8,7 +8,7 @@
  *   responder:  half-open ──────────────▶ established ──▶ deleting ──▶ (gone)
  *   either:     established ──(IKE rekey done, §2.18)──▶ rekeyed ──▶ (gone once deleted)
  */
-import type { Action, Endpoint } from './actions.js';
+import type { Action, Endpoint, LogLevel } from './actions.js';
 import type { TunnelConfig } from '../config/types.js';
 import type { Payload } from './codec/types.js';
 import type { IkeKeys, KeyExchange, SkCipher } from './crypto/types.js';
@@ -18,13 +18,56 @@ import { exceedsDatagram, fragmentMessage } from './codec/fragments.js';
 import type { Reassembler } from './codec/reassembler.js';
 import { IKE_MAJOR_VERSION, IKE_MINOR_VERSION } from './constants.js';
 import { DEFAULT_RETRANSMIT, nextTimeout, type RetransmitPolicy } from './retransmit.js';
-import type { ChildSa, EngineContext, PendingChild, SaTimer, Task } from './sa-types.js';
+import type { ChildSa, PendingChild, SaTimer } from './sa-types.js';
+import type { FloodKind } from './log-limiter.js';
 
-export type { ChildSa, ChildState, EngineContext, EngineOps, PendingChild, SaTimer, Task } from './sa-types.js';
+/**
+ * What the engine lets tasks do to SAs they do not own. Tasks hold no references to other SAs:
+ * they ask the engine, which looks SAs up again by SPI or tunnel name.
+ */
+export interface EngineOps {
+  /** Tear an SA down locally; `reconnect`: an initiating tunnel starts again (with backoff). */
+  removeIke(ctx: EngineContext, sa: IkeSa, reason: string, reconnect: boolean): void;
+  /** Make a new SA findable by its SPI (a rekeyed IKE SA, §2.18). */
+  register(sa: IkeSa): void;
+  /** The tunnel's current IKE SA is now `sa`. */
+  setCurrent(sa: IkeSa): void;
+  current(tunnel: string): IkeSa | null;
+}
 
-export { RETRANSMIT_TIMEOUT_MS, RETRANSMIT_BASE, RETRANSMIT_TRIES } from './retransmit.js';
-/** A half-open responder SA that never completes is dropped after this long. */
-export const HALF_OPEN_TIMEOUT_MS = 30_000;
+/** Everything the engine hands to a task for one input: the clock, randomness, where actions go. */
+export interface EngineContext {
+  now: number;
+  /** The datapath carries ESP only in UDP 4500: always ask the peer to encapsulate. */
+  udpEncapsulationOnly: boolean;
+  /** Emit export-keys actions (EngineOptions.exportKeys; debug only). Absent: false. */
+  exportKeys?: boolean;
+  random(n: number): Uint8Array;
+  actions: Action[];
+  log(level: LogLevel, tunnel: string | undefined, msg: string, fields?: Record<string, string | number | boolean>): void;
+  /**
+   * A line about one hostile or broken datagram, limited per kind (log-limiter.ts) so a flood
+   * does not become a flood of log lines. Absent: lines go to log() unlimited (tests).
+   */
+  floodLog?(kind: FloodKind, level: LogLevel, tunnel: string | undefined, msg: string, fields?: Record<string, string | number | boolean>): void;
+  ops?: EngineOps;
+}
+
+/**
+ * One job that needs a request of its own: the IkeSa queues tasks and sends one at a time
+ * (RFC 7296 §2.3, a window of one). The names are the exchanges' RFC names (tasks/*.ts).
+ */
+export interface Task {
+  readonly name: 'child-create' | 'child-rekey' | 'child-delete' | 'ike-rekey' | 'ike-delete' | 'dpd';
+  /** The payloads of the request, or null when the job became moot while it waited. */
+  build(ctx: EngineContext, sa: IkeSa): { exchange: number; payloads: Payload[] } | null;
+  onResponse(ctx: EngineContext, sa: IkeSa, payloads: Payload[]): void;
+  /** Forget secret state (a DH private value) when the SA goes before the answer came. */
+  wipe?(): void;
+  /** child-rekey only: our inbound SPI of the Child SA it replaces (collisions, RFC 7296 §2.8.1). */
+  readonly rekeysChild?: number;
+}
+
 
 /**
  * Jobs one SA may have waiting for the window. Every producer is idempotent (a second `rekey`
@@ -225,12 +268,13 @@ export class IkeSa {
   }
 
   /**
-   * Retransmission of identical bytes with backoff; returns false when the budget is spent and
-   * the SA must go (RFC 7296 §2.1, §2.4).
+   * The outstanding request's retransmission is due (timers.ts 'retransmit'): send identical
+   * bytes again and set the next, backed-off time; false when the budget is spent and the SA
+   * must go (RFC 7296 §2.1, §2.4).
    */
-  retransmitIfDue(ctx: EngineContext): boolean {
+  retransmit(ctx: EngineContext): boolean {
     const o = this.outstanding;
-    if (!o || ctx.now < o.nextAt) return true;
+    if (!o) return true;
     if (o.tries >= o.policy.tries) return false;
     o.tries++;
     o.nextAt = ctx.now + nextTimeout(o.policy, o.tries);
@@ -258,14 +302,6 @@ export class IkeSa {
     return this.children.find((c) => c.info.spiOut === spiOut);
   }
 
-  nextWakeup(): number | null {
-    const times: number[] = [];
-    if (this.outstanding) times.push(this.outstanding.nextAt);
-    if (this.state === 'half-open') times.push(this.createdAt + HALF_OPEN_TIMEOUT_MS);
-    for (const t of this.timers) times.push(t.at);
-    return times.length ? Math.min(...times) : null;
-  }
-
   /**
    * Forget the key material of an SA that goes, as far as JavaScript reaches (OpenSSL's and V8's
    * own copies are beyond it): SKEYSEED and SK_* (the SK ciphers only view SK_e/SK_a), the keys
@@ -282,18 +318,4 @@ export class IkeSa {
     this.outstanding?.task?.wipe?.();
     for (const t of this.tasks) t.wipe?.();
   }
-}
-
-export function hex(b: Uint8Array): string {
-  return Buffer.from(b).toString('hex');
-}
-
-export function spiHex(n: number): string {
-  return (n >>> 0).toString(16).padStart(8, '0');
-}
-
-export function spiBytes(n: number): Uint8Array {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return new Uint8Array(b);
 }

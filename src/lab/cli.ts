@@ -8,14 +8,19 @@ import { command } from '../cli/commands.js';
 import type { CliIo } from '../cli/io.js';
 import { DEFAULT_OPTIONS, type LabOptions } from './plan.js';
 import { LabError, labDown, labStatus, labUp, tryText } from './lab.js';
+import { INTERNET_ROUTE_FORMS, type InternetRoutesForm } from './internet-routes.js';
 
 export const LAB_USAGE = `usage: branchgate lab <up|down|status> [options]
 
   lab up [--endpoints 1|2] [--nat] [--endpoint strongswan|branchgate] [--dpd SECONDS] [--dir DIR]
+         [--profile microsoft|internet] [--internet-routes default|split|many]
       build the lab: namespaces bglab-branch (LAN host), bglab-cpe (branchgate), bglab-wan
       (underlay, --nat masquerades the CPE), bglab-gsa1 [bglab-gsa2] (emulated GSA endpoints:
       strongSwan or branchgate with GSA's Default crypto, BIRD announcing Microsoft-365-like
-      prefixes) and bglab-svc1 [bglab-svc2] (service hosts); prints what to try
+      prefixes) and bglab-svc1 [bglab-svc2] (service hosts); prints what to try.
+      --profile internet: the endpoint announces the whole internet (0.0.0.0/0, the two /1
+      halves, or 3,552 /12s), bglab-wan plays the ISP (direct host, DNS for the bypass name,
+      an IPv6 host) and the CPE runs with defaultRoute security, bypass and ipv6: block
   lab status [--json] [--dir DIR]   what runs, tunnel and BGP state
   lab down [--dir DIR]              remove every bglab-* namespace, process and DIR
 
@@ -58,7 +63,12 @@ export async function labMain(args: string[], io: CliIo): Promise<number> {
         if (endpoint !== 'strongswan' && endpoint !== 'branchgate') return usage(io, `--endpoint must be strongswan or branchgate, not ${endpoint}`);
         const dpd = values.dpd === undefined ? DEFAULT_OPTIONS.dpd : Number(String(values.dpd).replace(/s$/, ''));
         if (!Number.isInteger(dpd) || dpd < 0 || dpd > 3600) return usage(io, `--dpd must be whole seconds 0..3600, not ${String(values.dpd)}`);
-        const opts: LabOptions = { endpoints, nat: values.nat === true, endpoint, dpd, dir };
+        const profile = (values.profile ?? 'microsoft') as string;
+        if (profile !== 'microsoft' && profile !== 'internet') return usage(io, `--profile must be microsoft or internet, not ${profile}`);
+        const form = (values['internet-routes'] ?? 'default') as string;
+        if (!(INTERNET_ROUTE_FORMS as readonly string[]).includes(form)) return usage(io, `--internet-routes must be default, split or many, not ${form}`);
+        if (values['internet-routes'] !== undefined && profile !== 'internet') return usage(io, '--internet-routes needs --profile internet');
+        const opts: LabOptions = { endpoints, nat: values.nat === true, endpoint, dpd, dir, profile, internetRoutes: form as InternetRoutesForm };
         const r = await labUp(opts, io.stdout);
         io.stdout.write(tryText(r.state, r.seconds));
         return 0;

@@ -19,6 +19,7 @@ import type { StatusDocument } from '../control/status.js';
 import { DEFAULT_LAB_DIR, labPlan, LAB_PREFIX, type LabEndpoint, type LabOptions, type LabPlan } from './plan.js';
 import { describeMissing, missingPrereqs } from './prereqs.js';
 import { charonArgv, charonBinary, strongswanConf, swanctlConf } from './strongswan.js';
+import { buildInternetTopology, internetCpeKeys, internetServices, internetTryLines, removeInternetFiles } from './internet.js';
 import { alive, bin, listNamespaces, namespacePids, nsRun, run, sleep, spawnDetached, tail, waitUntil } from './sys.js';
 
 /** bin/branchgate.js of this installation (dist/lab/lab.js → ../../bin). */
@@ -159,6 +160,7 @@ export function cpeConfig(p: LabPlan, dir: string, birdBin: string): Record<stri
       neighbors: p.endpoints.map((e) => ({ address: e.bgpAddress, asn: e.asn, tunnel: e.name })),
       bird: { binary: birdBin, socket: join(dir, 'cpe.bird.ctl'), config: join(dir, 'cpe.bird.conf') },
     },
+    ...internetCpeKeys(p),
   };
 }
 
@@ -227,6 +229,9 @@ export async function labUp(opts: LabOptions, out: Out): Promise<UpResult> {
   try {
     out.write(`building ${p.namespaces.length} namespaces (${p.namespaces.join(', ')})\n`);
     await buildTopology(p);
+    await buildInternetTopology(p);
+    const dns = internetServices(p, bin('dnsmasq') ?? 'dnsmasq');
+    if (dns) started('dnsmasq (the ISP\'s DNS)', p.ns.wan, spawnDetached(dns.argv, join(dir, 'dnsmasq.log')), join(dir, 'dnsmasq.log'));
 
     for (const e of p.endpoints) {
       const d = join(dir, e.name);
@@ -283,7 +288,8 @@ export async function labUp(opts: LabOptions, out: Out): Promise<UpResult> {
 
     for (const e of p.endpoints) {
       await waitUntil(`a route to ${e.svcAddress} through ${e.cpeInterface}`, async () => {
-        const r = await nsRun(p.ns.cpe, ['ip', 'route', 'show', e.svcPrefix], { allowFail: true });
+        // `route get` from the branch: policy rules included (the internet profile's table 249).
+        const r = await nsRun(p.ns.cpe, ['ip', 'route', 'get', e.svcAddress, 'from', p.branch.address, 'iif', 'lan0'], { allowFail: true });
         return new RegExp(`dev ${e.cpeInterface}\\b`).test(r.stdout) ? true : undefined;
       }, 10_000);
       const r = await nsRun(p.ns.branch, ['ping', '-n', '-c', '2', '-i', '0.2', '-W', '2', e.svcAddress], { allowFail: true, timeoutMs: 10_000 });
@@ -315,9 +321,11 @@ export function tryText(s: LabState, seconds: number): string {
     '',
     'try:',
     `  ip netns exec ${p.ns.branch} ping -c 3 ${e1.svcAddress}          # service host, through the tunnel`,
-    `  ip netns exec ${p.ns.branch} ping -c 3 ${p.internet}         # not announced: the branch's default route`,
-    `  ip netns exec ${p.ns.cpe} ip route show proto bird           # the Microsoft-365-like prefixes learned over BGP`,
-    `  ip netns exec ${p.ns.cpe} ip route get 13.107.6.152          # (a lookup only: the lab never sends to Microsoft addresses)`,
+    ...(s.options.profile === 'internet' ? internetTryLines(p) : [
+      `  ip netns exec ${p.ns.branch} ping -c 3 ${p.internet}         # not announced: the branch's default route`,
+      `  ip netns exec ${p.ns.cpe} ip route show proto bird           # the Microsoft-365-like prefixes learned over BGP`,
+      `  ip netns exec ${p.ns.cpe} ip route get 13.107.6.152          # (a lookup only: the lab never sends to Microsoft addresses)`,
+    ]),
     `  ip netns exec ${e1.svcNs} iperf3 -s -D && ip netns exec ${p.ns.branch} iperf3 -c ${e1.svcAddress} -t 10`,
     `  ${bg} status --socket ${s.cpeSocket}`,
     `  ${bg} list-sas --socket ${s.cpeSocket}`,
@@ -389,6 +397,7 @@ export async function labDown(dirIn: string, out: Out): Promise<DownResult> {
       }
     }
   }
+  if (state) removeInternetFiles(labPlan(state.options));
   let removedDir = false;
   if (existsSync(join(dir, MARKER)) || (state && existsSync(dir))) {
     rmSync(dir, { recursive: true, force: true });

@@ -14,6 +14,7 @@
  * 365 prefixes the endpoints announce exist only as routes: nothing is ever sent to them.
  */
 import { M365_PREFIXES } from '../bgp/gsa-peer.js';
+import { internetRoutes, type InternetRoutesForm } from './internet-routes.js';
 
 export const LAB_PREFIX = 'bglab-';
 /**
@@ -33,9 +34,13 @@ export interface LabOptions {
   dpd: number;
   /** State directory: configs, logs, sockets, state.json. */
   dir: string;
+  /** GSA traffic profile: Microsoft 365 prefixes, or the whole internet (lab/internet.ts). */
+  profile?: 'microsoft' | 'internet';
+  /** With profile internet: the form of "the whole internet" the endpoint announces. */
+  internetRoutes?: InternetRoutesForm;
 }
 
-export const DEFAULT_OPTIONS: LabOptions = { endpoints: 1, nat: false, endpoint: 'strongswan', dpd: 10, dir: DEFAULT_LAB_DIR };
+export const DEFAULT_OPTIONS: LabOptions = { endpoints: 1, nat: false, endpoint: 'strongswan', dpd: 10, dir: DEFAULT_LAB_DIR, profile: 'microsoft', internetRoutes: 'default' };
 
 export interface LabEndpoint {
   /** 1 or 2: gsa1 / gsa2, tunnel gsa1 / gsa2 on the CPE. */
@@ -101,6 +106,8 @@ export function labPlan(opts: LabOptions): LabPlan {
   }
   // A pair shares its service prefixes over GSA's "backbone" (see LabPlan.backbone).
   if (endpoints.length === 2) for (const e of endpoints) e.announced = [...M365_PREFIXES, ...endpoints.map((x) => x.svcPrefix)];
+  // Internet Access: the whole internet, in the form asked for (it covers the service prefixes).
+  if (opts.profile === 'internet') for (const e of endpoints) e.announced = internetRoutes(opts.internetRoutes ?? 'default');
   return {
     options: opts,
     ns,

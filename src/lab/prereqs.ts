@@ -15,13 +15,14 @@ export interface Missing {
 
 const PLUGINS = '/usr/lib/ipsec/plugins/libstrongswan-';
 
-export function missingPrereqs(opts: Pick<LabOptions, 'endpoint'>, probe = { uid: process.getuid?.(), exists: existsSync, bin }): Missing[] {
+export function missingPrereqs(opts: Pick<LabOptions, 'endpoint'> & Pick<Partial<LabOptions>, 'profile'>, probe = { uid: process.getuid?.(), exists: existsSync, bin }): Missing[] {
   const m: Missing[] = [];
   if (probe.uid !== 0) m.push({ what: 'root privileges (network namespaces, TUN devices, UDP 500): run it with sudo' });
   if (!probe.exists('/dev/net/tun')) m.push({ what: '/dev/net/tun (kernel TUN support; in a container pass --device /dev/net/tun)' });
   const need: [string, string][] = [['ip', 'iproute2'], ['unshare', 'util-linux'], ['nft', 'nftables'], ['bird', 'bird2'], ['birdc', 'bird2'],
     ['ping', 'iputils-ping'], ['iperf3', 'iperf3'], ['sysctl', 'procps']];
   for (const [b, pkg] of need) if (!probe.bin(b)) m.push({ what: `\`${b}\``, pkg });
+  if (opts.profile === 'internet' && !probe.bin('dnsmasq')) m.push({ what: '`dnsmasq` (the ISP\'s DNS for the bypass host name)', pkg: 'dnsmasq-base' });
   if (opts.endpoint === 'strongswan') {
     if (!CHARON_CANDIDATES.some((c) => probe.exists(c))) m.push({ what: 'charon (/usr/lib/ipsec/charon or /usr/sbin/charon-systemd)', pkg: 'charon-systemd' });
     if (!probe.bin('swanctl')) m.push({ what: '`swanctl`', pkg: 'strongswan-swanctl' });

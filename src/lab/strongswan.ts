@@ -1,11 +1,11 @@
 /**
- * strongSwan as an emulated GSA endpoint (shared/reference/strongswan-lab.md): strongswan.conf
+ * strongSwan as an emulated GSA endpoint (docs/testing.md): strongswan.conf
  * for a charon that uses the kernel-libipsec userspace datapath (the build machine's kernel has
  * no ESP/GCM) and a vici socket in the lab directory, and swanctl.conf for one GSA-like
  * connection. Product code for `branchgate lab`; the test harness has its own copy
  * (test/interop/lab/strongswan.ts) that may later import this one.
  *
- * GSA-like means (shared/reference/gsa.md §1–§3): responder only (start_action none), PSK,
+ * GSA-like means (docs/gsa-reference.md §1–§3): responder only (start_action none), PSK,
  * GSA's Default IKE/ESP table, ID_IPV4_ADDR = its public address, no MOBIKE. Its own traffic
  * selector is 0.0.0.0/0 (any-to-any, as GSA), but remote_ts names only the branch LAN and the
  * CPE's BGP address: with remote_ts 0.0.0.0/0 kernel-libipsec installs a default route into

@@ -28,25 +28,38 @@ export const DpSocketMode = {
   SEND_ONLY: 2,
 } as const;
 
-/** Indexes into dpCounters' output (SaCounters plus the inbound/outbound detail). */
+/**
+ * The names of dpCounters' output (SaCounters plus the inbound/outbound detail). The C order is
+ * dpNames().counters (native/src/dp.h DP_COUNTER_LIST); the loader checks both name the same set
+ * and NativeDataplane reads by name.
+ */
 export const DP_COUNTERS = [
   'bytesIn', 'packetsIn', 'bytesOut', 'packetsOut', 'replayDrops', 'authFailures', 'policyDropsIn', 'policyDropsOut',
   'malformedIn', 'dummyIn', 'seqRefusals',
 ] as const;
 
-/** Indexes into dpTunnelStats' output. */
+/**
+ * The names of dpTunnelStats' output: what a tunnel's I/O did (batching, offloads), in
+ * dpNames().tunnelStats order in C (DP_STAT_LIST). Drops are not here: every dropped packet is
+ * counted once, in dpDrops (src/dataplane/drops.ts names them).
+ */
 export const DP_TUNNEL_STATS = [
-  'noSa', 'notIpv4', 'sendErrors', 'tunWriteDrops', 'tunPacketsIn', 'tunBatchesIn', 'espPacketsIn', 'espBatchesIn',
-  'gsoSends', 'unknownSpi', 'nonEspOnEspSocket', 'tunReadErrors', 'oversize', 'tsoReads', 'groWrites',
+  'tunPacketsIn', 'tunBatchesIn', 'espPacketsIn', 'espBatchesIn', 'gsoSends', 'tunReadErrors', 'tsoReads', 'groWrites',
 ] as const;
 
-/** Indexes into dpDrops' output: src/dataplane/drops.ts ESP_DROP_REASONS (native/src/dp.h DPD_*). */
-export { ESP_DROP_REASONS as DP_DROPS } from '../dataplane/drops.js';
-
-/** dpTunnelStats' tunnel id for the engine-wide counters (unknownSpi, nonEspOnEspSocket, espBatchesIn). */
+/** dpTunnelStats' tunnel id for the engine-wide counters (espBatchesIn). */
 export const DP_GLOBAL_STATS = 0xffff_ffff;
 
+/** dpNames(): each output array's names in C order (native/src/dp.h X-macro lists). */
+export interface NativeDpNames {
+  counters: string[];
+  tunnelStats: string[];
+  drops: string[];
+}
+
 export interface NativeDataplaneApi {
+  /** The names of the counter arrays below, in the order C fills them. */
+  dpNames(): NativeDpNames;
   /** onEvent(kind, a, b): REKEY_NEEDED → a = tunnel id, b = spiIn. Called on the main thread. */
   dpCreate(onEvent: (kind: number, a: number, b: number) => void): NativeDpHandle;
   /**
@@ -80,11 +93,11 @@ export interface NativeDataplaneApi {
   /** Remove by inbound SPI; false when unknown. */
   dpDeleteChild(dp: NativeDpHandle, spiIn: number): boolean;
   dpUpdateRemote(dp: NativeDpHandle, tunnelId: number, addr: number, port: number): void;
-  /** Fills out (DP_COUNTERS order); false when spiIn is unknown. */
+  /** Fills out (dpNames().counters order); false when spiIn is unknown. */
   dpCounters(dp: NativeDpHandle, spiIn: number, out: Float64Array): boolean;
-  /** Fills out (DP_TUNNEL_STATS order); false when the tunnel is unknown. */
+  /** Fills out (dpNames().tunnelStats order); false when the tunnel is unknown. */
   dpTunnelStats(dp: NativeDpHandle, tunnelId: number, out: Float64Array): boolean;
-  /** Fills out (DP_DROPS order, at least DP_DROPS.length long) with the drop counters by reason. */
+  /** Fills out (dpNames().drops order, at least that long) with the drop counters by reason. */
   dpDrops(dp: NativeDpHandle, out: Float64Array): void;
   /** Open one ESP datagram that reached JS (SEND_ONLY mode or a stray); returns the inner length or a negative code. */
   dpInject(dp: NativeDpHandle, datagram: Uint8Array, fromAddr: number, fromPort: number): number;

@@ -6,19 +6,22 @@
  * changes) and a batch API: one N-API call seals or opens `count` packets that sit in a
  * caller-owned slab at caller-given offsets. Nothing is allocated per packet in JS or in our C.
  *
- * Suites: the set of src/esp/esp-sa.ts. AES-GCM-8/12/16 with 128/192/256-bit keys (RFC 4106) is
- * the fast path. AES-CBC + HMAC-SHA2 (RFC 3602, RFC 4868) and NULL + HMAC-SHA2 (RFC 2410) work
- * too, but OpenSSL 3 re-initialises a keyed HMAC context per packet by duplicating its digest
- * state (an allocation inside OpenSSL), so they are correct rather than fast.
+ * Suites: the rows of native/src/esp_ciphers.c, which must equal the TypeScript table
+ * (src/ike/crypto/transforms.ts): the loader compares them (src/native/tables-check.ts) and
+ * refuses an addon that disagrees. The AEAD ciphers are the fast path. AES-CBC + HMAC-SHA2
+ * (RFC 3602, RFC 4868) and NULL + HMAC-SHA2 (RFC 2410) work too, but OpenSSL 3 re-initialises a
+ * keyed HMAC context per packet by duplicating its digest state (an allocation inside OpenSSL),
+ * so they are correct rather than fast.
  *
  * The bytes are those of the TypeScript reference for the same SA state, and the counters move the
  * same way: test/unit/native/esp-differential.test.ts holds the two paths to that.
  */
 import { loadAddonFile } from './addon-file.js';
-import { EncrId, IntegId } from '../ike/constants.js';
-import type { EspSaParams } from '../dataplane/types.js';
+import type { EspSaParams } from '../esp/params.js';
 import { DEFAULT_REPLAY_WINDOW } from '../esp/replay.js';
-import type { NativeDataplaneApi } from './dp-api.js';
+import { ESP_DROP_REASONS } from '../dataplane/drops.js';
+import { DP_COUNTERS, DP_TUNNEL_STATS, type NativeDataplaneApi } from './dp-api.js';
+import { nameMismatches, transformMismatches, type NativeTransforms } from './tables-check.js';
 
 /** Opaque SA handle made by espSaCreate (type-tagged in C; anything else is refused). */
 export interface NativeSaHandle {
@@ -44,6 +47,8 @@ export interface NativeEspApi {
   espSaSetSeq(sa: NativeSaHandle, hi: number, lo: number): void;
   espSaSetReplayTop(sa: NativeSaHandle, hi: number, lo: number): void;
   espSaSetNextIv(sa: NativeSaHandle, iv: Uint8Array): void;
+  /** The addon's cipher table (native/src/esp_ciphers.c), for the load-time check. */
+  espTransforms(): NativeTransforms;
   opensslVersion(): string;
 }
 
@@ -55,11 +60,12 @@ export interface NativeEspLoad {
 }
 
 const EXPORTS = [
-  'espSaCreate', 'espSaDestroy', 'espSeal', 'espOpen', 'espSaState', 'espSaSetSeq', 'espSaSetReplayTop', 'espSaSetNextIv', 'opensslVersion',
+  'espSaCreate', 'espSaDestroy', 'espSeal', 'espOpen', 'espSaState', 'espSaSetSeq', 'espSaSetReplayTop', 'espSaSetNextIv', 'espTransforms',
+  'opensslVersion',
 ] as const;
 const DP_EXPORTS = [
   'dpCreate', 'dpAddSocket', 'dpAttachTunnel', 'dpDetachTunnel', 'dpAddChild', 'dpActivateChild', 'dpDeleteChild', 'dpUpdateRemote',
-  'dpCounters', 'dpTunnelStats', 'dpDrops', 'dpInject', 'dpSetSeq', 'dpClose', 'findUdpSocket', 'open', 'close',
+  'dpNames', 'dpCounters', 'dpTunnelStats', 'dpDrops', 'dpInject', 'dpSetSeq', 'dpClose', 'findUdpSocket', 'open', 'close',
 ] as const;
 
 let loaded: NativeEspLoad | undefined;
@@ -79,7 +85,14 @@ function tryLoad(): NativeEspLoad {
   const load = loadAddonFile('native addon', EXPORTS);
   if (!load.ok) return { api: null, reason: load.reason };
   const mod = load.mod as unknown as NativeAddon;
+  const diff = transformMismatches(mod.espTransforms());
+  if (diff.length > 0) return { api: null, reason: disagree(load.path, diff) };
   return { api: mod, reason: `native ESP loaded (${load.path}, ${mod.opensslVersion()})` };
+}
+
+function disagree(path: string, diff: string[]): string {
+  return `native addon at ${path} disagrees with the TypeScript tables (${diff.join('; ')}): `
+    + 'rebuild it with `npm run build:native`, or make both sides say the same (docs/architecture-crypto.md)';
 }
 
 /** The addon when it also has the dataplane exports (native/src/dp_napi.c), else why not. */
@@ -88,26 +101,15 @@ export function loadNativeDataplane(): NativeEspLoad {
   if (n.api === null) return n;
   const missing = DP_EXPORTS.filter((k) => typeof (n.api as unknown as Record<string, unknown>)[k] !== 'function');
   if (missing.length > 0) return { api: null, reason: `native addon is stale (missing ${missing.join(', ')}): rebuild with \`npm run build:native\`` };
+  const names = n.api.dpNames();
+  const diff = [
+    ...nameMismatches('per-SA counters (DP_COUNTERS)', names.counters, DP_COUNTERS),
+    ...nameMismatches('tunnel stats (DP_TUNNEL_STATS)', names.tunnelStats, DP_TUNNEL_STATS),
+    ...nameMismatches('drop reasons (src/dataplane/drops.ts)', names.drops, ESP_DROP_REASONS),
+  ];
+  if (diff.length > 0) return { api: null, reason: disagree('native/build', diff) };
   return n;
 }
-
-/** The addon, or an Error saying why not (for callers that cannot do without it). */
-export function requireNativeEsp(): NativeAddon {
-  const n = loadNativeEsp();
-  if (n.api === null) throw new Error(n.reason);
-  return n.api;
-}
-
-const GCM_IDS: readonly number[] = [EncrId.AES_GCM_8, EncrId.AES_GCM_12, EncrId.AES_GCM_16];
-
-/** True for the AEAD suites the native path runs fast (AES-GCM); CBC/NULL + HMAC are the slow ones. */
-export function nativeFast(p: EspSaParams): boolean {
-  return GCM_IDS.includes(p.encrId) && p.integId === IntegId.NONE;
-}
-
-/** Seal/open results below zero, as in native/src/esp.h. */
-export const NativeSealError = { SEQ_EXHAUSTED: -1, BUFFER_TOO_SMALL: -2, BAD_INPUT: -3 } as const;
-export const NativeOpenError = { SHORT: -1, SPI: -2, SEQ_ZERO: -3, REPLAY: -4, AUTH: -5, PADDING: -6, DUMMY: -7, TOO_BIG: -8 } as const;
 
 /** Snapshot of a native SA: sequence state, window top and the EspCounters of src/esp/esp-sa.ts. */
 export interface NativeSaState {
@@ -123,7 +125,7 @@ export interface NativeSaState {
 }
 
 /**
- * One direction of a GCM SA held in C. The key lives in the EVP context only; this object holds
+ * One direction of an SA held in C. The key lives in the EVP context only; this object holds
  * no key material and prints none.
  */
 export class NativeEspSa {

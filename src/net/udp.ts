@@ -2,8 +2,8 @@
  * UDP 500 and 4500 for IKE, with the port-4500 demultiplexing of RFC 3948:
  *   - one octet 0xFF            NAT-keepalive (§2.3): count, drop (sendKeepalive sends them)
  *   - four zero octets first    non-ESP marker (§2.2): strip it, the rest is an IKE message
- *   - anything else             ESP (the first four octets are a non-zero SPI): the datapath is a
- *                               later issue, so count as espDropped and drop
+ *   - anything else             ESP (the first four octets are a non-zero SPI): handed to
+ *                               onEsp (the datapath); without an onEsp, counted as espDropped
  * On port 500 there is no marker; a datagram that starts with four zero octets cannot be IKE
  * (the initiator SPI is never zero, RFC 7296 §3.1) and is dropped as malformed.
  *

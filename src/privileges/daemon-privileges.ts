@@ -1,5 +1,5 @@
 /**
- * The daemon's least-privilege policy (issue 8), decided at start and applied once setup is done.
+ * The daemon's least-privilege policy, decided at start and applied once setup is done.
  *
  * The capability set the daemon keeps, and why (docs/privileges.md has the long form):
  *   CAP_NET_ADMIN         TUN devices created later (a tunnel added by `reload`), kernel routes

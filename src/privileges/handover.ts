@@ -1,6 +1,6 @@
 /**
  * What must stay writable once the daemon has switched from root to privileges.user, and the
- * hand-over itself (issue 8).
+ * hand-over itself.
  *
  * After the switch the daemon still has to
  *   - remove its control socket at stop (write access to the socket's directory),

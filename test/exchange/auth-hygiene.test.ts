@@ -1,5 +1,5 @@
 /**
- * Authentication hygiene (issue 8), between engines: identities are enforced even with the
+ * Authentication hygiene, between engines: identities are enforced even with the
  * right PSK, RFC 6989 peer-value checks and the nonce sizes of RFC 7296 §2.10/§3.9 hold in every
  * exchange that carries them (CREATE_CHILD_SA with PFS and the IKE rekey, requests and
  * responses), and nothing is installed when they fail. Hostile protected messages are built
@@ -13,7 +13,8 @@ import type { Payload, Proposal, Transform } from '../../src/ike/codec/types.js'
 import { ExchangeType, NotifyType, PayloadType, ProtocolId } from '../../src/ike/constants.js';
 import { rekeyTemplates } from '../../src/ike/child-sa.js';
 import { notify } from '../../src/ike/tasks/notify.js';
-import { spiBytes, type IkeSa } from '../../src/ike/sa.js';
+import type { IkeSa } from '../../src/ike/sa.js';
+import { spiBytes } from '../../src/ike/spi.js';
 import { createKeyExchange } from '../../src/ike/crypto/dh.js';
 import { arrivalFrom, initRequest } from './init-request.js';
 

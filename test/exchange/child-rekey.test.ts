@@ -10,7 +10,7 @@ import { ExchangeType, NotifyType } from '../../src/ike/constants.js';
 import { notify } from '../../src/ike/tasks/notify.js';
 import type { Action } from '../../src/ike/actions.js';
 import type { EngineContext } from '../../src/ike/sa.js';
-import { REKEY_GRACE_MS, ACTIVATE_FALLBACK_MS } from '../../src/ike/tasks/child-rekey.js';
+import { REKEY_GRACE_MS, ACTIVATE_FALLBACK_MS } from '../../src/ike/child-sa.js';
 import { queueChildDelete } from '../../src/ike/tasks/child-delete.js';
 
 const spiOf = (n: Node) => [...n.installed.keys()];

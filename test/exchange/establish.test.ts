@@ -1,6 +1,6 @@
 /**
  * Two engines, one process, fake clock: IKE_SA_INIT + IKE_AUTH for every row of GSA's default
- * table (shared/reference/gsa.md §2.2), and the NAT-T variants.
+ * table (docs/gsa-reference.md §2.2), and the NAT-T variants.
  */
 import { describe, expect, it } from 'vitest';
 import { Net, I, R, decodeOrFail, expectEstablishedPair, initiatorTunnel, logged, responderTunnel } from './harness.js';

@@ -1,7 +1,7 @@
 /**
- * The ways a handshake goes wrong, each ending in the state and log line it should (issue #2
- * acceptance 2): INVALID_KE, COOKIE, lost and duplicated messages, unknown critical payloads,
- * wrong PSK, no common proposal, traffic selectors.
+ * The ways a handshake goes wrong, each ending in the state and log line it should: INVALID_KE,
+ * COOKIE, lost and duplicated messages, unknown critical payloads, wrong PSK, no common proposal,
+ * traffic selectors.
  */
 import { describe, expect, it } from 'vitest';
 import { Net, I, R, decodeOrFail, expectEstablishedPair, initiatorTunnel, logged, responderTunnel } from './harness.js';
@@ -115,7 +115,7 @@ describe('failures and recoveries', () => {
     expect(net.wire.length).toBe(4);
     expect(i.engine.status(net.now)[0]!.state).toBe('down');
     expect(logged(i, /did not answer IKE_SA_INIT/)).toBe(true);
-    // Issue 4: an initiating tunnel never stays down; it is initiated again with backoff.
+    // An initiating tunnel never stays down; it is initiated again with backoff.
     expect(i.events.some((e) => e.type === 'reconnect' && e.attempt === 1)).toBe(true);
   });
 

@@ -1,5 +1,5 @@
 /**
- * Issue 8 acceptance, in process: an IKE_SA_INIT flood of 5,000 datagrams per second of
+ * In process: an IKE_SA_INIT flood of 5,000 datagrams per second of
  * simulated time from spoofed sources (a fresh address, SPI, nonce and KE value each) for 10
  * simulated seconds, with the default limits, while a legitimate initiator engine connects.
  * It must establish (after a COOKIE round), the responder must have issued cookies instead of
@@ -12,7 +12,7 @@ import { Net, I, R, initiatorTunnel, responderTunnel, seeded } from './harness.j
 import { arrivalFrom, cookieOf, initRequest, isFullAnswer } from './init-request.js';
 import { DEFAULT_LIMITS } from '../../src/ike/init-guard.js';
 import { SOURCE_TABLE_MAX } from '../../src/ike/rate-limit.js';
-import { HALF_OPEN_TIMEOUT_MS } from '../../src/ike/sa.js';
+import { HALF_OPEN_TIMEOUT_MS } from '../../src/ike/timers.js';
 
 const IKE = ['aes256gcm16-prfsha384-curve25519'];
 const ESP = ['aes256gcm16'];

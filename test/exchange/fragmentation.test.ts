@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { I, R, decodeOrFail } from './harness.js';
 import { dropFirst, events, exchangeOf, expectAgree, isCreateChild, pair, rekey } from './lifecycle.js';
 import { ExchangeType, NotifyType, PayloadType } from '../../src/ike/constants.js';
-import { REKEY_GRACE_MS } from '../../src/ike/tasks/child-rekey.js';
+import { REKEY_GRACE_MS } from '../../src/ike/child-sa.js';
 
 // Many ESP proposals and a MODP-2048 KE make the CREATE_CHILD_SA request well over 576 octets.
 const ESP_MANY = ['aes128gcm16', 'aes256gcm16', 'aes192gcm16', 'aes128-sha256', 'aes256-sha384', 'aes256-sha512', 'aes128-sha512'];

@@ -1,5 +1,5 @@
 /**
- * Hostile input at the engine (issue #2 acceptance 4): random and mutated datagrams, seeded from
+ * Hostile input at the engine: random and mutated datagrams, seeded from
  * a real handshake, never throw out of onDatagram, never install anything, and leave an
  * established SA working.
  */

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { I, R, logged, responderTunnel, type Node } from './harness.js';
 import { count, dropFirst, events, expectAgree, hold, ikeSa, isCreateChild, pair, rekey } from './lifecycle.js';
-import { REKEY_GRACE_MS } from '../../src/ike/tasks/child-rekey.js';
+import { REKEY_GRACE_MS } from '../../src/ike/child-sa.js';
 
 const spis = (n: Node) => {
   const s = n.engine.status(0)[0]!.ike!;

@@ -1,5 +1,5 @@
 /**
- * The Wireshark key export (EngineOptions.exportKeys; issue 7 acceptance 3): with the option on,
+ * The Wireshark key export (EngineOptions.exportKeys): with the option on,
  * the engine's export-keys records carry exactly the keys the peer engine derived (checked
  * against the other engine's state and the keys in its install-child actions), for the IKE SA
  * and each Child SA, at establishment and at every rekey; they render through

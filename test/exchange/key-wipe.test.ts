@@ -1,5 +1,5 @@
 /**
- * Keys are zeroed when SAs go (issue 8), as far as JavaScript can reach: the IKE SA's SKEYSEED
+ * Keys are zeroed when SAs go, as far as JavaScript can reach: the IKE SA's SKEYSEED
  * and SK_* (which the SK ciphers only view), the Child SA keys handed to the datapath once the
  * Child SA is removed, and the DH private values (KeyExchange.wipe: after IKE_SA_INIT, after a
  * rekey's answer, and when an SA goes in the middle of one).
@@ -84,7 +84,11 @@ describe('key material is zeroed when SAs go', () => {
   for (const what of ['child', 'ike'] as const) {
     it(`a ${what === 'child' ? 'Child SA rekey with PFS' : 'IKE SA rekey'}: the initiator's DH private value is wiped when the answer is handled, and when the SA goes before it`, () => {
       const { net, i } = pair({ i: { pfs: 'same' }, r: { pfs: 'same' } });
-      const taskKe = (): KeyExchange => (ikeSa(i).outstanding!.task as unknown as { ke: KeyExchange }).ke;
+      // The private DH value of the task in flight (a child-rekey keeps it in its CreateChildExchange).
+      const taskKe = (): KeyExchange => {
+        const t = ikeSa(i).outstanding!.task as unknown as { ke?: KeyExchange; exchange?: { ke: KeyExchange } };
+        return (t.exchange?.ke ?? t.ke)!;
+      };
       // Answered: wiped after the answer.
       const h = hold(net, (p) => isCreateChild(p, R, true));
       rekey(net, i, what);

@@ -1,5 +1,5 @@
 /**
- * Helpers for the SA-lifecycle exchange tests (issue 4): a seeded pair of engines, operator
+ * Helpers for the SA-lifecycle exchange tests: a seeded pair of engines, operator
  * actions, packet selectors, and the "both sides agree on what is installed" check every test
  * ends with.
  */

@@ -1,6 +1,6 @@
 /**
- * Config reload (IkeEngine.reconfigure; shared/design/contract.md `reload`: "untouched tunnels
- * keep their SAs"; issue 7 acceptance 5). One branch engine with two tunnels to two peers, each
+ * Config reload (IkeEngine.reconfigure; docs/contract.md `reload`: "untouched tunnels
+ * keep their SAs"). One branch engine with two tunnels to two peers, each
  * peer its own engine, on the fake network: a reload that changes one tunnel must not send a
  * single datagram for the other, nor touch its SPIs, timers or counters; the changed tunnel is
  * deleted (the peer hears a Delete) and re-established with the new settings.

@@ -1,5 +1,5 @@
 /**
- * Responder protection besides cookies (issue 8): per-source IKE_SA_INIT rate, the half-open
+ * Responder protection besides cookies: per-source IKE_SA_INIT rate, the half-open
  * caps in all and per source, the order of the checks (a retransmission is answered from the
  * cache even when cookies are required; a valid cookie passes a source that spoofers pushed
  * over its rate), the bounded source table, log-flood control, the bounded task queue, and
@@ -13,7 +13,8 @@ import { createKeyExchange } from '../../src/ike/crypto/dh.js';
 import { DEFAULT_LIMITS } from '../../src/ike/init-guard.js';
 import { SourceRateLimiter } from '../../src/ike/rate-limit.js';
 import { FLOOD_LOG_BURST, FLOOD_LOG_WINDOW_MS } from '../../src/ike/log-limiter.js';
-import { HALF_OPEN_TIMEOUT_MS, MAX_QUEUED_TASKS, type Task } from '../../src/ike/sa.js';
+import { MAX_QUEUED_TASKS, type Task } from '../../src/ike/sa.js';
+import { HALF_OPEN_TIMEOUT_MS } from '../../src/ike/timers.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { LimitsConfig } from '../../src/config/types.js';
 import type { Action } from '../../src/ike/actions.js';
@@ -165,7 +166,7 @@ describe('responder limits', () => {
     const ctx = i.engine.ctx(net.now);
     const job = (name: Task['name']): Task => ({ name, build: () => null, onResponse: () => undefined });
     sa.outstanding = { messageId: 99, exchange: 37, datagrams: [], tries: 0, nextAt: Infinity, firstSentAt: net.now, task: null, policy: sa.policy };
-    for (let k = 0; k < 100; k++) sa.queue(ctx, job('raw'));
+    for (let k = 0; k < 100; k++) sa.queue(ctx, job('dpd'));
     expect(sa.tasks).toHaveLength(MAX_QUEUED_TASKS);
     sa.queue(ctx, job('ike-delete'), true);
     expect(sa.tasks).toHaveLength(MAX_QUEUED_TASKS);

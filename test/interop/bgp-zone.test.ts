@@ -1,5 +1,5 @@
 /**
- * Zone redundancy at the BGP level (shared/reference/gsa.md §5): one CPE BGP address, two GSA
+ * Zone redundancy at the BGP level (docs/gsa-reference.md §5): one CPE BGP address, two GSA
  * BGP speakers over two "tunnels" (veths standing in for two TUNs), the same Microsoft 365 set
  * from both. With multipath the kernel gets ECMP routes over both tunnels; a tunnel going down
  * leaves the routes on the other at once; with multipath off the first neighbor is preferred and

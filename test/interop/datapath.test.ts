@@ -1,5 +1,5 @@
 /**
- * Issue acceptance 2 and 3: traffic through branchgate's ESP datapath against strongSwan 5.9.8
+ * Traffic through branchgate's ESP datapath against strongSwan 5.9.8
  * (kernel-libipsec) in the four-namespace lab (lab/topology.ts):
  *   branch 100.64.10.2 → cpe (branchgate, TUN bg0) → underlay → gw (strongSwan, IKE 198.51.100.2)
  *   → svc 100.64.20.2; "internet" 203.0.113.10 on gw's lo is never selected.

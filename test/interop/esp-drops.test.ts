@@ -1,5 +1,5 @@
 /**
- * Issue 8 acceptance 1 and 3 against a running daemon: with a real tunnel to strongSwan
+ * Drops by reason against a running daemon: with a real tunnel to strongSwan
  * (kernel-libipsec) in the four-namespace lab, hostile ESP-in-UDP datagrams sent to branchgate's
  * port 4500 from the peer's namespace move exactly one named reason each in `list-sas --json`
  * `dataplane.drops` and in `branchgate_esp_datagrams_dropped_total{reason}`:

@@ -1,5 +1,5 @@
 /**
- * Issue 5 acceptance 2: BGP over a REAL tunnel. The branchgate daemon (dist/, `branchgate run`
+ * BGP over a REAL tunnel. The branchgate daemon (dist/, `branchgate run`
  * with a bgp: section) in the CPE namespace, strongSwan 5.9.8 (kernel-libipsec, GSA's Default
  * crypto table) in the endpoint namespace, and BIRD there playing GSA's BGP speaker
  * (src/bgp/gsa-peer.ts: ASN 65476, the 25 Microsoft 365 ranges + the lab's service prefix):

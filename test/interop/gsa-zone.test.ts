@@ -1,5 +1,5 @@
 /**
- * Issue 5 acceptance 3: a zone-redundant pair (shared/reference/gsa.md §5). One branchgate CPE,
+ * A zone-redundant pair (docs/gsa-reference.md §5). One branchgate CPE,
  * two tunnels to two strongSwan endpoints with two PSKs, two BGP sessions from one CPE BGP
  * address (100.64.0.1) to two GSA BGP speakers (100.64.0.2, 100.64.0.3), active/standby
  * (multipath off: the first neighbor's routes win), then active/active (ECMP). With iperf3 (and a 20 Hz ping) running, the

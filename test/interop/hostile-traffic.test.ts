@@ -1,5 +1,5 @@
 /**
- * Issue 8, acceptance 1 and 3: hostile traffic at a running daemon while a real tunnel carries
+ * Hostile traffic at a running daemon while a real tunnel carries
  * traffic (test/interop/lab/hostile-*.ts; docs/hardening.md).
  *
  *   branch ── cpe (branchgate, native dataplane, /metrics) ══ gw (strongSwan, router) ══ atk ── (blast)
@@ -42,7 +42,7 @@ const HALF_OPEN_EXPIRY_S = 30; // src/ike/sa.ts HALF_OPEN_TIMEOUT_MS
 /** How long after the blast memory is measured (default: the half-open expiry + 5 s). */
 const SETTLE_S = Number(process.env.BGT_HOSTILE_SETTLE_S ?? HALF_OPEN_EXPIRY_S + 5);
 
-describe('hostile traffic at a running daemon (issue 8)', () => {
+describe('hostile traffic at a running daemon', () => {
   let topo: Topology | undefined;
   let atk: string | undefined;
   let gw: Charon | undefined;

@@ -1,5 +1,5 @@
 /**
- * Issue 8, acceptance 2: under an IKE_SA_INIT flood of 5,000 datagrams/s from spoofed sources, a
+ * Under an IKE_SA_INIT flood of 5,000 datagrams/s from spoofed sources, a
  * legitimate initiator still establishes its tunnel within 5 s, and the responder issued cookies
  * (RFC 7296 §2.6).
  *
@@ -31,7 +31,7 @@ const RATE = 5000;
 const FLOOD_S = 12;
 const START_AFTER_S = 3;
 
-describe('IKE_SA_INIT flood from spoofed sources (issue 8, acceptance 2)', () => {
+describe('IKE_SA_INIT flood from spoofed sources', () => {
   let topo: Topology | undefined;
   let atk: string | undefined;
   let gw: Charon | undefined;

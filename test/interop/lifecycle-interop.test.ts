@@ -1,5 +1,5 @@
 /**
- * Issue 4 acceptance 2–5: the SA lifecycle of the built daemon (dist/, `branchgate run`) against
+ * The SA lifecycle of the built daemon (dist/, `branchgate run`) against
  * strongSwan 5.9.8 (kernel-libipsec) in namespaces this file creates and removes:
  *
  *   branch 100.64.10.2 ─ cpe (branchgate, bg0) ─ mid (router or NAT) ─ gw (charon, IKE 198.51.100.2) ─ svc 100.64.20.2

@@ -1,5 +1,5 @@
 /**
- * Issue 7 acceptance 2: scrape a running daemon's /metrics while real traffic crosses a tunnel to
+ * Scrape a running daemon's /metrics while real traffic crosses a tunnel to
  * strongSwan (kernel-libipsec) in the four-namespace lab, and check the series against what was
  * sent and against `list-sas --json` read at the same moment.
  *

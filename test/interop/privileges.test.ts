@@ -1,5 +1,5 @@
 /**
- * Issue 8, least privilege: `branchgate run` started as root (as `sudo branchgate run` or a root
+ * Least privilege: `branchgate run` started as root (as `sudo branchgate run` or a root
  * container would) with `privileges: { user: nobody, group: nogroup }`, in the CPE namespace of
  * the four-namespace lab, against strongSwan 5.9.8 (kernel-libipsec) and a GSA-like BIRD peer
  * over the tunnel (src/bgp/gsa-peer.ts).

@@ -1,5 +1,5 @@
 /**
- * Issue 7 acceptance 5 and 3, against strongSwan 5.9.8 (kernel-libipsec) in the four-namespace
+ * Reload and the key export, against strongSwan 5.9.8 (kernel-libipsec) in the four-namespace
  * lab: two tunnels from one branchgate to one endpoint (told apart by their IDs, fqdn:a.branch and
  * fqdn:b.branch), with debug.wiresharkKeys on and the log at trace.
  *

@@ -1,5 +1,5 @@
 /**
- * Issue 8, the CI version of the soak run: the same code as `node bench/soak.mjs --minutes 30`
+ * The CI version of the soak run: the same code as `node bench/soak.mjs --minutes 30`
  * (test/interop/soak/run.ts) for 2 minutes, compressed so it still rekeys both SAs several
  * times: a Child rekey every 15 s and an IKE rekey every 45 s (7 + 2), iperf3 TCP through the
  * tunnel the whole time, a sample every 5 s. It fails (never skips) when root, strongSwan,

@@ -3,7 +3,7 @@
  * a strongSwan "cpe" (kernel-libipsec) instead of branchgate, and the strongSwan endpoint in gw.
  * branch 100.64.10.2 → cpe → underlay → gw (IKE 198.51.100.2) → svc 100.64.20.2.
  *
- * Also the userspace-IPsec reference point for the benchmarks (issue 6): the iperf3 rates of
+ * Also the userspace-IPsec reference point for the benchmarks: the iperf3 rates of
  * libipsec ↔ libipsec on this machine are printed as one line (`[reference] …`).
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';

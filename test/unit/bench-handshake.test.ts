@@ -1,6 +1,6 @@
 /**
  * The benchmark is not part of `npm test`, but its handshake part runs in seconds, so it is kept
- * from rotting here: the responder limits added for issue 8 once left its memory figure with 8 of
+ * from rotting here: the responder limits once left its memory figure with 8 of
  * 1,000 IKE SAs established (the bench now lifts them for that measurement; bench/handshake.mjs).
  * Runs against dist/, which `npm test` builds first.
  */

@@ -1,5 +1,5 @@
 /**
- * Log hygiene (issue 7 acceptance 3): no PSK or key byte appears in any log line, at `trace`,
+ * Log hygiene: no PSK or key byte appears in any log line, at `trace`,
  * whatever shape it arrives in. Each case logs a realistic object and the test searches every
  * line for the PSK and the key in raw, hex (both cases), base64 and JSON-number form.
  *

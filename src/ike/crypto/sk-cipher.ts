@@ -1,12 +1,14 @@
 /**
  * Protection of the Encrypted (SK) and Encrypted Fragment (SKF) payload bodies: RFC 7296 §3.14
- * (AES-CBC + HMAC-SHA2, RFC 3602 / RFC 4868) and RFC 5282 (AES-GCM). The body is
+ * (AES-CBC + HMAC-SHA2, RFC 3602 / RFC 4868) and RFC 5282 (AEAD ciphers: AES-GCM, and
+ * ChaCha20-Poly1305 as RFC 7634 §3 applies it). Which one is
+ * the transform table's mode (transforms.ts EncrMode); the AEAD path serves every AEAD row. The body is
  * IV ‖ ciphertext ‖ ICV; the caller supplies `aad`, the IKE header plus the SK/SKF header with
  * final lengths. open() faces attacker-controlled bytes: it returns null on any failure and never
  * throws.
  */
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { encrInfo, integInfo, type EncrInfo, type IntegInfo } from './transforms.js';
+import { encrTransform, integInfo, type EncrTransform, type IntegInfo } from './transforms.js';
 import type { SkCipher } from './types.js';
 
 export interface SkCipherParams {
@@ -39,25 +41,26 @@ function cbcAlg(key: Uint8Array): CbcAlg {
 }
 
 /**
- * AES-GCM as RFC 4106 §4 / RFC 5282 §4 use it: nonce = salt(4) ‖ IV(8), ICV = the first
- * `icvLength` octets of the tag. Returns ciphertext ‖ ICV. Exported for known-answer tests.
+ * An AEAD cipher as RFC 4106 §4 / RFC 5282 §4 use it: nonce = salt(4) ‖ IV(8), ICV = the first
+ * `icvLength` octets of the tag. `alg` is any node:crypto AEAD with a 12-octet nonce (they share
+ * GCM's call shape). Returns ciphertext ‖ ICV.
  */
-export function aesGcmSeal(
-  key: Uint8Array, salt: Uint8Array, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, icvLength: number,
+export function aeadSeal(
+  alg: string, key: Uint8Array, salt: Uint8Array, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, icvLength: number,
 ): Uint8Array {
-  if (salt.length !== 4 || iv.length !== 8) throw new RangeError('GCM needs a 4-octet salt and an 8-octet IV');
-  const c = createCipheriv(gcmAlg(key), key, Buffer.concat([salt, iv]), { authTagLength: icvLength });
+  if (salt.length !== 4 || iv.length !== 8) throw new RangeError('an AEAD nonce needs a 4-octet salt and an 8-octet IV');
+  const c = createCipheriv(alg as GcmAlg, key, Buffer.concat([salt, iv]), { authTagLength: icvLength });
   c.setAAD(aad);
   return new Uint8Array(Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()]));
 }
 
-/** Inverse of aesGcmSeal; null when the ICV does not verify or the input is too short. */
-export function aesGcmOpen(
-  key: Uint8Array, salt: Uint8Array, iv: Uint8Array, aad: Uint8Array, sealed: Uint8Array, icvLength: number,
+/** Inverse of aeadSeal; null when the ICV does not verify or the input is too short. */
+export function aeadOpen(
+  alg: string, key: Uint8Array, salt: Uint8Array, iv: Uint8Array, aad: Uint8Array, sealed: Uint8Array, icvLength: number,
 ): Uint8Array | null {
   if (salt.length !== 4 || iv.length !== 8 || sealed.length < icvLength) return null;
   try {
-    const d = createDecipheriv(gcmAlg(key), key, Buffer.concat([salt, iv]), { authTagLength: icvLength });
+    const d = createDecipheriv(alg as GcmAlg, key, Buffer.concat([salt, iv]), { authTagLength: icvLength });
     d.setAAD(aad);
     d.setAuthTag(sealed.subarray(sealed.length - icvLength));
     const out = Buffer.concat([d.update(sealed.subarray(0, sealed.length - icvLength)), d.final()]);
@@ -65,6 +68,22 @@ export function aesGcmOpen(
   } catch {
     return null; // final() throws when the tag does not verify
   }
+}
+
+/** AES-GCM (RFC 4106 §4 / RFC 5282 §4): aeadSeal with the AES key size's GCM. Exported for KATs. */
+export function aesGcmSeal(
+  key: Uint8Array, salt: Uint8Array, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, icvLength: number,
+): Uint8Array {
+  if (salt.length !== 4 || iv.length !== 8) throw new RangeError('GCM needs a 4-octet salt and an 8-octet IV');
+  return aeadSeal(gcmAlg(key), key, salt, iv, aad, plaintext, icvLength);
+}
+
+/** Inverse of aesGcmSeal; null when the ICV does not verify or the input is too short. */
+export function aesGcmOpen(
+  key: Uint8Array, salt: Uint8Array, iv: Uint8Array, aad: Uint8Array, sealed: Uint8Array, icvLength: number,
+): Uint8Array | null {
+  if (salt.length !== 4 || iv.length !== 8 || sealed.length < icvLength) return null;
+  return aeadOpen(gcmAlg(key), key, salt, iv, aad, sealed, icvLength);
 }
 
 /** AES-CBC without padding (RFC 3602 §3; the SK payload pads itself). Exported for KATs. */
@@ -118,7 +137,7 @@ function defaultIv(n: number): Uint8Array {
 }
 
 export function createSkCipher(p: SkCipherParams): SkCipher {
-  const e = encrInfo(p.encrId, p.encrKeyBits);
+  const e = encrTransform(p.encrId, p.encrKeyBits);
   if (!e) throw new RangeError(`unsupported encryption transform ${p.encrId}/${p.encrKeyBits}`);
   // RFC 7296 §3.3.2: ENCR_NULL is for ESP only; an SK payload must be encrypted.
   if (e.keyBytes === 0) throw new RangeError('ENCR_NULL cannot protect IKE messages');
@@ -126,10 +145,10 @@ export function createSkCipher(p: SkCipherParams): SkCipher {
     throw new RangeError(`${e.name} needs a ${e.keyBytes + e.saltBytes}-octet key, got ${p.encrKey.length}`);
   }
   const randomIv = p.randomIv ?? defaultIv;
-  if (e.aead) {
+  if (e.mode === 'aead') {
     // RFC 5282 §8: with an AEAD cipher the integrity transform is NONE (or absent).
     if (p.integId !== 0 || p.integKey.length !== 0) throw new RangeError('AEAD cipher with an integrity transform');
-    return gcmCipher(e, p.encrKey, randomIv);
+    return aeadCipher(e, p.encrKey, randomIv);
   }
   const i = integInfo(p.integId);
   if (!i) throw new RangeError(`unsupported integrity transform ${p.integId}`);
@@ -137,7 +156,8 @@ export function createSkCipher(p: SkCipherParams): SkCipher {
   return cbcCipher(e, i, p.encrKey, p.integKey, randomIv);
 }
 
-function gcmCipher(e: EncrInfo, keyAndSalt: Uint8Array, randomIv: (n: number) => Uint8Array): SkCipher {
+function aeadCipher(e: EncrTransform, keyAndSalt: Uint8Array, randomIv: (n: number) => Uint8Array): SkCipher {
+  const alg = e.alg!;
   // Views, not copies: when the IKE SA's SK_e is zeroed (IkeSa.wipe) no copy of it stays here.
   const key = keyAndSalt.subarray(0, e.keyBytes);
   const salt = keyAndSalt.subarray(e.keyBytes);
@@ -153,7 +173,7 @@ function gcmCipher(e: EncrInfo, keyAndSalt: Uint8Array, randomIv: (n: number) =>
       // stay safe if the SA state is ever rebuilt with the same key.
       const iv = randomIv(ivLength);
       if (iv.length !== ivLength) throw new RangeError(`IV source returned ${iv.length} octets`);
-      const sealed = aesGcmSeal(key, salt, iv, aad, pad(plaintext, 1), icvLength);
+      const sealed = aeadSeal(alg, key, salt, iv, aad, pad(plaintext, 1), icvLength);
       const out = new Uint8Array(ivLength + sealed.length);
       out.set(iv);
       out.set(sealed, ivLength);
@@ -163,14 +183,14 @@ function gcmCipher(e: EncrInfo, keyAndSalt: Uint8Array, randomIv: (n: number) =>
       // IV, at least the Pad Length octet, and the ICV.
       if (body.length < ivLength + 1 + icvLength) return null;
       const iv = body.subarray(0, ivLength);
-      const padded = aesGcmOpen(key, salt, iv, aad, body.subarray(ivLength), icvLength);
+      const padded = aeadOpen(alg, key, salt, iv, aad, body.subarray(ivLength), icvLength);
       return padded ? unpad(padded) : null;
     },
   };
 }
 
 function cbcCipher(
-  e: EncrInfo, i: IntegInfo, key: Uint8Array, integKey: Uint8Array, randomIv: (n: number) => Uint8Array,
+  e: EncrTransform, i: IntegInfo, key: Uint8Array, integKey: Uint8Array, randomIv: (n: number) => Uint8Array,
 ): SkCipher {
   const ivLength = e.ivBytes;
   const icvLength = i.icvBytes;

@@ -58,14 +58,68 @@ export interface DhInfo {
   publicBytes: number;
 }
 
-const AES_KEY_BITS: readonly number[] = [128, 192, 256];
+/** How a transform protects data; selects the ESP ops (src/esp/cipher-ops.ts) and the SK cipher. */
+export type EncrMode =
+  /** AEAD through node:crypto / OpenSSL: nonce = salt ‖ IV, ICV = the tag (RFC 4106, RFC 5282). */
+  | 'aead'
+  /** AES-CBC, with an INTEG transform for the ICV (RFC 3602, RFC 4868). */
+  | 'cbc'
+  /** No encryption, INTEG only (RFC 2410; ESP only). */
+  | 'null';
 
-/** ICV lengths of the three GCM transform IDs (RFC 4106 §8, RFC 5282 §7). */
-const GCM_ICV: ReadonlyMap<number, number> = new Map([
-  [EncrId.AES_GCM_8, 8],
-  [EncrId.AES_GCM_12, 12],
-  [EncrId.AES_GCM_16, 16],
-]);
+/** One row of the encryption table: EncrInfo plus what the implementations need. */
+export interface EncrTransform extends EncrInfo {
+  mode: EncrMode;
+  /** The node:crypto (OpenSSL) cipher name; null for NULL. */
+  alg: string | null;
+  /** The ciphertext is a whole number of these (the cipher block for CBC, 1 otherwise). */
+  ctBlock: number;
+}
+
+function aesCbc(bits: number): EncrTransform {
+  return {
+    id: EncrId.AES_CBC, keyBits: bits, name: `AES_CBC_${bits}`, aead: false,
+    keyBytes: bits / 8, saltBytes: 0, ivBytes: 16, icvBytes: 0, blockSize: 16, mode: 'cbc', alg: `aes-${bits}-cbc`, ctBlock: 16,
+  };
+}
+
+/** RFC 4106 §3.1, §8.1 / RFC 5282 §7.1: 8-octet IV, 4 octets of salt after the key, 4-octet alignment. */
+function aesGcm(id: number, icv: number, bits: number): EncrTransform {
+  return {
+    id, keyBits: bits, name: `AES_GCM_${icv}_${bits}`, aead: true,
+    keyBytes: bits / 8, saltBytes: 4, ivBytes: 8, icvBytes: icv, blockSize: 4, mode: 'aead', alg: `aes-${bits}-gcm`, ctBlock: 1,
+  };
+}
+
+const AES_KEY_BITS = [128, 192, 256] as const;
+
+/**
+ * Every encryption transform we implement, one row per (transform ID, Key Length attribute). A
+ * transform without a Key Length attribute (NULL) has keyBits 0. This table is the one list:
+ * ESP (both datapaths; the native addon's own table, native/src/esp_ciphers.c, is checked against
+ * it at load by src/native/esp-native.ts), IKE's SK payload and key sizes all read it.
+ */
+export const ENCR_TRANSFORMS: readonly EncrTransform[] = [
+  // RFC 2410: no key, no IV, no ICV; ESP still aligns to 4 octets.
+  {
+    id: EncrId.NULL, keyBits: 0, name: 'NULL', aead: false,
+    keyBytes: 0, saltBytes: 0, ivBytes: 0, icvBytes: 0, blockSize: 4, mode: 'null', alg: null, ctBlock: 1,
+  },
+  ...AES_KEY_BITS.map(aesCbc),
+  ...([[EncrId.AES_GCM_8, 8], [EncrId.AES_GCM_12, 12], [EncrId.AES_GCM_16, 16]] as const).flatMap(([id, icv]) =>
+    AES_KEY_BITS.map((bits) => aesGcm(id, icv, bits))),
+  // RFC 7634 §2 (ESP) and §3 (IKE, as RFC 5282): no Key Length attribute; KEYMAT is the 32-octet
+  // key and a 4-octet salt, nonce = salt ‖ 8-octet IV, 16-octet tag, ESP's 4-octet alignment.
+  {
+    id: EncrId.CHACHA20_POLY1305, keyBits: 0, name: 'CHACHA20_POLY1305', aead: true,
+    keyBytes: 32, saltBytes: 4, ivBytes: 8, icvBytes: 16, blockSize: 4, mode: 'aead', alg: 'chacha20-poly1305', ctBlock: 1,
+  },
+];
+
+/** The table row for a transform ID and its Key Length attribute (bits; 0 when absent), or null. */
+export function encrTransform(id: number, keyBits: number): EncrTransform | null {
+  return ENCR_TRANSFORMS.find((t) => t.id === id && t.keyBits === keyBits) ?? null;
+}
 
 /**
  * Encryption transform details for a transform ID and its Key Length attribute (in bits), or null
@@ -73,35 +127,18 @@ const GCM_ICV: ReadonlyMap<number, number> = new Map([
  * has none, which callers express as 0.
  */
 export function encrInfo(id: number, keyBits: number): EncrInfo | null {
-  if (id === EncrId.NULL) {
-    if (keyBits !== 0) return null;
-    // RFC 2410: no key, no IV, no ICV; ESP still aligns to 4 octets.
-    return {
-      id, keyBits: 0, name: 'NULL', aead: false,
-      keyBytes: 0, saltBytes: 0, ivBytes: 0, icvBytes: 0, blockSize: 4,
-    };
-  }
-  if (!AES_KEY_BITS.includes(keyBits)) return null;
-  const keyBytes = keyBits / 8;
-  if (id === EncrId.AES_CBC) {
-    return {
-      id, keyBits, name: `AES_CBC_${keyBits}`, aead: false,
-      keyBytes, saltBytes: 0, ivBytes: 16, icvBytes: 0, blockSize: 16,
-    };
-  }
-  const icv = GCM_ICV.get(id);
-  if (icv === undefined) return null;
-  return {
-    id, keyBits, name: `AES_GCM_${icv}_${keyBits}`, aead: true,
-    keyBytes, saltBytes: 4, ivBytes: 8, icvBytes: icv, blockSize: 4,
-  };
+  const t = encrTransform(id, keyBits);
+  if (!t) return null;
+  const { mode: _m, alg: _a, ctBlock: _b, ...info } = t;
+  return info;
 }
 
 function integ(id: number, name: string, hash: HashName, keyBytes: number, icvBytes: number): [number, IntegInfo] {
   return [id, { id, name, hash, keyBytes, icvBytes }];
 }
 
-const INTEG: ReadonlyMap<number, IntegInfo> = new Map([
+/** Every integrity transform we implement (also checked against native/src/esp_ciphers.c). */
+export const INTEG_TRANSFORMS: ReadonlyMap<number, IntegInfo> = new Map([
   integ(IntegId.HMAC_SHA2_256_128, 'HMAC_SHA2_256_128', 'sha256', 32, 16),
   integ(IntegId.HMAC_SHA2_384_192, 'HMAC_SHA2_384_192', 'sha384', 48, 24),
   integ(IntegId.HMAC_SHA2_512_256, 'HMAC_SHA2_512_256', 'sha512', 64, 32),
@@ -109,7 +146,7 @@ const INTEG: ReadonlyMap<number, IntegInfo> = new Map([
 
 /** Integrity transform details, or null (including for NONE, which is not an algorithm). */
 export function integInfo(id: number): IntegInfo | null {
-  const info = INTEG.get(id);
+  const info = INTEG_TRANSFORMS.get(id);
   return info ? { ...info } : null;
 }
 

@@ -1,123 +1,183 @@
 /**
- * The first Child SA, negotiated inside IKE_AUTH (RFC 7296 §1.2, §2.9, §2.17): ESP in tunnel
- * mode, no KE (DH transforms are ignored there), traffic selectors narrowed by the responder.
+ * CREATE_CHILD_SA for a Child SA, initiator side (RFC 7296 §1.3.1): SA, Ni, [KEi], TSi, TSr out;
+ * SA, Nr, [KEr], TSi, TSr back, with PFS when configured (§1.3.1: the KE group must be in the
+ * SA). CreateChildExchange is that one exchange; the child-create task uses it for a new Child SA
+ * and the child-rekey task (child-rekey.ts) for a replacement, with N(REKEY_SA) (§1.3.3).
+ *
+ * Failures the peer reports: TEMPORARY_FAILURE (§2.25: a colliding exchange, retry later),
+ * CHILD_SA_NOT_FOUND (§2.25: the SA to rekey is gone), NO_ADDITIONAL_SAS (§1.3: keep what we
+ * have), INVALID_KE_PAYLOAD (§1.3: one retry with the suggested group if we offered it).
  */
-import { NotifyType, PayloadType, ProtocolId } from '../constants.js';
+import { DhId, ExchangeType, NotifyType, PayloadType, ProtocolId, isErrorNotify, notifyName } from '../constants.js';
 import type { Payload, TrafficSelector } from '../codec/types.js';
-import { newChild } from '../child-sa.js';
-import { acceptResponseProposal, describeProposals, selectProposal, toProposals, type Selection } from '../proposals.js';
-import { isSubsetOf, narrow } from '../traffic-selectors.js';
-import { selectorToString } from '../../config/cidr.js';
-import { hex, type ChildSa, type EngineContext, type IkeSa } from '../sa.js';
-import { first, findNotify, notify } from './notify.js';
+import { findNotifies, findPayload } from '../codec/message.js';
+import { createKeyExchange } from '../crypto/dh.js';
+import type { KeyExchange } from '../crypto/types.js';
+import { acceptResponseProposal } from '../proposals.js';
+import { isSubsetOf } from '../traffic-selectors.js';
+import { espProposals, installChild, keGroup, newChild, offersGroup, randomEspSpi, rekeyTemplates } from '../child-sa.js';
+import { retryDelay } from '../lifetime.js';
+import type { EngineContext, IkeSa, Task } from '../sa.js';
+import type { ChildSa } from '../sa-types.js';
+import { spiBytes, spiHex } from '../spi.js';
+import { NONCE_LENGTH } from './ike-init.js';
+import { notify, readU16 } from './notify.js';
 
-/** ESP SPIs 1..255 are reserved by IANA (RFC 4303 §2.1); 0 is never valid. */
-export function randomEspSpi(ctx: EngineContext): Uint8Array {
-  for (;;) {
-    const spi = ctx.random(4);
-    if (Buffer.from(spi).readUInt32BE(0) >= 256) return spi;
+/** How a CREATE_CHILD_SA for a Child SA ended, seen from its initiator. */
+export type CreateChildResult =
+  | { ok: true; child: ChildSa; nonceR: Uint8Array; pfs: boolean }
+  /** Logged already. `retry-group`: INVALID_KE_PAYLOAD named a group we offer; `failed`: anything else. */
+  | { ok: false; error: 'temporary-failure' | 'not-found' | 'no-additional-sas' | 'failed' }
+  | { ok: false; error: 'retry-group'; group: number };
+
+/** One CREATE_CHILD_SA exchange for a Child SA: our request, and the checks on its response. */
+export class CreateChildExchange {
+  private spiIn: Uint8Array = new Uint8Array(4);
+  private nonce: Uint8Array = new Uint8Array(0);
+  private ke: KeyExchange | null = null;
+  private templates: ReturnType<typeof rekeyTemplates> = [];
+
+  /** forceGroup: the group INVALID_KE_PAYLOAD asked for (this exchange is the one retry). */
+  constructor(readonly forceGroup?: number) {}
+
+  /** Our nonce (RFC 7296 §2.8.1 compares nonces when two rekeys of one SA collide). */
+  get nonceI(): Uint8Array {
+    return this.nonce;
+  }
+
+  /** The request; `rekeyOf`: the Child SA this one replaces (N(REKEY_SA) and its selectors). */
+  request(ctx: EngineContext, sa: IkeSa, rekeyOf: ChildSa | undefined): { exchange: number; payloads: Payload[] } {
+    this.templates = rekeyTemplates(sa.tunnel, sa.suite?.dhId ?? DhId.NONE, this.forceGroup);
+    this.spiIn = randomEspSpi(ctx);
+    this.nonce = ctx.random(NONCE_LENGTH);
+    const group = keGroup(this.templates);
+    this.ke = group !== DhId.NONE ? createKeyExchange(group) : null;
+    const payloads: Payload[] = [];
+    // §1.3.3: N(REKEY_SA) carries the SPI of the SA being rekeyed: ours, the peer's outbound.
+    if (rekeyOf) payloads.push(notify(NotifyType.REKEY_SA, new Uint8Array(0), ProtocolId.ESP, spiBytes(rekeyOf.info.spiIn)));
+    payloads.push({ type: PayloadType.SA, proposals: espProposals(this.templates, this.spiIn) });
+    payloads.push({ type: PayloadType.NONCE, data: this.nonce });
+    if (this.ke) payloads.push({ type: PayloadType.KE, group: this.ke.group, data: this.ke.publicValue });
+    payloads.push({ type: PayloadType.TSi, selectors: rekeyOf?.localTs ?? sa.tunnel.localTs });
+    payloads.push({ type: PayloadType.TSr, selectors: rekeyOf?.remoteTs ?? sa.tunnel.remoteTs });
+    return { exchange: ExchangeType.CREATE_CHILD_SA, payloads };
+  }
+
+  /** Check the response and build the new Child SA (not yet installed). Wipes the DH value. */
+  accept(ctx: EngineContext, sa: IkeSa, resp: Payload[], rekeyOf: ChildSa | undefined): CreateChildResult {
+    try {
+      return this.check(ctx, sa, resp, rekeyOf?.localTs ?? sa.tunnel.localTs, rekeyOf?.remoteTs ?? sa.tunnel.remoteTs, rekeyOf);
+    } finally {
+      // Whatever the answer, this exchange's DH private value is done with.
+      this.ke?.wipe();
+    }
+  }
+
+  wipe(): void {
+    this.ke?.wipe();
+  }
+
+  private check(ctx: EngineContext, sa: IkeSa, resp: Payload[], wantTsi: TrafficSelector[], wantTsr: TrafficSelector[], old: ChildSa | undefined): CreateChildResult {
+    const name = sa.tunnel.name;
+    const err = findNotifies(resp).find((n) => isErrorNotify(n.notifyType));
+    if (err) {
+      switch (err.notifyType) {
+        case NotifyType.TEMPORARY_FAILURE:
+          ctx.log('info', name, 'peer answered TEMPORARY_FAILURE to our Child SA rekey; retrying later (RFC 7296 §2.25)');
+          return { ok: false, error: 'temporary-failure' };
+        case NotifyType.CHILD_SA_NOT_FOUND:
+          return { ok: false, error: 'not-found' };
+        case NotifyType.NO_ADDITIONAL_SAS:
+          ctx.log('warn', name, 'peer refuses CREATE_CHILD_SA (NO_ADDITIONAL_SAS): keeping the current Child SA until its hard lifetime, then re-establishing the IKE SA', old ? { spiIn: spiHex(old.info.spiIn) } : undefined);
+          return { ok: false, error: 'no-additional-sas' };
+        case NotifyType.INVALID_KE_PAYLOAD: {
+          const g = readU16(err.data);
+          if (this.forceGroup === undefined && g !== null && g !== this.ke?.group && offersGroup(this.templates, g)) {
+            ctx.log('info', name, `peer wants DH group ${g} for the Child SA rekey; retrying (INVALID_KE_PAYLOAD)`);
+            return { ok: false, error: 'retry-group', group: g };
+          }
+          ctx.log('error', name, `INVALID_KE_PAYLOAD asks for DH group ${g ?? '?'} which our pfs/esp settings do not offer; check pfs on both sides`);
+          return { ok: false, error: 'failed' };
+        }
+        default:
+          ctx.log('error', name, `Child SA rekey failed: ${notifyName(err.notifyType)}`);
+          return { ok: false, error: 'failed' };
+      }
+    }
+    const saP = findPayload(resp, PayloadType.SA);
+    const nonce = findPayload(resp, PayloadType.NONCE);
+    const tsi = findPayload(resp, PayloadType.TSi);
+    const tsr = findPayload(resp, PayloadType.TSr);
+    const ke = findPayload(resp, PayloadType.KE);
+    const sel = saP ? acceptResponseProposal(this.templates, saP.proposals, { protocol: ProtocolId.ESP }) : null;
+    if (!sel || sel.spi.length !== 4 || !nonce || nonce.data.length < 16 || !tsi || !tsr) {
+      ctx.log('error', name, 'CREATE_CHILD_SA response lacks SA, Nonce or TS, or chose a proposal we did not offer');
+      return { ok: false, error: 'failed' };
+    }
+    const pfs = sel.suite.dhId !== DhId.NONE;
+    if (pfs !== (this.ke !== null) || (pfs && (!ke || ke.group !== this.ke!.group))) {
+      ctx.log('error', name, 'CREATE_CHILD_SA response has a KE that does not match our request');
+      return { ok: false, error: 'failed' };
+    }
+    if (!isSubsetOf(tsi.selectors, wantTsi) || !isSubsetOf(tsr.selectors, wantTsr)) {
+      ctx.log('error', name, 'CREATE_CHILD_SA response has traffic selectors wider than we proposed');
+      return { ok: false, error: 'failed' };
+    }
+    let shared: Uint8Array | undefined;
+    try {
+      shared = pfs ? this.ke!.computeShared(ke!.data) : undefined;
+    } catch (e) {
+      ctx.log('error', name, `the peer's KE value is invalid: ${e instanceof Error ? e.message : String(e)}`);
+      return { ok: false, error: 'failed' };
+    }
+    const child = newChild(ctx, sa, {
+      sel, spiIn: this.spiIn, spiOut: sel.spi, localTs: tsi.selectors, remoteTs: tsr.selectors,
+      ni: this.nonce, nr: nonce.data, ...(shared ? { shared } : {}), weInitiated: true, active: true,
+    });
+    return { ok: true, child, nonceR: nonce.data, pfs };
   }
 }
-
-/** Initiator: SA, TSi, TSr for IKE_AUTH (and remember what we asked for). */
-export function buildChildRequest(ctx: EngineContext, sa: IkeSa): Payload[] {
-  const spiIn = randomEspSpi(ctx);
-  const proposals = toProposals(sa.tunnel.espProposals, ProtocolId.ESP, spiIn, true);
-  sa.pendingChild = { spiIn, proposals, tsi: sa.tunnel.localTs, tsr: sa.tunnel.remoteTs };
-  return [
-    { type: PayloadType.SA, proposals },
-    { type: PayloadType.TSi, selectors: sa.tunnel.localTs },
-    { type: PayloadType.TSr, selectors: sa.tunnel.remoteTs },
-  ];
-}
-
-function makeChild(
-  ctx: EngineContext,
-  sa: IkeSa,
-  sel: Selection,
-  spiIn: Uint8Array,
-  spiOut: Uint8Array,
-  localTs: TrafficSelector[],
-  remoteTs: TrafficSelector[],
-): ChildSa {
-  // IKE_AUTH: the nonces of IKE_SA_INIT, no KE; "i" is the IKE SA's initiator (RFC 7296 §2.17).
-  return newChild(ctx, sa, { sel, spiIn, spiOut, localTs, remoteTs, ni: sa.nonceI, nr: sa.nonceR, weInitiated: sa.initiator, active: true });
-}
-
-export type ChildAnswer = { payloads: Payload[]; child: ChildSa | null };
 
 /**
- * Responder: choose an ESP proposal and narrow the selectors. A failure here does not fail the
- * IKE SA: the response carries the error notify instead of SA/TS (RFC 7296 §2.21.3).
+ * The child-create task: a new Child SA on an IKE SA that has none (an initiating tunnel whose
+ * Child SA was deleted or lost, e.g. after CHILD_SA_NOT_FOUND). GSA never initiates, so nobody
+ * else would.
  */
-export function answerChildRequest(ctx: EngineContext, sa: IkeSa, req: Payload[]): ChildAnswer {
-  const name = sa.tunnel.name;
-  const saP = first(req, PayloadType.SA);
-  const tsi = first(req, PayloadType.TSi);
-  const tsr = first(req, PayloadType.TSr);
-  if (!saP || !tsi || !tsr) {
-    // Childless request (RFC 6023) or a broken one: the IKE SA stands, no Child SA.
-    ctx.log('warn', name, 'IKE_AUTH carries no Child SA request (SA/TSi/TSr missing)');
-    return { payloads: [], child: null };
+export class ChildCreateTask implements Task {
+  readonly name = 'child-create';
+  private readonly exchange: CreateChildExchange;
+
+  constructor(forceGroup?: number) {
+    this.exchange = new CreateChildExchange(forceGroup);
   }
-  if (findNotify(req, NotifyType.USE_TRANSPORT_MODE)) {
-    ctx.log('error', name, 'peer asked for transport mode; only tunnel mode is supported');
-    return { payloads: [notify(NotifyType.NO_PROPOSAL_CHOSEN)], child: null };
+
+  build(ctx: EngineContext, sa: IkeSa): { exchange: number; payloads: Payload[] } | null {
+    // Moot once a Child SA carries the tunnel again (one Child SA per tunnel).
+    if (sa.children.some((c) => c.active && c.state !== 'rekeyed')) return null;
+    return this.exchange.request(ctx, sa, undefined);
   }
-  const sel = selectProposal(sa.tunnel.espProposals, saP.proposals, { protocol: ProtocolId.ESP, skipDh: true });
-  if (!sel || sel.spi.length !== 4) {
-    ctx.log('error', name, `NO_PROPOSAL_CHOSEN for the Child SA: peer offered ${describeProposals(saP.proposals)}; we accept ${describeProposals(sa.tunnel.espProposals)}`);
-    return { payloads: [notify(NotifyType.NO_PROPOSAL_CHOSEN)], child: null };
+
+  wipe(): void {
+    this.exchange.wipe();
   }
-  // TSi is the initiator's side: our remote side as responder.
-  const remote = narrow(tsi.selectors, sa.tunnel.remoteTs);
-  const local = narrow(tsr.selectors, sa.tunnel.localTs);
-  if (remote.length === 0 || local.length === 0) {
-    ctx.log('error', name, `TS_UNACCEPTABLE: peer proposed TSi ${tsi.selectors.map(selectorToString).join(',')} TSr ${tsr.selectors.map(selectorToString).join(',')}; we allow local ${sa.tunnel.localTs.map(selectorToString).join(',')} remote ${sa.tunnel.remoteTs.map(selectorToString).join(',')}`);
-    return { payloads: [notify(NotifyType.TS_UNACCEPTABLE)], child: null };
+
+  onResponse(ctx: EngineContext, sa: IkeSa, resp: Payload[]): void {
+    const r = this.exchange.accept(ctx, sa, resp, undefined);
+    if (!r.ok) {
+      if (r.error === 'retry-group') sa.queue(ctx, new ChildCreateTask(r.group), true);
+      else if (r.error === 'temporary-failure' || r.error === 'failed') sa.childCreateAfter = ctx.now + retryDelay(ctx.random);
+      return;
+    }
+    const fresh = r.child;
+    const name = sa.tunnel.name;
+    sa.children.push(fresh);
+    installChild(ctx, fresh);
+    ctx.actions.push({ kind: 'event', event: { type: 'child-up', tunnel: name, spiIn: spiHex(fresh.info.spiIn), spiOut: spiHex(fresh.info.spiOut) } });
+    ctx.log('info', name, 'Child SA created', { spiIn: spiHex(fresh.info.spiIn), spiOut: spiHex(fresh.info.spiOut) });
   }
-  const spiIn = randomEspSpi(ctx);
-  const child = makeChild(ctx, sa, sel, spiIn, sel.spi, local, remote);
-  return {
-    child,
-    payloads: [
-      { type: PayloadType.SA, proposals: [{ num: sel.num, protocol: ProtocolId.ESP, spi: spiIn, transforms: sel.transforms }] },
-      { type: PayloadType.TSi, selectors: remote },
-      { type: PayloadType.TSr, selectors: local },
-    ],
-  };
 }
 
-/** Initiator: the Child SA part of the IKE_AUTH response. Returns null (and logs why) on failure. */
-export function acceptChildResponse(ctx: EngineContext, sa: IkeSa, resp: Payload[]): ChildSa | null {
-  const name = sa.tunnel.name;
-  const pending = sa.pendingChild;
-  sa.pendingChild = null;
-  if (!pending) return null;
-  if (findNotify(resp, NotifyType.NO_PROPOSAL_CHOSEN)) {
-    ctx.log('error', name, `NO_PROPOSAL_CHOSEN for the Child SA: the peer accepted none of our ESP proposals; we offered: ${describeProposals(sa.tunnel.espProposals)}`);
-    return null;
-  }
-  if (findNotify(resp, NotifyType.TS_UNACCEPTABLE)) {
-    ctx.log('error', name, `TS_UNACCEPTABLE: the peer refused our traffic selectors local ${pending.tsi.map(selectorToString).join(',')} remote ${pending.tsr.map(selectorToString).join(',')}; make localTs/remoteTs match the peer's policy (a peer that failed to install the SA, e.g. strongSwan whose kernel interface refused it, may also answer TS_UNACCEPTABLE: check its log)`);
-    return null;
-  }
-  const saP = first(resp, PayloadType.SA);
-  const tsi = first(resp, PayloadType.TSi);
-  const tsr = first(resp, PayloadType.TSr);
-  if (!saP || !tsi || !tsr) {
-    ctx.log('error', name, 'IKE_AUTH response has no Child SA (SA/TSi/TSr missing)');
-    return null;
-  }
-  const sel = acceptResponseProposal(sa.tunnel.espProposals, saP.proposals, { protocol: ProtocolId.ESP, skipDh: true });
-  if (!sel || sel.spi.length !== 4) {
-    ctx.log('error', name, 'the peer chose an ESP proposal we did not offer; not installing the Child SA');
-    return null;
-  }
-  if (!isSubsetOf(tsi.selectors, pending.tsi) || !isSubsetOf(tsr.selectors, pending.tsr)) {
-    ctx.log('error', name, 'the peer answered with traffic selectors wider than we proposed; not installing the Child SA');
-    return null;
-  }
-  ctx.log('debug', name, `child SA selected`, { spiIn: hex(pending.spiIn), spiOut: hex(sel.spi) });
-  return makeChild(ctx, sa, sel, pending.spiIn, sel.spi, tsi.selectors, tsr.selectors);
+/** Queue a child-create task unless one is queued or in flight. */
+export function startChildCreate(ctx: EngineContext, sa: IkeSa): void {
+  if (!sa.hasTask('child-create')) sa.queue(ctx, new ChildCreateTask());
 }

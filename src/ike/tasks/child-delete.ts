@@ -10,10 +10,9 @@
  */
 import { ExchangeType, PayloadType, ProtocolId } from '../constants.js';
 import type { DeletePayload, Payload } from '../codec/types.js';
-import { dropChild } from '../child-sa.js';
-import { spiBytes, spiHex, type EngineContext, type IkeSa, type Task } from '../sa.js';
-import { REKEY_GRACE_MS } from './child-rekey.js';
-import { activateReplacement } from './child-rekey-responder.js';
+import { REKEY_GRACE_MS, activateReplacement, dropChild } from '../child-sa.js';
+import type { EngineContext, IkeSa, Task } from '../sa.js';
+import { spiBytes, spiHex } from '../spi.js';
 
 class ChildDeleteTask implements Task {
   readonly name = 'child-delete';

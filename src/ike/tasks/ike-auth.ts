@@ -8,10 +8,11 @@ import { idBody } from '../codec/payloads/id.js';
 import { constantTimeEqual, pskAuthData } from '../crypto/psk-auth.js';
 import type { Identity, TunnelConfig } from '../../config/types.js';
 import type { EngineContext, IkeSa } from '../sa.js';
-import { acceptChildResponse, answerChildRequest, buildChildRequest, type ChildAnswer } from './child-create.js';
-import { first, findNotify, notifies, notify } from './notify.js';
-import { logFlood } from '../log-limiter.js';
-import type { ChildSa } from '../sa.js';
+import { acceptChildResponse, answerChildRequest, buildChildRequest, type ChildAnswer } from './ike-auth-child.js';
+import { notify } from './notify.js';
+import { findNotifies, findNotify, findPayload } from '../codec/message.js';
+import { logFlood } from '../engine-context.js';
+import type { ChildSa } from '../sa-types.js';
 
 function idPayload(type: typeof PayloadType.IDi | typeof PayloadType.IDr, id: Identity): IdPayload {
   return { type, idType: id.idType, data: id.data };
@@ -73,9 +74,9 @@ export type AuthOutcome = { ok: true; child: ChildSa | null } | { ok: false };
 
 /** Responder: authenticate the initiator, pick the tunnel its identity belongs to, answer. */
 export function processAuthRequest(ctx: EngineContext, sa: IkeSa, messageId: number, req: Payload[]): AuthOutcome {
-  const idi = first(req, PayloadType.IDi);
-  const auth = first(req, PayloadType.AUTH);
-  const idr = first(req, PayloadType.IDr);
+  const idi = findPayload(req, PayloadType.IDi);
+  const auth = findPayload(req, PayloadType.AUTH);
+  const idr = findPayload(req, PayloadType.IDr);
   const fail = (why: string): AuthOutcome => {
     logFlood(ctx, 'auth-failed', 'error', sa.tunnel.name, `AUTHENTICATION_FAILED: ${why}`, { peer: sa.remote.address });
     sa.sendResponse(ctx, ExchangeType.IKE_AUTH, messageId, [notify(NotifyType.AUTHENTICATION_FAILED)], true);
@@ -118,10 +119,10 @@ export function processAuthResponse(ctx: EngineContext, sa: IkeSa, resp: Payload
     ctx.log('error', name, `AUTHENTICATION_FAILED: ${sa.remote.address} rejected our authentication; check the PSK and that our ID (${sa.tunnel.localId.display}) is what the peer expects`);
     return { ok: false };
   }
-  const idr = first(resp, PayloadType.IDr);
-  const auth = first(resp, PayloadType.AUTH);
+  const idr = findPayload(resp, PayloadType.IDr);
+  const auth = findPayload(resp, PayloadType.AUTH);
   if (!idr || !auth) {
-    const err = notifies(resp).find((n) => isErrorNotify(n.notifyType));
+    const err = findNotifies(resp).find((n) => isErrorNotify(n.notifyType));
     ctx.log('error', name, `IKE_AUTH failed: ${err ? notifyName(err.notifyType) : 'response lacks IDr or AUTH'}`);
     return { ok: false };
   }

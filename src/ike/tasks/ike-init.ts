@@ -15,8 +15,9 @@ import { checkNat, sourceHash, natHash } from '../natd.js';
 import { IkeSa, type EngineContext } from '../sa.js';
 import type { RetransmitPolicy } from '../retransmit.js';
 import { exportIkeKeys } from '../key-export.js';
-import { first, findNotify, notifies, notify, readU16, sendStatelessResponse, u16 } from './notify.js';
-import { logFlood } from '../log-limiter.js';
+import { notify, readU16, sendStatelessResponse, u16 } from './notify.js';
+import { findNotifies, findNotify, findPayload } from '../codec/message.js';
+import { logFlood } from '../engine-context.js';
 
 /** RFC 7296 §2.10: at least 128 bits and at least half the PRF key size; 32 octets covers SHA2-512. */
 export const NONCE_LENGTH = 32;
@@ -103,7 +104,7 @@ function deriveKeys(sa: IkeSa, sharedSecret: Uint8Array): void {
 }
 
 function applyNat(ctx: EngineContext, sa: IkeSa, payloads: Payload[], arrival: Arrival): void {
-  const src = notifies(payloads).filter((n) => n.notifyType === NotifyType.NAT_DETECTION_SOURCE_IP).map((n) => n.data);
+  const src = findNotifies(payloads).filter((n) => n.notifyType === NotifyType.NAT_DETECTION_SOURCE_IP).map((n) => n.data);
   const dst = findNotify(payloads, NotifyType.NAT_DETECTION_DESTINATION_IP)?.data;
   const spiR = sa.initiator ? sa.spiR : new Uint8Array(8);
   const nat = checkNat(sa.spiI, spiR, arrival.from, arrival.to, src, dst);
@@ -148,7 +149,7 @@ export function processInitResponse(ctx: EngineContext, sa: IkeSa, msg: IkeMessa
     sendInitRequest(ctx, sa, group);
     return 'retrying';
   }
-  const err = notifies(p).find((n) => isErrorNotify(n.notifyType));
+  const err = findNotifies(p).find((n) => isErrorNotify(n.notifyType));
   if (err) {
     if (err.notifyType === NotifyType.NO_PROPOSAL_CHOSEN) {
       // The peer's refusal: a warning (the tunnel retries; the status and its check say it is down).
@@ -158,9 +159,9 @@ export function processInitResponse(ctx: EngineContext, sa: IkeSa, msg: IkeMessa
     }
     return 'failed';
   }
-  const saP = first(p, PayloadType.SA);
-  const ke = first(p, PayloadType.KE);
-  const nonce = first(p, PayloadType.NONCE);
+  const saP = findPayload(p, PayloadType.SA);
+  const ke = findPayload(p, PayloadType.KE);
+  const nonce = findPayload(p, PayloadType.NONCE);
   if (!saP || !ke || !nonce || nonce.data.length < 16 || nonce.data.length > 256) {
     ctx.log('error', name, 'IKE_SA_INIT response lacks SA, KE or a valid Nonce; dropping it');
     return 'ignored';
@@ -208,9 +209,9 @@ export function processInitRequest(
 ): IkeSa | null {
   const p = msg.payloads;
   const tunnel = candidates[0]!;
-  const saP = first(p, PayloadType.SA);
-  const ke = first(p, PayloadType.KE);
-  const nonce = first(p, PayloadType.NONCE);
+  const saP = findPayload(p, PayloadType.SA);
+  const ke = findPayload(p, PayloadType.KE);
+  const nonce = findPayload(p, PayloadType.NONCE);
   if (!saP || !ke || !nonce || nonce.data.length < 16 || nonce.data.length > 256) {
     logFlood(ctx, 'init-syntax', 'warn', tunnel.name, `IKE_SA_INIT from ${arrival.from.address} lacks SA, KE or a valid Nonce; answering INVALID_SYNTAX`);
     sendStatelessResponse(ctx, msg.header, arrival, [notify(NotifyType.INVALID_SYNTAX)]);

@@ -18,12 +18,14 @@ import type { KeyExchange } from '../crypto/types.js';
 import { acceptResponseProposal, offersDhGroup, selectProposal, toProposals, type Selection } from '../proposals.js';
 import { lostCollision, lowerNonce } from '../child-sa.js';
 import { retryDelay, schedule } from '../lifetime.js';
-import { hex, IkeSa, type EngineContext, type Task } from '../sa.js';
+import { IkeSa, type EngineContext, type Task } from '../sa.js';
+import { hex } from '../spi.js';
 import { NONCE_LENGTH } from './ike-init.js';
-import { first, notifies, notify, readU16, u16 } from './notify.js';
+import { notify, readU16, u16 } from './notify.js';
+import { findNotifies, findPayload } from '../codec/message.js';
 import { IkeDeleteTask } from './ike-delete.js';
 import { exportIkeKeys } from '../key-export.js';
-import { logFlood } from '../log-limiter.js';
+import { logFlood } from '../engine-context.js';
 
 /** An old or redundant IKE SA waits this long for the peer's Delete before it goes by itself. */
 export const REKEYED_EXPIRE_MS = 30_000;
@@ -144,7 +146,7 @@ class IkeRekeyTask implements Task {
       if (passive) return handOver(ctx, sa, passive.sa, false);
       if (retry) sa.addTimer({ kind: 'retry-ike-rekey', at: ctx.now + retryDelay(ctx.random) });
     };
-    const err = notifies(resp).find((n) => isErrorNotify(n.notifyType));
+    const err = findNotifies(resp).find((n) => isErrorNotify(n.notifyType));
     if (err) {
       if (err.notifyType === NotifyType.INVALID_KE_PAYLOAD) {
         const g = readU16(err.data);
@@ -159,9 +161,9 @@ class IkeRekeyTask implements Task {
       }
       return fail(`IKE SA rekey: peer answered ${notifyName(err.notifyType)}; retrying later (RFC 7296 §2.25)`, true);
     }
-    const saP = first(resp, PayloadType.SA);
-    const nonce = first(resp, PayloadType.NONCE);
-    const ke = first(resp, PayloadType.KE);
+    const saP = findPayload(resp, PayloadType.SA);
+    const nonce = findPayload(resp, PayloadType.NONCE);
+    const ke = findPayload(resp, PayloadType.KE);
     const sel = saP ? acceptResponseProposal(sa.tunnel.ikeProposals, saP.proposals, { protocol: ProtocolId.IKE }) : null;
     if (!sel || sel.spi.length !== 8 || !nonce || nonce.data.length < 16 || !ke || ke.group !== this.ke!.group || sel.suite.dhId !== ke.group) {
       return fail('IKE SA rekey response lacks SA, Nonce or a matching KE; retrying later', true);
@@ -200,9 +202,9 @@ export function answerIkeRekey(ctx: EngineContext, sa: IkeSa, req: Payload[]): P
     ctx.log('info', name, `peer asked to rekey the IKE SA while ${sa.state !== 'established' ? 'we delete it' : 'a Child SA exchange is in flight'}; answering TEMPORARY_FAILURE (RFC 7296 §2.25.2)`);
     return [notify(NotifyType.TEMPORARY_FAILURE)];
   }
-  const saP = first(req, PayloadType.SA);
-  const nonce = first(req, PayloadType.NONCE);
-  const ke = first(req, PayloadType.KE);
+  const saP = findPayload(req, PayloadType.SA);
+  const nonce = findPayload(req, PayloadType.NONCE);
+  const ke = findPayload(req, PayloadType.KE);
   if (!saP || !nonce || nonce.data.length < 16 || nonce.data.length > 256 || !ke) {
     return [notify(NotifyType.INVALID_SYNTAX)];
   }

@@ -1,14 +1,14 @@
 /**
  * Requests the peer sends on an established IKE SA (RFC 7296 §1.3, §1.4, §4): INFORMATIONAL is
  * always answered (liveness checks, Deletes of Child SAs and of the IKE SA); CREATE_CHILD_SA
- * rekeys the IKE SA (an SA payload with protocol IKE, ike-rekey.ts) or a Child SA
- * (child-rekey.ts).
+ * rekeys the IKE SA (an SA payload with protocol IKE, ike-rekey.ts) or creates or rekeys a
+ * Child SA (create-child-responder.ts).
  */
 import { ExchangeType, PayloadType, ProtocolId } from '../constants.js';
 import type { DeletePayload, Payload } from '../codec/types.js';
 import type { EngineContext, IkeSa } from '../sa.js';
 import { deleteChildren } from './child-delete.js';
-import { answerCreateChild } from './child-rekey-responder.js';
+import { answerCreateChild } from './create-child-responder.js';
 import { answerIkeRekey } from './ike-rekey.js';
 
 export { sendIkeDelete } from './ike-delete.js';

@@ -1,6 +1,7 @@
 /**
  * Small builders for Notify payloads (RFC 7296 §3.10) and the stateless error answers a
  * responder sends to an IKE_SA_INIT it will not accept (RFC 7296 §1.2, §2.6: "HDR(A,0), N(...)").
+ * Finding payloads in a message is codec/message.ts (findPayload, findNotify, findNotifies).
  */
 import { PayloadType } from '../constants.js';
 import type { IkeHeader, NotifyPayload, Payload } from '../codec/types.js';
@@ -18,22 +19,6 @@ export function u16(n: number): Uint8Array {
 
 export function readU16(b: Uint8Array): number | null {
   return b.length === 2 ? (b[0]! << 8) | b[1]! : null;
-}
-
-export function findNotify(payloads: Payload[], notifyType: number): NotifyPayload | undefined {
-  return payloads.find((p): p is NotifyPayload => p.type === PayloadType.NOTIFY && p.notifyType === notifyType);
-}
-
-export function notifies(payloads: Payload[]): NotifyPayload[] {
-  return payloads.filter((p): p is NotifyPayload => p.type === PayloadType.NOTIFY);
-}
-
-/** The member(s) of the Payload union whose `type` admits T (IDi/IDr and TSi/TSr share a module). */
-type Narrow<P, T> = P extends { type: infer U } ? (T extends U ? P : never) : never;
-export type PayloadOf<T> = Narrow<Payload, T>;
-
-export function first<T extends Payload['type']>(payloads: Payload[], type: T): PayloadOf<T> | undefined {
-  return payloads.find((p) => p.type === type) as PayloadOf<T> | undefined;
 }
 
 /** Answer a request without creating any state: same SPIi, SPIr zero, response flag set. */

@@ -1,6 +1,6 @@
 /**
  * Runs the branchgate daemon in a network namespace against the user-facing contract
- * (shared/design/contract.md): a YAML config, `branchgate run --config FILE`, and the control
+ * (docs/contract.md): a YAML config, `branchgate run --config FILE`, and the control
  * commands `list-sas --json`, `up`, `down`, `rekey`, `monitor` over `--socket PATH`. Needs dist/
  * (`npm run build`).
  */

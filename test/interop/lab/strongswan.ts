@@ -1,5 +1,5 @@
 /**
- * One strongSwan charon per network namespace (shared/reference/strongswan-lab.md): its own mount
+ * One strongSwan charon per network namespace (docs/testing.md): its own mount
  * namespace with a private /run and bind-mounted strongswan.conf and swanctl dir, the
  * kernel-libipsec userspace datapath (the kernel here has no ESP/GCM), and a vici socket in a temp
  * dir that swanctl on the host talks to. Logs stay in the temp dir; print `logSince()` on failure.

@@ -1,5 +1,5 @@
 /**
- * The four-namespace datapath lab (issue acceptance 2 and 3):
+ * The four-namespace datapath lab:
  *
  *   branch ──lan0── cpe ──wan0══wan0── gw ──lan0── svc
  *   100.64.10.2   100.64.10.1  192.0.2.1   192.0.2.254  100.64.20.1   100.64.20.2

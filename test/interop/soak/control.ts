@@ -1,7 +1,7 @@
 /**
  * The daemon's control socket seen from the soak: the round trip of one `status` request, timed
  * (a second view of event-loop delay: the answer is built on the daemon's event loop), and the
- * few fields of the status document the soak follows (shared/design/contract.md).
+ * few fields of the status document the soak follows (docs/contract.md).
  *
  * The client is the built one (dist/control/client.js), loaded at run time: this folder is also
  * compiled on its own for bench/soak.mjs (bench/tsconfig.lab.json), which cannot import src/.

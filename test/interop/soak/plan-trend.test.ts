@@ -1,6 +1,6 @@
 /**
  * The soak's two pure pieces, checked against answers worked out by hand: the rekey plan of
- * issue 8 (a Child rekey every 30 s and an IKE rekey every 5 min for 30 minutes) and the RSS
+ * the 30-minute soak (a Child rekey every 30 s and an IKE rekey every 5 min for 30 minutes) and the RSS
  * growth estimate on series whose true growth is known by construction.
  */
 import { describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * The soak run (issue 8): the built daemon as CPE against strongSwan, iperf3 TCP through the
+ * The soak run: the built daemon as CPE against strongSwan, iperf3 TCP through the
  * tunnel the whole time, a Child rekey every `childEveryS` and an IKE rekey every `ikeEveryS`
  * through the CLI, and every `sampleEveryS` a sample of the daemon's memory, descriptors,
  * threads, CPU, event-loop delay (prom-client's nodejs_eventloop_lag_* and the control-socket

@@ -210,7 +210,7 @@ routing:
     const errors = errorsOf(text);
     expect(errors.map(formatIssue)).toEqual([
       'cfg.yaml:12:15: bgp.neighbors.0.tunnel: no tunnel named "b"; known tunnels: a',
-      'cfg.yaml:14:3: routing.failmode: unknown key "failmode" (did you mean "failMode"?); valid keys here: failMode, pinUnderlay',
+      'cfg.yaml:14:3: routing.failmode: unknown key "failmode" (did you mean "failMode"?); valid keys here: failMode, pinUnderlay, defaultRoute',
     ]);
   });
 

@@ -1,6 +1,6 @@
 /**
- * Issue 5 acceptance 1, end to end through the command line (`branchgate check-config FILE`,
- * src/cli.ts main): every shipped example passes with exit 0, and every GSA rule the issue lists
+ * GSA checks end to end through the command line (`branchgate check-config FILE`,
+ * src/cli.ts main): every shipped example passes with exit 0, and every GSA rule docs/gsa.md §4 lists
  * is rejected with exit 2 and one `FILE:LINE:COL: path: message` line whose position is the
  * offending value and whose message names the field and the rule. gsa.test.ts has the same rules
  * one by one at the parser level; here each rule is a row, and all rows at once in one file show

@@ -7,7 +7,7 @@ const ENCR = 1, PRF = 2, INTEG = 3, DH = 4, ESN = 5;
 const GCM16 = 20, CBC = 12;
 
 /**
- * shared/reference/gsa.md §2.2 (2026-03-13 Default table), transcribed by hand with the §2.4
+ * docs/gsa-reference.md §2.2 (2026-03-13 Default table), transcribed by hand with the §2.4
  * mapping: GCMAES → ENCR_AES_GCM_16 (20) without INTEG; AES → ENCR_AES_CBC (12) + INTEG
  * (SHA256 → 12, SHA384 → 13); PRF SHA256 → 5, SHA384 → 6; DHGroup24 → 24, DHGroup14 → 14.
  */

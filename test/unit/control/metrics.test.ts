@@ -1,7 +1,7 @@
 /**
  * The Prometheus exporter over real HTTP on 127.0.0.1:0: feed a snapshot and events, scrape
  * /metrics, parse the text exposition format and check the values. The end-to-end test with real
- * traffic through a daemon is the lead's (issue 7 acceptance 2).
+ * traffic through a daemon is the lead's.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { register as globalRegister } from 'prom-client';
@@ -243,7 +243,7 @@ describe('metrics exporter', () => {
 
 describe('snapshotFromStatus', () => {
   it('reads the contract status document and the list-sas extras', () => {
-    // Shape of shared/design/contract.md "Status document", plus list-sas installedAt and udp.
+    // Shape of docs/contract.md "Status document", plus list-sas installedAt and udp.
     const snap = snapshotFromStatus({
       version: '0.1.0',
       nativeFastPath: false,

@@ -35,7 +35,7 @@ describe('encrInfo', () => {
     expect(encrInfo(EncrId.AES_CBC, 512)).toBeNull();
     expect(encrInfo(EncrId.AES_GCM_16, 64)).toBeNull();
     expect(encrInfo(3, 192)).toBeNull(); // 3DES
-    expect(encrInfo(28, 256)).toBeNull(); // ChaCha20-Poly1305: not implemented
+    expect(encrInfo(28, 256)).toBeNull(); // ChaCha20-Poly1305 takes no Key Length attribute (RFC 7634 §2)
   });
 });
 

@@ -133,7 +133,7 @@ describe('TsDataplane', () => {
     await dp.attachTunnel('t', { name: 'bg0', mtu: 1380, mssClamp: 0 });
     tun.inject([udp('100.64.10.2', '100.64.20.2', [1])]);
     expect(wire.queue.length).toBe(0);
-    expect(dp.tunnelDrops('t')!.noSa).toBe(1);
+    expect(dp.drops()['tx-no-sa']).toBe(1);
   });
 
   it('clamps the MSS of a TCP SYN on the way into the tunnel', async () => {

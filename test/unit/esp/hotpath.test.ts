@@ -1,5 +1,5 @@
 /**
- * Hot path shape (architecture rule 6): 10k packets per suite sealed and opened with the same
+ * Hot path shape (docs/architecture.md, rule 6): 10k packets per suite sealed and opened with the same
  * preallocated buffers. Everything lands in the caller's buffers at the caller's offsets, and the
  * success result is the SA's own object every time (no per-packet result allocation).
  *

@@ -144,7 +144,7 @@ describe('SA construction checks the negotiated transforms (control path, may th
     expect([n.ivLen, n.icvLen, n.align]).toEqual([0, 16, 4]);
   });
 
-  it('logs and status output never show key material (architecture rule 7)', () => {
+  it('logs and status output never show key material (docs/architecture.md, rule 7)', () => {
     const salted = { ...GCM, encrKey: Uint8Array.from({ length: 36 }, (_, i) => 0xa0 + i) };
     const saltHex = Buffer.from(salted.encrKey.subarray(32)).toString('hex');
     for (const sa of [new OutboundEspSa(salted), new InboundEspSa(salted)]) {

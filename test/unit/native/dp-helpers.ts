@@ -69,6 +69,7 @@ export const SUITES: SuiteSpec[] = [
   { name: 'aes128gcm16', encrId: EncrId.AES_GCM_16, keyBits: 128, integId: IntegId.NONE, keyBytes: 20, integBytes: 0 },
   { name: 'aes256-sha256', encrId: EncrId.AES_CBC, keyBits: 256, integId: IntegId.HMAC_SHA2_256_128, keyBytes: 32, integBytes: 32 },
   { name: 'null-sha256', encrId: EncrId.NULL, keyBits: 0, integId: IntegId.HMAC_SHA2_256_128, keyBytes: 0, integBytes: 32 },
+  { name: 'chacha20poly1305', encrId: EncrId.CHACHA20_POLY1305, keyBits: 0, integId: IntegId.NONE, keyBytes: 36, integBytes: 0 },
 ];
 
 export function saParams(s: SuiteSpec, spi: number, esn = false): EspSaParams {

@@ -1,10 +1,10 @@
 /**
- * Differential test (issue 6, acceptance 4): the TypeScript reference ESP path (src/esp/) and the
+ * Differential test: the TypeScript reference ESP path (src/esp/) and the
  * native one (native/src/esp.c through src/native/esp-native.ts) must agree byte for byte for the
  * same SA state, move the same counters, and each must open what the other sealed.
  *
- * Corpus: every suite of src/esp/esp-sa.ts (AES-GCM-8/12/16 at 128/192/256 bits, AES-CBC and NULL
- * with HMAC-SHA2-256/384/512), with and without ESN; payload sizes 0, 1, odd, block edges, the MTU
+ * Corpus: every suite of src/esp/esp-sa.ts (AES-GCM-8/12/16 at 128/192/256 bits, ChaCha20-Poly1305,
+ * AES-CBC and NULL with HMAC-SHA2-256/384/512), with and without ESN; payload sizes 0, 1, odd, block edges, the MTU
  * and jumbo; sequence numbers around 2^32 (ESN carry) and at exhaustion (2^32 - 1 without ESN,
  * 2^64 - 1 with it); replay-window edges (duplicate, too old, T - W, T - W + 1, far ahead, window
  * slides across the ring and across the ESN high-half boundary); hostile packets (truncated,
@@ -70,6 +70,8 @@ const SUITES: Suite[] = [
   { name: 'AES-CBC-128 + HMAC-SHA2-256-128', encrId: EncrId.AES_CBC, keyBits: 128, integId: IntegId.HMAC_SHA2_256_128, keyBytes: 16, integBytes: 32, ivLen: 16 },
   { name: 'AES-CBC-256 + HMAC-SHA2-512-256', encrId: EncrId.AES_CBC, keyBits: 256, integId: IntegId.HMAC_SHA2_512_256, keyBytes: 32, integBytes: 64, ivLen: 16 },
   { name: 'NULL + HMAC-SHA2-384-192', encrId: EncrId.NULL, keyBits: 0, integId: IntegId.HMAC_SHA2_384_192, keyBytes: 0, integBytes: 48, ivLen: 0 },
+  // RFC 7634: AEAD like GCM (salt ‖ IV nonce, IV = sequence number), 32-octet key, 16-octet tag.
+  { name: 'ChaCha20-Poly1305', encrId: EncrId.CHACHA20_POLY1305, keyBits: 0, integId: IntegId.NONE, keyBytes: 36, integBytes: 0, ivLen: 8 },
 ];
 
 function params(s: Suite, esn: boolean, seed: number): EspSaParams {
@@ -351,10 +353,11 @@ function badPadding(p: EspSaParams, s: Suite, r: () => number): Uint8Array[] {
     if (s.integId === IntegId.NONE) {
       const iv = Buffer.alloc(8);
       iv.writeUInt32BE(seq, 4);
-      const keyLen = s.keyBits / 8;
+      const keyLen = s.keyBytes - 4; // the AEAD key, then the 4-octet salt
       const nonce = Buffer.concat([Buffer.from(p.encrKey.subarray(keyLen)), iv]);
       const icv = s.encrId === EncrId.AES_GCM_8 ? 8 : s.encrId === EncrId.AES_GCM_12 ? 12 : 16;
-      const c = createCipheriv(`aes-${s.keyBits}-gcm` as 'aes-128-gcm', Buffer.from(p.encrKey.subarray(0, keyLen)), nonce, { authTagLength: icv });
+      const alg = s.encrId === EncrId.CHACHA20_POLY1305 ? 'chacha20-poly1305' : `aes-${s.keyBits}-gcm`;
+      const c = createCipheriv(alg as 'aes-128-gcm', Buffer.from(p.encrKey.subarray(0, keyLen)), nonce, { authTagLength: icv });
       c.setAAD(p.esn ? Buffer.concat([hdr.subarray(0, 4), Buffer.alloc(4), hdr.subarray(4)]) : hdr);
       const ct = Buffer.concat([c.update(plain), c.final()]);
       out.push(Buffer.concat([hdr, iv, ct, c.getAuthTag()]));

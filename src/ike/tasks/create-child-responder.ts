@@ -3,7 +3,7 @@
  * §2.25): checks in the order §2.25 asks (IKE SA busy → TEMPORARY_FAILURE, unknown SA →
  * CHILD_SA_NOT_FOUND, SA being deleted → TEMPORARY_FAILURE), proposal and KE group (§1.3:
  * INVALID_KE_PAYLOAD), then the new SA, installed inbound-only until the rekey initiator's Delete
- * of the old SA switches it on (activateReplacement; strongSwan ≥ 5.8 does the same).
+ * of the old SA switches it on (child-sa.ts activateReplacement; strongSwan ≥ 5.8 does the same).
  */
 import { DhId, NotifyType, PayloadType, ProtocolId } from '../constants.js';
 import type { Payload } from '../codec/types.js';
@@ -11,13 +11,14 @@ import { createKeyExchange } from '../crypto/dh.js';
 import type { KeyExchange } from '../crypto/types.js';
 import { describeProposals, selectProposal } from '../proposals.js';
 import { narrow } from '../traffic-selectors.js';
-import { installChild, lowerNonce, newChild, rekeyTemplates } from '../child-sa.js';
-import { spiHex, type ChildSa, type EngineContext, type IkeSa } from '../sa.js';
+import { ACTIVATE_FALLBACK_MS, installChild, lowerNonce, newChild, randomEspSpi, rekeyTemplates } from '../child-sa.js';
+import type { EngineContext, IkeSa } from '../sa.js';
+import { spiHex } from '../spi.js';
+import type { ChildSa } from '../sa-types.js';
 import { NONCE_LENGTH } from './ike-init.js';
-import { randomEspSpi } from './child-create.js';
-import { first, findNotify, notify, u16 } from './notify.js';
-import { logFlood } from '../log-limiter.js';
-import { ACTIVATE_FALLBACK_MS, ChildRekeyTask } from './child-rekey.js';
+import { notify, u16 } from './notify.js';
+import { findNotify, findPayload } from '../codec/message.js';
+import { logFlood } from '../engine-context.js';
 
 function ikeDh(sa: IkeSa): number {
   return sa.suite?.dhId ?? DhId.NONE;
@@ -48,11 +49,11 @@ export function answerCreateChild(ctx: EngineContext, sa: IkeSa, req: Payload[])
     ctx.log('info', name, 'peer asked for an additional Child SA; one per tunnel is supported, answering NO_ADDITIONAL_SAS');
     return [notify(NotifyType.NO_ADDITIONAL_SAS)];
   }
-  const saP = first(req, PayloadType.SA);
-  const nonce = first(req, PayloadType.NONCE);
-  const tsi = first(req, PayloadType.TSi);
-  const tsr = first(req, PayloadType.TSr);
-  const ke = first(req, PayloadType.KE);
+  const saP = findPayload(req, PayloadType.SA);
+  const nonce = findPayload(req, PayloadType.NONCE);
+  const tsi = findPayload(req, PayloadType.TSi);
+  const tsr = findPayload(req, PayloadType.TSr);
+  const ke = findPayload(req, PayloadType.KE);
   if (!saP || !nonce || nonce.data.length < 16 || nonce.data.length > 256 || !tsi || !tsr) {
     ctx.log('warn', name, 'CREATE_CHILD_SA request lacks SA, Nonce or TS; answering INVALID_SYNTAX');
     return [notify(NotifyType.INVALID_SYNTAX)];
@@ -98,8 +99,8 @@ export function answerCreateChild(ctx: EngineContext, sa: IkeSa, req: Payload[])
   installChild(ctx, fresh);
   if (old) {
     old.replacedBy = fresh.info.spiIn;
-    const ourRekey = sa.outstanding?.task;
-    if (ourRekey instanceof ChildRekeyTask && ourRekey.oldSpiIn === old.info.spiIn) {
+    // Our own rekey of this SA is in flight: a collision, resolved when its answer comes (§2.8.1).
+    if (sa.outstanding?.task?.rekeysChild === old.info.spiIn) {
       old.passive = { spiIn: fresh.info.spiIn, lowerNonce: lowerNonce(nonce.data, nr) };
     } else old.state = 'rekeyed';
     sa.addTimer({ kind: 'activate-child', at: ctx.now + ACTIVATE_FALLBACK_MS, spiIn: fresh.info.spiIn });
@@ -115,22 +116,3 @@ export function answerCreateChild(ctx: EngineContext, sa: IkeSa, req: Payload[])
   resp.push({ type: PayloadType.TSi, selectors: remote }, { type: PayloadType.TSr, selectors: local });
   return resp;
 }
-
-/** Switch the tunnel's outbound to `fresh`, the replacement of `old` (rekey responder). */
-export function activateReplacement(ctx: EngineContext, sa: IkeSa, old: ChildSa | undefined, fresh: ChildSa): void {
-  if (fresh.active) return;
-  fresh.active = true;
-  sa.timers = sa.timers.filter((t) => !(t.kind === 'activate-child' && t.spiIn === fresh.info.spiIn));
-  ctx.actions.push({ kind: 'activate-child', tunnel: sa.tunnel.name, spiIn: fresh.info.spiIn });
-  if (old) {
-    old.active = false;
-    old.replacedBy = undefined;
-    old.passive = undefined;
-    old.state = 'rekeyed';
-  }
-  ctx.actions.push({
-    kind: 'event',
-    event: { type: 'child-rekeyed', tunnel: sa.tunnel.name, oldSpiIn: old ? spiHex(old.info.spiIn) : '', spiIn: spiHex(fresh.info.spiIn), spiOut: spiHex(fresh.info.spiOut), initiator: false },
-  });
-}
-
