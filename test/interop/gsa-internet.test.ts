@@ -26,7 +26,8 @@ import { Charon, type SwanConn } from './lab/strongswan.js';
 import { ADDR, createTopology, dumpRouting, routeGet, type Topology } from './lab/topology.js';
 import { iperf3, mbit, ping, requireTrafficTools } from './lab/traffic.js';
 import { addAddress, exec, makeTempDir, run, trackProcess, waitFor } from './lab/netns.js';
-import { addInternetLab, Capture, hostState, INET, internetRoutes, pinger, type InternetLab } from './lab/internet-lab.js';
+import { addInternetLab, Capture, hostState, INET, pinger, type InternetLab } from './lab/internet-lab.js';
+import { internetRoutes } from '../../src/lab/internet-routes.js';
 import { one, scrape } from './lab/metrics-scrape.js';
 
 const BIRD = ['/usr/sbin/bird', '/usr/bin/bird'].find((p) => existsSync(p));

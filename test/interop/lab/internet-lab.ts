@@ -32,9 +32,6 @@ export const INET = {
   host6: '2001:db8:ff::10',
 } as const;
 
-/** GSA's forms of "the whole internet" (the lab's own list). */
-export { internetRoutes } from '../../../src/lab/internet.js';
-
 export interface InternetLab {
   isp: string;
   dnsmasq: ChildProcess;
