@@ -28,6 +28,7 @@ import { iperf3, mbit, ping, requireTrafficTools } from './lab/traffic.js';
 import { addAddress, exec, makeTempDir, run, trackProcess, waitFor } from './lab/netns.js';
 import { addInternetLab, Capture, hostState, INET, pinger, type InternetLab } from './lab/internet-lab.js';
 import { internetRoutes } from '../../src/lab/internet-routes.js';
+import { statusSchemaProblems } from '../helpers/status-schema.js';
 import { one, scrape } from './lab/metrics-scrape.js';
 
 const BIRD = ['/usr/sbin/bird', '/usr/bin/bird'].find((p) => existsSync(p));
@@ -163,6 +164,7 @@ describe('GSA Internet Access: whole internet over BGP, bypass, precedence, IPv6
     const { t, d, sw, cap: c } = ready();
     await Promise.all([d.waitEstablished(TUNNEL, 20_000), sw.waitEstablished(CONN, 20_000)]);
     const s = await waitGsa(d, internetRoutes(form).length, form === 'many' ? 60_000 : 30_000);
+    expect(statusSchemaProblems(s), 'status --json against schema/status.schema.json').toEqual([]);
     await viaTunnel();
     expect((await routeGet(t.cpe, ADDR.gwIke)).dev, 'the endpoint keeps the underlay (its /32 pin)').toBe('wan0');
     expect((await routeGet(t.cpe, INET.dns)).dev, 'the name server keeps the underlay (its /32 pin)').toBe('wan0');
