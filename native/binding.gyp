@@ -12,7 +12,7 @@
   "targets": [
     {
       "target_name": "branchgate_native",
-      "sources": ["src/tun.c", "src/esp.c", "src/esp_replay.c", "src/esp_ciphers.c", "src/esp_aead_evp.c", "src/esp_hmac.c", "src/esp_napi.c", "src/inner.c", "src/dp.c", "src/dp_io.c", "src/dp_sock.c", "src/dp_napi.c", "src/priv.c"],
+      "sources": ["src/tun.c", "src/esp.c", "src/esp_replay.c", "src/esp_ciphers.c", "src/esp_aead_evp.c", "src/esp_hmac.c", "src/esp_napi.c", "src/inner.c", "src/dp.c", "src/dp_io.c", "src/dp_sock.c", "src/dp_napi.c", "src/priv.c", "src/notify.c"],
       # Node-API 8: async cleanup hooks and object type tags, both used by tun.c.
       # Node 20 implements up to 9; pinning 8 keeps the addon loadable on any Node >= 12.22.
       "defines": ["NAPI_VERSION=8", "OPENSSL_API_COMPAT=30000", "OPENSSL_NO_DEPRECATED"],
@@ -22,7 +22,7 @@
         # TUN and the I/O threads are Linux-only (TUN, recvmmsg, UDP GSO/GRO, SO_REUSEPORT
         # steering). Elsewhere build nothing rather than fail `npm install`: the loaders then
         # report the addon as missing and the daemon uses the TypeScript datapath.
-        ['OS!="linux"', { "type": "none", "sources!": ["src/tun.c", "src/esp.c", "src/esp_replay.c", "src/esp_ciphers.c", "src/esp_aead_evp.c", "src/esp_hmac.c", "src/esp_napi.c", "src/inner.c", "src/dp.c", "src/dp_io.c", "src/dp_sock.c", "src/dp_napi.c", "src/priv.c"] }]
+        ['OS!="linux"', { "type": "none", "sources!": ["src/tun.c", "src/esp.c", "src/esp_replay.c", "src/esp_ciphers.c", "src/esp_aead_evp.c", "src/esp_hmac.c", "src/esp_napi.c", "src/inner.c", "src/dp.c", "src/dp_io.c", "src/dp_sock.c", "src/dp_napi.c", "src/priv.c", "src/notify.c"] }]
       ]
     }
   ]

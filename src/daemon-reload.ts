@@ -16,7 +16,7 @@ import type { Datapath } from './datapath.js';
 import { createDaemonBgp, type DaemonBgp } from './bgp/daemon-bgp.js';
 import { reloadHa, type DaemonHa } from './ha/daemon-ha.js';
 import { diffTunnels, type TunnelDiff } from './config-diff.js';
-import { ConfigLoadError, loadConfig } from './config-file.js';
+import { ConfigLoadError, loadConfigAsync } from './config-file.js';
 import type { Identity } from './native/privileges.js';
 import { restartNeededMessage, samePrivileges, unreadableHints } from './privileges/daemon-privileges.js';
 import type { PrivilegesConfig } from './config/types.js';
@@ -45,7 +45,7 @@ export interface ReloadHost {
 export async function applyReload(d: ReloadHost): Promise<ReloadResult> {
   let next: Config;
   try {
-    const loaded = loadConfig(d.configPath, d.env);
+    const loaded = await loadConfigAsync(d.configPath, d.env);
     next = loaded.config;
     for (const w of loaded.warnings) d.logger.warn(`config: ${w}`);
   } catch (err) {

@@ -15,6 +15,8 @@ import type { EngineApi } from './ike/engine-api.js';
 import type { Action, ChildSaInfo, Endpoint, EngineEvent } from './ike/actions.js';
 import type { Config, PrivilegesConfig, TunnelConfig } from './config/types.js';
 import { ConfigLoadError, loadConfig } from './config-file.js';
+import { notifierFromEnv, type Notifier } from './systemd/notify.js';
+import type { ConfigLoadState } from './control/metrics-input.js';
 import { createLogger, logAction, tunnelLogger, type Logger } from './log.js';
 import { DEFAULT_PORTS, resolveLocal, UdpTransport, type UdpPorts } from './net/udp.js';
 import { ControlError, ControlServer } from './control/server.js';
@@ -95,6 +97,10 @@ class DaemonImpl implements Daemon {
   internet: DaemonInternet | null = null;
   ha: DaemonHa | null = null;
   metrics: DaemonMetrics | null = null;
+  /** The last config load (start, reload, SIGHUP), for branchgate_config_last_reload_successful. */
+  configLoad: ConfigLoadState = { lastReloadSuccessful: true, lastSuccessAt: Date.now() };
+  /** sd_notify when started by systemd with Type=notify (src/systemd/notify.ts). */
+  systemd: Notifier | null = null;
   /** debug.wiresharkKeys: where export-keys actions are written (null: the export is off). */
   keyWriter: WiresharkKeyWriter | null = null;
   /** Where `reload` / SIGHUP re-read the config from. */
@@ -415,7 +421,12 @@ class DaemonImpl implements Daemon {
    * (engine.reconfigure), and the datapath and BGP follow. Serialized: one reload at a time.
    */
   reload(): Promise<ReloadResult> {
-    const run = () => applyReload(this);
+    const run = () => applyReload(this).then(
+      (r) => ((this.configLoad = { lastReloadSuccessful: true, lastSuccessAt: Date.now() }), r),
+      (err: unknown) => {
+        this.configLoad = { ...this.configLoad, lastReloadSuccessful: false };
+        throw err;
+      });
     const p = (this.#reloading ?? Promise.resolve()).catch(() => undefined).then(run);
     this.#reloading = p;
     return p;
@@ -431,6 +442,7 @@ class DaemonImpl implements Daemon {
 
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
+      this.systemd?.stopping();
       for (const [sig, fn] of this.#signals) process.off(sig, fn);
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -517,6 +529,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       status: () => d.status(), listSas: () => d.listSas(), ikeDrops: () => engine.drops, ikeHalfOpen: () => engine.halfOpenCount,
       extraText: () => (d.internet ? renderInternetMetrics(d.internet.status()) : ''),
       ...(config.ha ? { ha: () => d.ha?.status() } : {}),
+      configLoad: () => d.configLoad,
     }, logger);
     d.control = await ControlServer.listen({ path: socketPath, handle: (req) => d.handle(req), subscribe: (fn) => d.monitor(fn), logger });
     if (plan.kind === 'switch') {
@@ -546,5 +559,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const dp = opts.datapath ? null : lastDataplaneChoice();
   logger.info({ version: packageVersion(), tunnels: engine.tunnelNames(), socket: socketPath,
     udp: d.transport.endpoints(), ...(dp ? { dataplane: dp.kind, dataplaneReason: dp.reason } : {}) }, 'branchgate running');
+  // Sockets, TUN devices and the config are applied: tell systemd (Type=notify) we are ready.
+  d.systemd = notifierFromEnv(d.env, () => d.status(), (err) => logger.warn({ err }, 'systemd notification failed'));
+  d.systemd?.ready();
   return d;
 }

@@ -1,6 +1,7 @@
 /**
  * The root logger. JSON lines to stdout (what journald, docker and jq want); a short human line
- * when stdout is a terminal. pino-pretty is deliberately not a dependency, so the TTY format is
+ * when stdout is a terminal; under systemd each line carries its journald priority
+ * (src/systemd/journal.ts). pino-pretty is deliberately not a dependency, so the TTY format is
  * the small formatter below.
  *
  * Secrets: Secret.toJSON already prints "(hidden)", and pino serialises through JSON, but we add
@@ -12,6 +13,7 @@ import { pino, type DestinationStream, type Logger } from 'pino';
 import { Secret } from './secret.js';
 import { redactingOptions, type SecretRedactor } from './log-redact.js';
 import type { Action, LogLevel } from './ike/actions.js';
+import { journalStream, stdoutIsJournal } from './systemd/journal.js';
 
 export type { Logger };
 
@@ -45,12 +47,13 @@ export function scrub(value: unknown, depth = 0, seen: WeakSet<object> = new Wea
 
 export function createLogger(opts: LoggerOptions): Logger {
   const pretty = opts.pretty ?? (opts.stream === undefined && process.stdout.isTTY === true);
+  // sync: a daemon that exits on SIGTERM must not lose its last lines in a buffer.
+  const stdout = (): DestinationStream => pino.destination({ dest: 1, sync: true });
   const dest: DestinationStream =
     opts.stream ??
     (pretty
       ? prettyStream((s) => process.stdout.write(s))
-      : // sync: a daemon that exits on SIGTERM must not lose its last lines in a buffer.
-        pino.destination({ dest: 1, sync: true }));
+      : stdoutIsJournal(process.env) ? journalStream(stdout()) : stdout());
   const redact = redactingOptions(opts.redactor);
   return pino(
     {

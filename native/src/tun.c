@@ -728,6 +728,7 @@ static napi_value tun_close(napi_env env, napi_callback_info info)
 napi_status esp_napi_init(napi_env env, napi_value exports);
 napi_status dp_napi_init(napi_env env, napi_value exports);
 napi_status priv_napi_init(napi_env env, napi_value exports);
+napi_status notify_napi_init(napi_env env, napi_value exports);
 
 static void free_instance(napi_env env, void *data, void *hint)
 {
@@ -754,5 +755,6 @@ NAPI_MODULE_INIT()
   BG_CALL(env, esp_napi_init(env, exports));
   BG_CALL(env, dp_napi_init(env, exports));
   BG_CALL(env, priv_napi_init(env, exports));
+  BG_CALL(env, notify_napi_init(env, exports));
   return exports;
 }

@@ -12,8 +12,9 @@
  * hand-written config would have; values that came from GSA's connectivityConfiguration carry
  * an Origin, so problems with them are reported where they came from (possibly a JSON file).
  *
- * Everything here is synchronous, loadConfigFile included: configs and PSK files are a few KB,
- * and one sync call is simpler to reason about on SIGHUP reload than a half-read config.
+ * Parsing is synchronous: configs (at most 1 MiB, limits.ts) and PSK files are small. The daemon
+ * reads the config text itself asynchronously on reload (config-file.ts), so a slow disk never
+ * stalls the event loop; the PSK files are a few bytes each.
  * PSKs are never put in a message; as a second line of defence any PSK text that was read is
  * scrubbed from every message before it is returned.
  */
@@ -32,6 +33,7 @@ import { gsaPolicyTemplates, resolveGsaPolicy } from './gsa-policy.js';
 import { expandGsa, type Connectivity, type ExpandIssue, type Origin, type Ref } from './gsa-expand.js';
 import { Source, openConnectivity, type Pos } from './sources.js';
 import { BGP_DEFAULTS, defaultBirdPaths } from './bgp-defaults.js';
+import { MAX_CONFIG_BYTES, MIN_PSK_BYTES, WARN_PSK_BYTES } from './limits.js';
 
 export interface ConfigIssue {
   file: string;
@@ -62,6 +64,8 @@ const MAX_PSK_FILE = 64 * 1024;
 interface PskContext {
   baseDir: string;
   env: NodeJS.ProcessEnv;
+  /** check-config --offline: a PSK source that is absent here (env unset, file missing) is fine. */
+  offline: boolean;
   errors: RawIssue[];
   warnings: RawIssue[];
   /** PSK texts seen, to scrub from messages. */
@@ -71,6 +75,7 @@ interface PskContext {
 type Report = (message: string) => void;
 
 function readPskFile(ctx: PskContext, at: Report, warn: Report, name: string): Uint8Array | undefined {
+  // pskFile names a file on the host that runs the daemon; offline, it need not exist here.
   const path = resolve(ctx.baseDir, name);
   try {
     // stat first: reading a FIFO or a device would block or never end.
@@ -92,14 +97,43 @@ function readPskFile(ctx: PskContext, at: Report, warn: Report, name: string): U
     return new Uint8Array(buf);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
+    if (ctx.offline && (code === 'ENOENT' || code === 'EACCES')) return OFFLINE_PLACEHOLDER;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? 'read error');
     at(`cannot read ${path}: ${why} (pskFile is relative to the config file's directory)`);
     return undefined;
   }
 }
 
-/** Exactly one of psk / pskFile / pskEnv, read and non-empty. Errors point at the source key. */
+/**
+ * Stands in for a secret that --offline did not read; never used to authenticate (only
+ * check-config and show-config accept --offline) and as long as a good key, so no length check fires.
+ */
+const OFFLINE_PLACEHOLDER = new Uint8Array(32);
+
+/**
+ * The length rules (limits.ts): below MIN_PSK_BYTES refused, below WARN_PSK_BYTES a warning.
+ * Octets, as the PRF sees them (RFC 7296 §2.15), not characters.
+ */
+function checkPskLength(ctx: PskContext, secret: Secret | undefined, i: number, key: string): Secret | undefined {
+  if (secret === undefined || secret.length >= WARN_PSK_BYTES) return secret;
+  const path = ['tunnels', i, key];
+  const advice = `use ${WARN_PSK_BYTES} or more random octets, e.g. \`openssl rand -base64 30\` (the peer needs the same key)`;
+  if (secret.length < MIN_PSK_BYTES) {
+    ctx.errors.push({ path, message: `the pre-shared key is ${secret.length} octets, shorter than the minimum of ${MIN_PSK_BYTES}: ${advice}` });
+    return undefined;
+  }
+  ctx.warnings.push({ path, message: `the pre-shared key is only ${secret.length} octets: ${advice}` });
+  return secret;
+}
+
+/** Exactly one of psk / pskFile / pskEnv, read, non-empty and long enough. Errors point at the source key. */
 function resolvePsk(ctx: PskContext, t: unknown, i: number): Secret | undefined {
+  const secret = readPsk(ctx, t, i);
+  const key = isObj(t) ? PSK_SOURCES.find((k) => t[k] !== undefined) : undefined;
+  return key === undefined ? secret : checkPskLength(ctx, secret, i, key);
+}
+
+function readPsk(ctx: PskContext, t: unknown, i: number): Secret | undefined {
   if (!isObj(t)) return undefined;
   if (typeof t.psk === 'string') ctx.seen.push(t.psk);
   const issue = (key: string): Report => (message) => ctx.errors.push({ path: ['tunnels', i, key], message });
@@ -131,7 +165,8 @@ function resolvePsk(ctx: PskContext, t: unknown, i: number): Secret | undefined 
     return at('expected the name of an environment variable, e.g. BRANCHGATE_PSK'), undefined;
   }
   const value = ctx.env[v];
-  if (value === undefined) return at(`environment variable ${v} is not set`), undefined;
+  if (value === undefined && ctx.offline) return new Secret(OFFLINE_PLACEHOLDER);
+  if (value === undefined) return at(`environment variable ${v} is not set (check-config --offline accepts that)`), undefined;
   ctx.seen.push(value);
   if (value.trim() === '') return at(`environment variable ${v} is empty`), undefined;
   return Secret.fromString(value);
@@ -217,8 +252,13 @@ function resolveRef(origins: readonly Origin[], r: RawIssue): Ref & { display: (
   return { source: best.to.source, path, display: [...path, ...(r.key !== undefined ? [r.key] : [])] };
 }
 
+export interface ParseOptions {
+  /** Secrets may be absent (check-config --offline, for config repositories in CI). */
+  offline?: boolean;
+}
+
 /** Parse and validate config text. Never throws; fileName is used in messages and for pskFile. */
-export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessEnv = process.env): ParseConfigResult {
+export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): ParseConfigResult {
   const seen: string[] = [];
   const issueAt = (file: string, pos: Pos, path: string, message: string): ConfigIssue => ({
     file, line: pos.line, col: pos.col, path, message: scrub(message, seen),
@@ -252,7 +292,7 @@ export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessE
     const expanded = expandGsa(raw, conn);
     raw = expanded.raw;
     early.push(...expanded.issues.map(fromRef));
-    const ctx: PskContext = { baseDir, env, errors: [], warnings: [], seen };
+    const ctx: PskContext = { baseDir, env, offline: opts.offline === true, errors: [], warnings: [], seen };
     const psks = isObj(raw) && Array.isArray(raw.tunnels) ? raw.tunnels.map((t, i) => resolvePsk(ctx, t, i)) : [];
     const shape = validateShape(raw);
     const toIssue = (r: RawIssue) => {
@@ -282,6 +322,10 @@ export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessE
 export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): ParseConfigResult {
   let text: string;
   try {
+    const size = statSync(path).size;
+    if (size > MAX_CONFIG_BYTES) {
+      return { ok: false, errors: [{ file: path, line: 1, col: 1, path: '', message: `the file is ${size} bytes; a config is at most ${MAX_CONFIG_BYTES} (1 MiB) — is this the right file?` }] };
+    }
     text = readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;

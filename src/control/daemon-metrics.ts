@@ -14,7 +14,7 @@ import type { SaCounters } from '../dataplane/types.js';
 import type { Logger } from '../log.js';
 import type { ListSasDocument, StatusDocument } from './status.js';
 import { MetricsExporter, type ListenAddress } from './metrics-http.js';
-import { snapshotFromStatus, type MetricsEvent } from './metrics-input.js';
+import { snapshotFromStatus, type ConfigLoadState, type MetricsEvent } from './metrics-input.js';
 import { registerHaMetrics } from '../ha/metrics.js';
 import type { HaStatus } from '../ha/supervisor.js';
 
@@ -25,6 +25,8 @@ export interface MetricsSource {
   ikeDrops(): Readonly<Record<string, number>> | undefined;
   /** Half-open responder IKE SAs now (IkeEngine.halfOpenCount); undefined for test engines. */
   ikeHalfOpen?(): number | undefined;
+  /** Whether the last config load succeeded, and when one last did. */
+  configLoad?(): ConfigLoadState;
   /** Further exposition text (the Internet Access series, metrics-internet.ts). */
   extraText?(): string;
   /** The HA pair's state (src/ha/), when ha: is configured. */
@@ -68,7 +70,9 @@ export async function startDaemonMetrics(listen: string | undefined, src: Metric
       const drops = src.ikeDrops();
       const halfOpen = src.ikeHalfOpen?.();
       const bgp = src.status().bgp;
-      return snapshotFromStatus(src.listSas(), { ...(drops ? { ikeDrops: drops } : {}), ...(halfOpen !== undefined ? { ikeHalfOpen: halfOpen } : {}), ...(bgp ? { bgp } : {}) });
+      const config = src.configLoad?.();
+      return snapshotFromStatus(src.listSas(), { ...(drops ? { ikeDrops: drops } : {}), ...(halfOpen !== undefined ? { ikeHalfOpen: halfOpen } : {}),
+        ...(bgp ? { bgp } : {}), ...(config ? { config } : {}) });
     },
   });
   if (src.ha) registerHaMetrics(exporter.metrics.registry, src.ha);

@@ -50,6 +50,14 @@ export interface MetricsSnapshot {
   udpSockets?: ReadonlyArray<Readonly<UdpSocketDoc>>;
   /** The control socket's bounds at work (list-sas control). */
   control?: Readonly<ControlCounters>;
+  /** The last config load: start, `reload` or SIGHUP. */
+  config?: ConfigLoadState;
+}
+
+export interface ConfigLoadState {
+  lastReloadSuccessful: boolean;
+  /** ms since the epoch of the last successful load (the start, if no reload succeeded since). */
+  lastSuccessAt: number;
 }
 
 /** Events the exporter counts. Anything else passed to onEvent() is ignored. */
@@ -91,7 +99,7 @@ export interface StatusLike {
  */
 export function snapshotFromStatus(
   doc: StatusLike,
-  extra: { ikeDrops?: Readonly<Record<string, number>>; ikeHalfOpen?: number; bgp?: StatusLike['bgp'] } = {},
+  extra: { ikeDrops?: Readonly<Record<string, number>>; ikeHalfOpen?: number; bgp?: StatusLike['bgp']; config?: ConfigLoadState } = {},
 ): MetricsSnapshot {
   const ms = (iso: string | null | undefined): number => (iso ? Date.parse(iso) || 0 : 0);
   const snap: MetricsSnapshot = {
@@ -119,5 +127,6 @@ export function snapshotFromStatus(
   if (doc.control) snap.control = doc.control;
   if (extra.ikeDrops) snap.ikeDrops = extra.ikeDrops;
   if (extra.ikeHalfOpen !== undefined) snap.ikeHalfOpen = extra.ikeHalfOpen;
+  if (extra.config) snap.config = { ...extra.config };
   return snap;
 }

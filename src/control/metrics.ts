@@ -21,8 +21,11 @@
  * | branchgate_build_info | gauge (1) | version | snapshot.version |
  * | branchgate_native_fast_path_loaded | gauge 0/1 | | snapshot.nativeFastPath |
  * | branchgate_tunnel_state | state set | tunnel, state | snapshot tunnels[].state |
- * | branchgate_ike_sa_age_seconds | gauge | tunnel | now - ikeEstablishedAt |
- * | branchgate_child_sa_age_seconds | gauge | tunnel, spi_in | now - installedAt |
+ * | branchgate_ike_sa_established_timestamp_seconds | gauge | tunnel | ikeEstablishedAt |
+ * | branchgate_child_sa_installed_timestamp_seconds | gauge | tunnel | newest Child SA's installedAt |
+ * | branchgate_child_sas | gauge | tunnel | installed Child SAs (2 during a make-before-break rekey) |
+ * | branchgate_config_last_reload_successful | gauge 0/1 | | snapshot.config (start counts as a load) |
+ * | branchgate_config_last_reload_success_timestamp_seconds | gauge | | snapshot.config |
  * | branchgate_tunnel_{receive,transmit}_{bytes,packets}_total | counter | tunnel | SaCounters |
  * | branchgate_tunnel_replay_drops_total | counter | tunnel | SaCounters.replayDrops |
  * | branchgate_tunnel_auth_failures_total | counter | tunnel | SaCounters.authFailures (ICV) |
@@ -36,6 +39,11 @@
  * | branchgate_udp_* | counter | (port) | UdpTransport.counters |
  * | drops and bounds: ESP by reason, kernel UDP drops, control socket, /metrics | | | metrics-drops.ts |
  * | process_*, nodejs_* | prom-client defaults | | with defaultMetrics (the daemon's exporter: on) |
+ *
+ * Times are Unix timestamps, not ages (`time() - x` in PromQL gives the age), and no series has an
+ * SPI label: a rekey changes the SPI, and a series keyed by it would end and a new one begin at
+ * every rekey (docs/packaging.md "Metrics"); the names follow Prometheus' own
+ * `prometheus_config_last_reload_successful`.
  *
  * Counters are kept per tunnel, not per Child SA: a rekey replaces the SA (new SPI, counters from
  * zero), and a per-SA counter would make the tunnel's traffic go backwards. Each tunnel total is
@@ -118,8 +126,11 @@ export class BranchgateMetrics {
       info: gauge('branchgate_build_info', 'always 1; the version is a label', ['version']),
       native: gauge('branchgate_native_fast_path_loaded', '1 when the native fast path (N-API addon) is loaded'),
       state: gauge('branchgate_tunnel_state', `tunnel state set: 1 for the current state (${TUNNEL_STATES.join('|')})`, ['tunnel', 'state']),
-      ikeAge: gauge('branchgate_ike_sa_age_seconds', 'age of the current IKE SA', ['tunnel']),
-      childAge: gauge('branchgate_child_sa_age_seconds', 'age of each installed Child SA', ['tunnel', 'spi_in']),
+      ikeAt: gauge('branchgate_ike_sa_established_timestamp_seconds', 'when the current IKE SA was established (Unix time)', ['tunnel']),
+      childAt: gauge('branchgate_child_sa_installed_timestamp_seconds', 'when the newest installed Child SA was installed (Unix time)', ['tunnel']),
+      children: gauge('branchgate_child_sas', 'installed Child SAs (2 while a rekey overlaps old and new)', ['tunnel']),
+      reloadOk: gauge('branchgate_config_last_reload_successful', '1 if the last config load (start or reload) succeeded, 0 if it failed and the previous config still runs'),
+      reloadAt: gauge('branchgate_config_last_reload_success_timestamp_seconds', 'when the config was last loaded successfully (Unix time)'),
       bgpState: gauge('branchgate_bgp_session_state', `BGP session state set: 1 for the current state (${BGP_STATES.join('|')})`, ['neighbor', 'tunnel', 'state']),
       bgpRx: gauge('branchgate_bgp_routes_received', 'routes received from the BGP neighbor', ['neighbor', 'tunnel']),
       bgpTx: gauge('branchgate_bgp_routes_advertised', 'routes advertised to the BGP neighbor', ['neighbor', 'tunnel']),
@@ -191,7 +202,6 @@ export class BranchgateMetrics {
 
   /** Set every snapshot-derived series from one snapshot (called on each scrape). */
   update(s: MetricsSnapshot): void {
-    const now = this.#now();
     const g = this.#g;
     // Series of tunnels, SAs and neighbors that are gone must disappear: rebuild them all.
     for (const m of Object.values(g)) m.reset();
@@ -199,9 +209,13 @@ export class BranchgateMetrics {
     if (s.version !== undefined) g.info.set({ version: s.version }, 1);
     g.native.set(s.nativeFastPath ? 1 : 0);
     if (s.ikeHalfOpen !== undefined) g.halfOpen.set(s.ikeHalfOpen);
+    if (s.config) {
+      g.reloadOk.set(s.config.lastReloadSuccessful ? 1 : 0);
+      g.reloadAt.set(s.config.lastSuccessAt / 1000);
+    }
 
     const live = new Set<string>();
-    for (const t of s.tunnels) this.#tunnel(t, now, live);
+    for (const t of s.tunnels) this.#tunnel(t, live);
     // SAs that left the datapath: their growth stays in the totals, their baselines can go.
     this.#sa.forget((k) => live.has(k.slice(0, k.lastIndexOf('\0'))));
     for (const sa of this.#final) if (!live.has(sa)) this.#final.delete(sa);
@@ -225,15 +239,17 @@ export class BranchgateMetrics {
     this.drops.update(s);
   }
 
-  #tunnel(t: TunnelMetrics, now: number, live: Set<string>): void {
+  #tunnel(t: TunnelMetrics, live: Set<string>): void {
     const tunnel = t.name;
     const g = this.#g;
     for (const st of withState(TUNNEL_STATES, t.state)) g.state.set({ tunnel, state: st }, st === t.state ? 1 : 0);
-    if (t.ikeEstablishedAt !== null && t.ikeEstablishedAt > 0) g.ikeAge.set({ tunnel }, Math.max(0, (now - t.ikeEstablishedAt) / 1000));
+    if (t.ikeEstablishedAt !== null && t.ikeEstablishedAt > 0) g.ikeAt.set({ tunnel }, t.ikeEstablishedAt / 1000);
+    const newest = Math.max(0, ...t.children.map((c) => c.installedAt));
+    if (newest > 0) g.childAt.set({ tunnel }, newest / 1000);
+    g.children.set({ tunnel }, t.children.length);
     for (const c of t.children) {
       const spi = spiLabel(c.spiIn);
       const sa = key(tunnel, spi);
-      if (c.installedAt > 0) g.childAge.set({ tunnel, spi_in: spi }, Math.max(0, (now - c.installedAt) / 1000));
       live.add(sa);
       if (this.#final.has(sa)) continue; // closed by child-final: a late view of a removed SA
       for (const f of COUNTER_FIELDS) this.#sa.add(key(sa, f), key(tunnel, f), c.counters[f]);

@@ -5,6 +5,7 @@
 import type { TunnelState, TunnelStatus } from './actions.js';
 import type { TunnelConfig } from '../config/types.js';
 import { dhInfo, encrInfo, integInfo, prfInfo } from './crypto/transforms.js';
+import { encrName, keName, prfName } from './iana-names.js';
 import { schedule } from './lifetime.js';
 import { DEFAULT_RETRANSMIT, livenessPolicy } from './retransmit.js';
 import { installChild } from './child-sa.js';
@@ -95,10 +96,10 @@ export function saStatus(config: TunnelConfig, sa: IkeSa | null): TunnelStatus {
             spiI: hex(sa.spiI),
             spiR: hex(sa.spiR),
             initiator: sa.initiator,
-            encr: encrInfo(s.encrId, s.encrKeyBits)?.name ?? `ENCR_${s.encrId}`,
+            encr: encrInfo(s.encrId, s.encrKeyBits)?.name ?? encrName(s.encrId, s.encrKeyBits),
             integ: s.integId ? (integInfo(s.integId)?.name ?? null) : null,
-            prf: prfInfo(s.prfId)?.name ?? `PRF_${s.prfId}`,
-            dh: dhInfo(s.dhId)?.name ?? `DH_${s.dhId}`,
+            prf: prfInfo(s.prfId)?.name ?? prfName(s.prfId),
+            dh: dhInfo(s.dhId)?.name ?? keName(s.dhId),
             establishedAt: sa.establishedAt,
             rekeyAt: sa.rekeyAt,
           }

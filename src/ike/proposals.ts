@@ -7,6 +7,7 @@ import { DhId, EsnId, IntegId, TransformType } from './constants.js';
 import type { Proposal, Transform } from './codec/types.js';
 import type { ProposalTemplate } from '../config/types.js';
 import { dhInfo, encrInfo, integInfo, prfInfo } from './crypto/transforms.js';
+import { encrName, integName, keName, prfName } from './iana-names.js';
 
 /** The algorithms one SA uses, read off a selected proposal. */
 export interface Suite {
@@ -176,16 +177,16 @@ export function describeTransforms(transforms: Transform[]): string {
   for (const t of transforms) {
     switch (t.type) {
       case TransformType.ENCR:
-        names.push(encrInfo(t.id, t.keyLength ?? 0)?.name ?? `ENCR_${t.id}_${t.keyLength ?? 0}`);
+        names.push(encrInfo(t.id, t.keyLength ?? 0)?.name ?? encrName(t.id, t.keyLength ?? 0));
         break;
       case TransformType.PRF:
-        names.push(prfInfo(t.id)?.name ?? `PRF_${t.id}`);
+        names.push(prfInfo(t.id)?.name ?? prfName(t.id));
         break;
       case TransformType.INTEG:
-        if (t.id !== IntegId.NONE) names.push(integInfo(t.id)?.name ?? `INTEG_${t.id}`);
+        if (t.id !== IntegId.NONE) names.push(integInfo(t.id)?.name ?? integName(t.id));
         break;
       case TransformType.DH:
-        if (t.id !== DhId.NONE) names.push(dhInfo(t.id)?.name ?? `DH_${t.id}`);
+        if (t.id !== DhId.NONE) names.push(dhInfo(t.id)?.name ?? keName(t.id));
         break;
       case TransformType.ESN:
         names.push(t.id === EsnId.ESN ? 'ESN' : 'NO_ESN');

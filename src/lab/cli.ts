@@ -1,10 +1,11 @@
 /**
- * `branchgate lab up|down|status`: the namespace lab (issue 5; docs/lab.md). cli.ts hands every
+ * `branchgate lab up|down|status`: the namespace lab (docs/lab.md). cli.ts hands every
  * `lab` argument list here unparsed; this module owns its options, output and exit status
  * (0 ok, 1 runtime failure, 2 usage error, as every branchgate command).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { CliIo } from '../cli.js';
+import { command } from '../cli/commands.js';
+import type { CliIo } from '../cli/io.js';
 import { DEFAULT_OPTIONS, type LabOptions } from './plan.js';
 import { LabError, labDown, labStatus, labUp, tryText } from './lab.js';
 import { INTERNET_ROUTE_FORMS, type InternetRoutesForm } from './internet-routes.js';
@@ -43,12 +44,10 @@ export async function labMain(args: string[], io: CliIo): Promise<number> {
   }
   let values: Record<string, string | boolean | undefined>;
   try {
-    const options: NonNullable<ParseArgsConfig['options']> = {
-      dir: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-      ...(sub === 'up' ? { endpoints: { type: 'string' }, nat: { type: 'boolean' }, endpoint: { type: 'string' }, dpd: { type: 'string' },
-        profile: { type: 'string' }, 'internet-routes': { type: 'string' }, ha: { type: 'boolean' } } : {}),
-      ...(sub === 'status' ? { json: { type: 'boolean' } } : {}),
-    };
+    // The options of each subcommand are in the one command table (src/cli/commands.ts).
+    const spec = command('lab')?.subcommands?.find((c) => c.name === sub);
+    const options: NonNullable<ParseArgsConfig['options']> = { dir: { type: 'string' }, help: { type: 'boolean', short: 'h' } };
+    for (const o of spec?.options ?? []) options[o.name] = { type: o.value === undefined ? 'boolean' : 'string' };
     const parsed = parseArgs({ args: rest, options, allowPositionals: false, strict: true });
     values = parsed.values as Record<string, string | boolean | undefined>;
   } catch (err) {

@@ -95,7 +95,7 @@ export function acceptChildResponse(ctx: EngineContext, sa: IkeSa, resp: Payload
     return null;
   }
   if (findNotify(resp, NotifyType.TS_UNACCEPTABLE)) {
-    ctx.log('error', name, `TS_UNACCEPTABLE: the peer refused our traffic selectors local ${pending.tsi.map(selectorToString).join(',')} remote ${pending.tsr.map(selectorToString).join(',')}; make localTs/remoteTs match the peer's policy`);
+    ctx.log('error', name, `TS_UNACCEPTABLE: the peer refused our traffic selectors local ${pending.tsi.map(selectorToString).join(',')} remote ${pending.tsr.map(selectorToString).join(',')}; make localTs/remoteTs match the peer's policy (a peer that failed to install the SA, e.g. strongSwan whose kernel interface refused it, may also answer TS_UNACCEPTABLE: check its log)`);
     return null;
   }
   const saP = findPayload(resp, PayloadType.SA);

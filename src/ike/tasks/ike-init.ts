@@ -152,9 +152,10 @@ export function processInitResponse(ctx: EngineContext, sa: IkeSa, msg: IkeMessa
   const err = findNotifies(p).find((n) => isErrorNotify(n.notifyType));
   if (err) {
     if (err.notifyType === NotifyType.NO_PROPOSAL_CHOSEN) {
-      ctx.log('error', name, `NO_PROPOSAL_CHOSEN: ${arrival.from.address} accepted none of our IKE proposals; we offered: ${describeProposals(sa.tunnel.ikeProposals)}`);
+      // The peer's refusal: a warning (the tunnel retries; the status and its check say it is down).
+      ctx.log('warn', name, `NO_PROPOSAL_CHOSEN: ${arrival.from.address} accepted none of our IKE proposals; we offered: ${describeProposals(sa.tunnel.ikeProposals)}`);
     } else {
-      ctx.log('error', name, `IKE_SA_INIT rejected by ${arrival.from.address}: ${notifyName(err.notifyType)}`);
+      ctx.log('warn', name, `IKE_SA_INIT rejected by ${arrival.from.address}: ${notifyName(err.notifyType)}`);
     }
     return 'failed';
   }
@@ -226,7 +227,8 @@ export function processInitRequest(
     }
   }
   if (!chosen) {
-    logFlood(ctx, 'no-proposal', 'error', tunnel.name, `NO_PROPOSAL_CHOSEN: ${arrival.from.address} offered ${describeProposals(saP.proposals)}; we accept ${describeProposals(tunnel.ikeProposals)}`);
+    // A scanner (ike-scan) or a misconfigured peer: a warning, not an error of ours.
+    logFlood(ctx, 'no-proposal', 'warn', tunnel.name, `NO_PROPOSAL_CHOSEN: ${arrival.from.address} offered ${describeProposals(saP.proposals)}; we accept ${describeProposals(tunnel.ikeProposals)}`);
     sendStatelessResponse(ctx, msg.header, arrival, [notify(NotifyType.NO_PROPOSAL_CHOSEN)]);
     return null;
   }

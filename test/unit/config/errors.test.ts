@@ -251,14 +251,14 @@ describe('PSK sources', () => {
 `;
 
   it('pskFile is read relative to the config file, trailing newline dropped', () => {
-    writeFileSync(join(dir, 'key.psk'), 'file-psk-value\n', { mode: 0o600 });
+    writeFileSync(join(dir, 'key.psk'), 'file-psk-value-2b8e77c1\n', { mode: 0o600 });
     const r = parseConfig(tunnel('pskFile: key.psk'), join(dir, 'branchgate.yaml'), {});
-    expect(r.ok && new TextDecoder().decode(r.config.tunnels[0]!.psk.reveal())).toBe('file-psk-value');
+    expect(r.ok && new TextDecoder().decode(r.config.tunnels[0]!.psk.reveal())).toBe('file-psk-value-2b8e77c1');
     expect(r.ok && r.warnings).toEqual([]);
   });
 
   it('warns about a group/world-readable pskFile', () => {
-    writeFileSync(join(dir, 'open.psk'), 'open-psk-value', { mode: 0o644 });
+    writeFileSync(join(dir, 'open.psk'), 'open-psk-value-71c0d9e4', { mode: 0o644 });
     const r = parseConfig(tunnel('pskFile: open.psk'), join(dir, 'branchgate.yaml'), {});
     expect(r.ok && r.warnings.map((w) => w.path)).toEqual(['tunnels.0.pskFile']);
     expect(r.ok && r.warnings[0]!.message).toMatch(/readable by group or others \(mode 0644\); chmod 600 it/);

@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli.js';
 
 const CONFIG_DIR = join(import.meta.dirname, '../../../config');
-const ENV = { GSA_PSK: 'example-psk-zone-1', GSA_ZONE_PSK: 'example-psk-zone-2' };
+const ENV = { GSA_PSK: 'example-psk-zone-1-5f0c2a', GSA_ZONE_PSK: 'example-psk-zone-2-9d41be' };
 
 async function checkConfig(file: string): Promise<{ code: number; out: string; err: string }> {
   let out = '';

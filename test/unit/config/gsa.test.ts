@@ -11,7 +11,7 @@ import { formatIssue, parseConfig, type ConfigIssue } from '../../../src/config/
 import type { Config } from '../../../src/config/types.js';
 
 const CONFIG_DIR = join(import.meta.dirname, '../../../config');
-const ENV = { GSA_PSK: 'example-psk-zone-1', GSA_ZONE_PSK: 'example-psk-zone-2' };
+const ENV = { GSA_PSK: 'example-psk-zone-1-5f0c2a', GSA_ZONE_PSK: 'example-psk-zone-2-9d41be' };
 const EXAMPLES = ['gsa-default.yaml', 'gsa-custom.yaml', 'gsa-zone-redundant.yaml', 'gsa-from-portal.yaml'];
 
 function load(file: string) {
@@ -85,8 +85,8 @@ describe('shipped GSA examples', () => {
     if (!a.ok || !b.ok) throw new Error('examples must load');
     expect(b.config).toEqual(a.config);
     // Secrets print as (hidden); compare the bytes the engine would use.
-    expect(b.config.tunnels.map((t) => Buffer.from(t.psk.reveal()).toString())).toEqual(['example-psk-zone-1', 'example-psk-zone-2']);
-    expect(a.config.tunnels.map((t) => Buffer.from(t.psk.reveal()).toString())).toEqual(['example-psk-zone-1', 'example-psk-zone-2']);
+    expect(b.config.tunnels.map((t) => Buffer.from(t.psk.reveal()).toString())).toEqual(['example-psk-zone-1-5f0c2a', 'example-psk-zone-2-9d41be']);
+    expect(a.config.tunnels.map((t) => Buffer.from(t.psk.reveal()).toString())).toEqual(['example-psk-zone-1-5f0c2a', 'example-psk-zone-2-9d41be']);
   });
 
   it('zone redundancy: two endpoints, two PSK sources, one CPE BGP address, two neighbors', () => {

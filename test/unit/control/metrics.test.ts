@@ -78,9 +78,14 @@ describe('metrics exporter', () => {
     expect(value(s, 'branchgate_tunnel_state', { tunnel: 'gsa-primary', state: 'down' })).toBe(0);
     expect(value(s, 'branchgate_tunnel_state', { tunnel: 'gsa-backup', state: 'connecting' })).toBe(1);
     expect(s.filter((x) => x.name === 'branchgate_tunnel_state' && x.labels.tunnel === 'gsa-backup')).toHaveLength(5);
-    expect(value(s, 'branchgate_ike_sa_age_seconds', { tunnel: 'gsa-primary' })).toBe(90);
-    expect(value(s, 'branchgate_ike_sa_age_seconds', { tunnel: 'gsa-backup' })).toBeUndefined();
-    expect(value(s, 'branchgate_child_sa_age_seconds', { tunnel: 'gsa-primary', spi_in: 'c0ffee01' })).toBe(30);
+    // Timestamps (Unix seconds), not ages; no SPI label anywhere.
+    expect(value(s, 'branchgate_ike_sa_established_timestamp_seconds', { tunnel: 'gsa-primary' })).toBe((NOW - 90_000) / 1000);
+    expect(value(s, 'branchgate_ike_sa_established_timestamp_seconds', { tunnel: 'gsa-backup' })).toBeUndefined();
+    expect(value(s, 'branchgate_child_sa_installed_timestamp_seconds', { tunnel: 'gsa-primary' })).toBe((NOW - 30_000) / 1000);
+    expect(value(s, 'branchgate_child_sas', { tunnel: 'gsa-primary' })).toBe(1);
+    expect(value(s, 'branchgate_child_sas', { tunnel: 'gsa-backup' })).toBe(0);
+    expect(s.filter((x) => 'spi_in' in x.labels || 'spi' in x.labels)).toEqual([]);
+    expect(s.filter((x) => x.name.endsWith('_age_seconds'))).toEqual([]);
     expect(value(s, 'branchgate_tunnel_receive_bytes_total', { tunnel: 'gsa-primary' })).toBe(1000);
     expect(value(s, 'branchgate_tunnel_transmit_bytes_total', { tunnel: 'gsa-primary' })).toBe(2000);
     expect(value(s, 'branchgate_tunnel_receive_packets_total', { tunnel: 'gsa-primary' })).toBe(10);
@@ -152,7 +157,9 @@ describe('metrics exporter', () => {
     s = await scrape(url);
     expect(value(s, 'branchgate_tunnel_receive_bytes_total', { tunnel: 'gsa-primary' })).toBe(1520);
     expect(value(s, 'branchgate_tunnel_receive_packets_total', { tunnel: 'gsa-primary' })).toBe(17);
-    expect(value(s, 'branchgate_child_sa_age_seconds', { spi_in: 'c0ffee01' })).toBeUndefined();
+    // The series survived the rekey: same labels, the new SA's install time.
+    expect(value(s, 'branchgate_child_sa_installed_timestamp_seconds', { tunnel: 'gsa-primary' })).toBe(NOW / 1000);
+    expect(value(s, 'branchgate_child_sas', { tunnel: 'gsa-primary' })).toBe(1);
 
     // Without a child-final event the last scraped counts are kept: the total never drops.
     snap = { ...snap, tunnels: [{ ...t, children: [{ spiIn: 'c0ffee03', installedAt: NOW, counters: counters({ bytesIn: 1 }) }] }, snap.tunnels[1]!] };

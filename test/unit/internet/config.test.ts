@@ -20,7 +20,7 @@ async function checkConfig(text: string): Promise<{ code: number; err: string; f
   const file = join(dir, `c${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(file, text);
   let err = '';
-  const code = await main(['check-config', file], { stdout: { write: () => undefined }, stderr: { write: (s: string) => (err += s) }, env: { GSA_PSK: 'x-psk-value' } });
+  const code = await main(['check-config', file], { stdout: { write: () => undefined }, stderr: { write: (s: string) => (err += s) }, env: { GSA_PSK: 'x-psk-value-of-24-octets' } });
   return { code, err, file };
 }
 
@@ -41,7 +41,7 @@ const BGP = `bgp:
 describe('check-config: Internet Access', () => {
   it('the shipped example with Internet Access passes', async () => {
     let err = '';
-    const code = await main(['check-config', join(CONFIG_DIR, 'gsa-internet.yaml')], { stdout: { write: () => undefined }, stderr: { write: (s: string) => (err += s) }, env: { GSA_PSK: 'x-psk-value' } });
+    const code = await main(['check-config', join(CONFIG_DIR, 'gsa-internet.yaml')], { stdout: { write: () => undefined }, stderr: { write: (s: string) => (err += s) }, env: { GSA_PSK: 'x-psk-value-of-24-octets' } });
     expect(err).toBe('');
     expect(code).toBe(0);
   });
@@ -89,7 +89,7 @@ describe('check-config: Internet Access', () => {
 
 describe('resolved Config', () => {
   const load = (text: string) => {
-    const r = parseConfig(text, join(dir, 'x.yaml'), { GSA_PSK: 'x-psk-value' });
+    const r = parseConfig(text, join(dir, 'x.yaml'), { GSA_PSK: 'x-psk-value-of-24-octets' });
     if (!r.ok) throw new Error(r.errors.map((e) => e.message).join('\n'));
     return r.config;
   };
