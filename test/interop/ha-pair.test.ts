@@ -25,6 +25,7 @@ import { Branchgate, requireBuild, type BgTunnelConfig } from './lab/branchgate.
 import { routeGet } from './lab/topology.js';
 import { iperf3, mbit, requireTrafficTools } from './lab/traffic.js';
 import { one, scrape } from './lab/metrics-scrape.js';
+import { statusSchemaProblems } from '../helpers/status-schema.js';
 import { addAddress, addVeth, createNamespace, deleteNamespace, exec, run, sweepStale, uniqueName, waitFor } from './lab/netns.js';
 
 const BIRD = ['/usr/sbin/bird', '/usr/bin/bird'].find((p) => existsSync(p));
@@ -167,6 +168,8 @@ describe('HA pair on VRRP (keepalived): box failure, tunnel failure, split brain
     for (const x of boxes) await startBox(x);
     for (const x of boxes) await waitHealthy(x, 40_000);
     await waitMaster(A, 20_000);
+    // Both boxes' status documents, master and backup, as schema/status.schema.json defines them.
+    for (const x of boxes) expect(statusSchemaProblems(await doc(x.bg!)), `box ${x.name} status --json`).toEqual([]);
   }, 120_000);
 
   afterAll(async () => {
