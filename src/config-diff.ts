@@ -7,7 +7,7 @@
  * octet, the PSK through Secret.reveal() in constant time, proposals and selectors
  * structurally and in order (order is preference). An optional field that is absent equals one
  * that is undefined. Nothing here ever prints a value: results and errors carry field and
- * tunnel names only (architecture rule 7).
+ * tunnel names only (docs/architecture.md, rule 7).
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { TunnelConfig } from './config/types.js';

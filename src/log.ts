@@ -5,8 +5,8 @@
  * the small formatter below.
  *
  * Secrets: Secret.toJSON already prints "(hidden)", and pino serialises through JSON, but we add
- * a scrub pass over every log object and child binding anyway (defence in depth, see
- * shared/reference/eco.md §A2: pino's redact wildcards only cover one level). The scrub also turns
+ * a scrub pass over every log object and child binding anyway (defence in depth: pino's redact
+ * paths name fixed keys, and a `*` wildcard covers one level only). The scrub also turns
  * raw byte arrays into "(N bytes)", because a Buffer's toJSON would print key material verbatim.
  */
 import { pino, type DestinationStream, type Logger } from 'pino';

@@ -2,7 +2,7 @@
  * bird.conf (BIRD 2) from branchgate's bgp: section and tunnels. One file, regenerated whole on
  * every change and applied with `configure` (supervisor.ts); nothing else edits it.
  *
- * What it sets up (shared/reference/gsa.md §4, §9 items 9–12):
+ * What it sets up (docs/gsa-reference.md §4, §9 items 9–12):
  * - router id = the CPE BGP address ("Device BGP address");
  * - one eBGP protocol per neighbor, `source address` = the CPE BGP address, multihop (TTL 255:
  *   GSA's session runs between two addresses that are not on a shared link, §4.1 [3P L1]);

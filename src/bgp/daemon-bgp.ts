@@ -8,8 +8,8 @@
  * - child-rekeyed replaces the old SPI with the new one (a rekey never takes the tunnel down,
  *   even if the old SA's child-down arrives before or without a child-up for the new one);
  * - dpd-dead takes the tunnel down at once: the peer is gone, and waiting for the IKE SA's
- *   teardown (or a BGP hold timer) would only delay the move to the other tunnel (issue 5,
- *   zone redundancy: "as soon as liveness says so").
+ *   teardown (or a BGP hold timer) would only delay the move to the other tunnel of a
+ *   zone-redundant pair.
  */
 import type { Config } from '../config/types.js';
 import type { EngineEvent } from '../ike/actions.js';

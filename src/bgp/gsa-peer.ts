@@ -3,7 +3,7 @@
  * interop test. Written independently of bird-config.ts on purpose: it is the other side of the
  * session, and a bug shared by both generators would go unnoticed.
  *
- * What GSA does (shared/reference/gsa.md §4): eBGP from its BGP address (ASN 65476) to the CPE's,
+ * What GSA does (docs/gsa-reference.md §4): eBGP from its BGP address (ASN 65476) to the CPE's,
  * multihop, no password; it announces the prefixes of the assigned traffic profiles — here the
  * 25 Microsoft 365 ranges GSA's documentation lists for the Microsoft traffic profile [DOC S17] —
  * and learns the branch prefixes. The announced routes are blackholes in the peer's own table:

@@ -1,6 +1,6 @@
 /**
  * What check-config cannot know: the host's connected subnets. GSA's BGP address must sit
- * outside every prefix the CPE treats as directly connected (shared/reference/gsa.md §4.1 [S6]:
+ * outside every prefix the CPE treats as directly connected (docs/gsa-reference.md §4.1 [S6]:
  * otherwise "the CPE tries to reach it on the physical wire (ARP) instead of through the tunnel,
  * and BGP never establishes even though the IPsec tunnel is up"). branchgate's /32 through the
  * tunnel outranks a connected prefix, so the session still works, but a host of that subnet

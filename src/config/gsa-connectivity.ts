@@ -1,6 +1,6 @@
 /**
  * GSA's `connectivityConfiguration` (Graph beta `GET …/remoteNetworks/{id}/connectivityConfiguration`,
- * also the portal's "View configuration"; shared/reference/gsa.md §6.2):
+ * also the portal's "View configuration"; docs/gsa-reference.md §6.2):
  *
  *   { "remoteNetworkId": "...", "remoteNetworkName": "...",
  *     "links": [ { "id": "...", "displayName": "...",

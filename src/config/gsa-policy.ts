@@ -3,7 +3,7 @@
  * (`tunnelConfigurationIKEv2Custom`: ikeEncryption, ikeIntegrity, dhGroup, ipSecEncryption,
  * ipSecIntegrity, pfsGroup, saLifeTimeSeconds), turned into IKEv2 proposals.
  *
- * The mapping is shared/reference/gsa.md §2.4 (itself from the Azure VPN Gateway / Windows IPsec
+ * The mapping is docs/gsa-reference.md §2.4 (itself from the Azure VPN Gateway / Windows IPsec
  * meaning of the names, A1/A2):
  *   IKE aesNNN + shaNNN        → ENCR_AES_CBC/NNN + AUTH_HMAC_SHA2 + PRF_HMAC_SHA2 ("aesNNN-shaNNN")
  *   IKE gcmAesNNN + shaNNN     → ENCR_AES_GCM_16/NNN, no INTEG, PRF_HMAC_SHA2 ("aesNNNgcm16-prfshaNNN")

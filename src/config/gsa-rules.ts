@@ -1,6 +1,6 @@
 /**
  * Rules that hold only when the peer is Microsoft Global Secure Access. They come from GSA's
- * device-link restrictions (shared/reference/gsa.md §2–§4), which a strongSwan or other IKEv2
+ * device-link restrictions (docs/gsa-reference.md §2–§4), which a strongSwan or other IKEv2
  * peer does not have: a 4-byte ASN, a 60 s Child SA, AES-CBC in ESP are all fine elsewhere.
  *
  * A tunnel is a GSA tunnel when it says so explicitly: `profile: gsa-default`, `profile:

@@ -1,6 +1,6 @@
 /**
  * Named proposal profiles. `gsa-default` is Microsoft Global Secure Access's published
- * "Default" IPsec/IKE policy (shared/reference/gsa.md §2.2, the 2026-03-13 version: eight IKE
+ * "Default" IPsec/IKE policy (docs/gsa-reference.md §2.2, the 2026-03-13 version: eight IKE
  * combinations, three ESP), translated to strongSwan syntax with the mapping of gsa.md §2.4:
  *   GCMAESnnn (IKE)  → aesNNNgcm16 + the PRF named by the integrity column (no INTEG transform)
  *   AESnnn + SHAnnn  → aesNNN-shaNNN (CBC + HMAC; the PRF follows the integrity algorithm)

@@ -68,7 +68,7 @@ export type MetricsEvent =
   /** A Child SA is being removed: its last counters (read just before datapath.remove). */
   | { type: 'child-final'; tunnel: string; spiIn: number | string; counters: SaCounters };
 
-/** The part of the status / list-sas documents (shared/design/contract.md) the exporter reads. */
+/** The part of the status / list-sas documents (docs/contract.md) the exporter reads. */
 export interface StatusLike {
   version?: string;
   nativeFastPath: boolean;

@@ -6,7 +6,7 @@
  * Two inputs, so the daemon only passes a function and forwards events:
  *   - a snapshot provider, `() => MetricsSnapshot`, called once per scrape. Point-in-time values
  *     are computed on scrape rather than on a timer, as prom-client's README asks ("you should not
- *     update metric values in a setInterval"; shared/reference/eco.md §A3);
+ *     update metric values in a setInterval");
  *   - `onEvent(e)` for what only exists as an event: rekeys, DPD failures, handshake durations,
  *     and the final counters of a Child SA that is being removed.
  *

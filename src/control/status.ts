@@ -1,6 +1,6 @@
 /**
  * The status document (`branchgate status --json`) and the longer `list-sas` document. Field
- * names are a promise to users (shared/design/contract.md "Status document"); add, never rename.
+ * names are a promise to users (docs/contract.md "Status document"); add, never rename.
  *
  * Pure functions of the engine's TunnelStatus[] plus what only the daemon knows (routes from the
  * config, datapath counters, which Child SAs are installed). No key material is reachable from

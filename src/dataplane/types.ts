@@ -1,5 +1,5 @@
 /**
- * The one seam between control and data (architecture rule 2). The IKE side installs and
+ * The one seam between control and data (docs/architecture.md, rule 2). The IKE side installs and
  * removes Child SAs only through a Dataplane; implementations: the pure TypeScript path (the
  * reference), an in-memory twin for tests, and later the native fast path.
  */

@@ -2,7 +2,7 @@
  * The TUN device, through the native addon in native/ (found and loaded by src/native/addon-file.ts).
  *
  * Why native: Node has no ioctl, so creating the device needs C anyway, and the measured read
- * paths (shared/reference/perf.md §5) favour a non-blocking fd drained in batches into one slab
+ * paths (docs/performance.md, "Why the hot path looks the way it does") favour a non-blocking fd drained in batches into one slab
  * (1.78 M pkt/s) over fs.read on the threadpool (133 k pkt/s).
  *
  * Read path: libuv reports readiness -> onReadable drains up to MAX_BATCHES_PER_WAKEUP batches

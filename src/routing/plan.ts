@@ -3,8 +3,8 @@
  * in the kernel. No I/O here; routes.ts reads the kernel, calls these functions and applies the
  * difference.
  *
- * The rules (shared/design/contract.md `routes`, `routing.failMode`, `routing.pinUnderlay`;
- * shared/reference/gsa.md §9 items 8–9):
+ * The rules (docs/contract.md `routes`, `routing.failMode`, `routing.pinUnderlay`;
+ * docs/gsa-reference.md §9 items 8–9):
  *
  * - Up: every prefix in `routes:` goes to the tunnel's interface (one TUN per tunnel).
  * - Down, failMode open: no route for the prefixes, so their traffic takes the normal route.
