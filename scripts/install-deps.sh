@@ -2,9 +2,9 @@
 # Installs the Debian packages branchgate's tests and lab need (strongSwan with kernel-libipsec
 # as the peer, BIRD 2, keepalived, iperf3, nftables, iproute2, ping, tcpdump, dnsmasq as the lab's
 # DNS server, podman with runc, debootstrap and iptables (podman networks) for the container
-# tests, lintian/promtool for the package tests) when any is missing, without letting the packages start their system
-# services, and leaves those services disabled so that none of them holds UDP 500/4500, BGP or
-# VRRP after a reboot. Used by .ci/run and scripts/try-lab.sh.
+# tests, lintian/promtool for the package tests) when any is missing, without letting the packages
+# start their system services, and leaves those services disabled so that none of them holds
+# UDP 500/4500, BGP or VRRP after a reboot. Used by .ci/run and scripts/try-lab.sh.
 # Root only (apt-get). Prints what it installs; does nothing when all is there.
 set -euo pipefail
 

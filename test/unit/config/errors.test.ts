@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { formatIssue, parseConfig, type ConfigIssue } from '../../../src/config/load.js';
 
 /** A valid two-tunnel config; each test breaks one line of it. */
@@ -243,6 +243,7 @@ routing:
 
 describe('PSK sources', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bg-config-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const tunnel = (src: string) => `tunnels:
   - name: t
     localAddress: 192.0.2.1

@@ -6,10 +6,10 @@
  * one by one at the parser level; here each rule is a row, and all rows at once in one file show
  * that no violation hides another.
  */
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli.js';
 
 const CONFIG_DIR = join(import.meta.dirname, '../../../config');
@@ -112,6 +112,7 @@ describe('check-config on the shipped examples', () => {
 
 describe('check-config rejects each GSA rule violation at the offending value', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bg-gsa-cc-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('the base device link is valid', async () => {
     const f = join(dir, 'base.yaml');

@@ -3,10 +3,10 @@
  * the message names the field and the rule, at the offending key's line:col), the custom-policy
  * names, and GSA's connectivityConfiguration pasted in or read from a file.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { formatIssue, parseConfig, type ConfigIssue } from '../../../src/config/load.js';
 import type { Config } from '../../../src/config/types.js';
 
@@ -300,6 +300,7 @@ bgp:
 
   it('errors in a JSON file point into that file; a generated BGP address still meets every rule', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bgt-gsa-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const json = JSON_TEXT.replace('"bgpAddress": "192.168.1.3"', '"bgpAddress": "10.1.7.7"').replace('"asn": 65476, "bgpAddress": "192.168.1.2"', '"asn": "65476", "bgpAddress": "192.168.1.2"');
     writeFileSync(join(dir, 'c.json'), json);
     const text = `gsa:\n  connectivityConfiguration: c.json\n${TUNNELS}`;

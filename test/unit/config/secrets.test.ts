@@ -1,8 +1,8 @@
 import { inspect } from 'node:util';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import fc from 'fast-check';
 import { formatIssue, parseConfig } from '../../../src/config/load.js';
 
@@ -69,6 +69,7 @@ describe('PSKs never leak', () => {
 
   it('PSKs from files and the environment stay out of messages too', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bg-leak-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const secret = 'S3cr3t-from-a-file-0042';
     writeFileSync(join(dir, 'k.psk'), secret, { mode: 0o644 });
     const text = `${head}    pskFile: k.psk\n    dpd: ${secret}\n`;
