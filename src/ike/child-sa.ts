@@ -178,10 +178,6 @@ export function keGroup(templates: ProposalTemplate[]): number {
   return DhId.NONE;
 }
 
-export function offersGroup(templates: ProposalTemplate[], group: number): boolean {
-  return templates.some((p) => p.transforms.some((t) => t.type === TransformType.DH && t.id === group));
-}
-
 export function espProposals(templates: ProposalTemplate[], spi: Uint8Array): Proposal[] {
   return toProposals(templates, ProtocolId.ESP, spi);
 }

@@ -13,9 +13,9 @@ import type { Payload, TrafficSelector } from '../codec/types.js';
 import { findNotifies, findPayload } from '../codec/message.js';
 import { createKeyExchange } from '../crypto/dh.js';
 import type { KeyExchange } from '../crypto/types.js';
-import { acceptResponseProposal } from '../proposals.js';
+import { acceptResponseProposal, offersDhGroup } from '../proposals.js';
 import { isSubsetOf } from '../traffic-selectors.js';
-import { espProposals, installChild, keGroup, newChild, offersGroup, randomEspSpi, rekeyTemplates } from '../child-sa.js';
+import { espProposals, installChild, keGroup, newChild, randomEspSpi, rekeyTemplates } from '../child-sa.js';
 import { retryDelay } from '../lifetime.js';
 import type { EngineContext, IkeSa, Task } from '../sa.js';
 import type { ChildSa } from '../sa-types.js';
@@ -92,7 +92,7 @@ export class CreateChildExchange {
           return { ok: false, error: 'no-additional-sas' };
         case NotifyType.INVALID_KE_PAYLOAD: {
           const g = readU16(err.data);
-          if (this.forceGroup === undefined && g !== null && g !== this.ke?.group && offersGroup(this.templates, g)) {
+          if (this.forceGroup === undefined && g !== null && g !== this.ke?.group && offersDhGroup(this.templates, g)) {
             ctx.log('info', name, `peer wants DH group ${g} for the Child SA rekey; retrying (INVALID_KE_PAYLOAD)`);
             return { ok: false, error: 'retry-group', group: g };
           }
