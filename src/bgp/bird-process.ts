@@ -1,22 +1,17 @@
 /**
- * The BIRD child process: `bird -f -c CONF -s SOCK` in the foreground, so it is our child and
- * its exit is seen at once. Started, watched, restarted with exponential backoff when it dies
- * (1 s, 2 s, 4 s … up to 30 s; back to 1 s after it ran for a minute), stopped with SIGTERM
- * (BIRD's orderly shutdown: protocols go down and the kernel protocol removes its routes), then
- * SIGKILL if it does not leave.
+ * The BIRD child process: `bird -f -c CONF -s SOCK` in the foreground, supervised by
+ * src/supervise/child-process.ts: restarted with exponential backoff when it dies (1 s, 2 s, 4 s …
+ * up to 30 s; back to 1 s after it ran for a minute), stopped with SIGTERM (BIRD's orderly
+ * shutdown: protocols go down and the kernel protocol removes its routes), then SIGKILL if it
+ * does not leave.
  *
  * "Ready" means the control socket answers with BIRD's greeting, not merely that the process
  * exists. stderr lines (BIRD logs there, see bird-config.ts) go to the log.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { readLines, sleep, SupervisedChild, type Backoff, type ChildLog, type ExitInfo } from '../supervise/child-process.js';
 import { BirdClient } from './birdc.js';
 
-export interface BgpLog {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
+export type BgpLog = ChildLog;
 
 export const SILENT: BgpLog = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -27,29 +22,25 @@ export interface BirdProcessOptions {
   /** Argv prefix, e.g. ['ip', 'netns', 'exec', NS] to run BIRD in another network namespace. */
   wrap: readonly string[];
   log: BgpLog;
-  backoff: { initialMs: number; maxMs: number; stableMs: number };
+  backoff: Backoff;
   /** Called after each (re)start once the socket answers, and on each unexpected exit. */
   onStarted(pid: number): void;
-  onExited(info: { code: number | null; signal: string | null; restartInMs: number }): void;
+  onExited(info: ExitInfo): void;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 export class BirdProcess {
-  private child: ChildProcess | undefined;
-  private stopping = false;
-  private failures = 0;
-  private startedAt = 0;
-  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly sup: SupervisedChild;
 
-  constructor(private readonly o: BirdProcessOptions) {}
+  constructor(private readonly o: BirdProcessOptions) {
+    this.sup = new SupervisedChild({ name: 'bird', log: o.log, backoff: o.backoff, onExited: o.onExited, restart: () => this.start(10_000, true) });
+  }
 
   get pid(): number | undefined {
-    return this.child?.pid;
+    return this.sup.pid;
   }
 
   get running(): boolean {
-    return this.child !== undefined;
+    return this.sup.running;
   }
 
   /**
@@ -57,28 +48,20 @@ export class BirdProcess {
    * first start that fails is not retried (the caller sees why), a restart that fails is.
    */
   async start(readyTimeoutMs = 10_000, restart = false): Promise<void> {
-    if (!restart) this.stopping = false;
-    const [cmd, ...pre] = [...this.o.wrap, this.o.binary];
-    const child = spawn(cmd!, [...pre, '-f', '-c', this.o.config, '-s', this.o.socket], { stdio: ['ignore', 'ignore', 'pipe'] });
-    this.child = child;
-    this.startedAt = Date.now();
+    const argv = [...this.o.wrap, this.o.binary, '-f', '-c', this.o.config, '-s', this.o.socket];
+    const child = this.sup.spawn(argv, ['ignore', 'ignore', 'pipe'], restart);
     let exited: string | undefined;
-    let stderrTail = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => {
-      stderrTail = (stderrTail + chunk).slice(-2000);
-      for (const line of chunk.split('\n').filter(Boolean)) {
-        const level = /<(WARN|ERR|FATAL|BUG)>/.test(line) ? 'warn' : 'info';
-        this.o.log[level]({ bird: line }, 'bird');
-      }
+    const stderrTail = readLines([child.stderr!], (line) => {
+      const level = /<(WARN|ERR|FATAL|BUG)>/.test(line) ? 'warn' : 'info';
+      this.o.log[level]({ bird: line }, 'bird');
     });
     let ready = false;
     let gone = false;
     const onGone = (code: number | null, signal: NodeJS.Signals | null) => {
       if (gone) return; // 'error' (spawn failed) and 'exit' may both come
       gone = true;
-      if (this.child === child) this.child = undefined;
-      if (ready || restart) this.exited(code, signal);
+      this.sup.forget(child);
+      if (ready || restart) this.sup.exited(code, signal);
     };
     child.once('error', (e) => {
       exited = `could not be started (${e.message}): install BIRD 2 (apt-get install bird2) or set bgp.bird.binary`;
@@ -92,7 +75,8 @@ export class BirdProcess {
     for (;;) {
       if (exited !== undefined) {
         const why = exited.startsWith('could not') ? exited : `${exited} before its control socket ${this.o.socket} answered`;
-        throw new Error(`${this.o.binary} ${why}${stderrTail ? `: ${stderrTail.trim()}` : ''}`);
+        const tail = stderrTail();
+        throw new Error(`${this.o.binary} ${why}${tail ? `: ${tail.trim()}` : ''}`);
       }
       try {
         (await BirdClient.connect(this.o.socket, 1000)).close();
@@ -110,36 +94,8 @@ export class BirdProcess {
     this.o.onStarted(child.pid!);
   }
 
-  private exited(code: number | null, signal: NodeJS.Signals | null): void {
-    if (this.stopping) return;
-    if (Date.now() - this.startedAt >= this.o.backoff.stableMs) this.failures = 0;
-    const delay = Math.min(this.o.backoff.maxMs, this.o.backoff.initialMs * 2 ** this.failures);
-    this.failures++;
-    this.o.log.warn({ code, signal, restartInMs: delay }, 'bird exited; restarting');
-    this.o.onExited({ code, signal, restartInMs: delay });
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = undefined;
-      if (this.stopping) return;
-      this.start(10_000, true).catch((e: unknown) => {
-        // The failed start's own exit handler schedules the next attempt; a start that hangs
-        // was killed, which also lands there.
-        this.o.log.error({ err: (e as Error).message }, 'bird restart failed');
-      });
-    }, delay);
-    this.restartTimer.unref();
-  }
-
   /** SIGTERM, then SIGKILL after graceMs; resolves when the process is gone. No restart follows. */
-  async stop(graceMs = 5000): Promise<void> {
-    this.stopping = true;
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    this.restartTimer = undefined;
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill('SIGTERM');
-    const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    await gone;
-    clearTimeout(t);
+  stop(graceMs = 5000): Promise<void> {
+    return this.sup.stop(graceMs);
   }
 }
