@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { COMMANDS } from '../../../src/cli/commands.js';
-import { startDaemon, type Daemon } from '../../../src/daemon.js';
-import { CONFIG_YAML, FakeEngine, LineSink, memoryDatapath } from '../control/fake-engine.js';
+import type { Daemon } from '../../../src/daemon.js';
+import { CONFIG_YAML, startFakeDaemon } from '../control/fake-engine.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const BIN = join(ROOT, 'bin', 'branchgate.js');
@@ -193,8 +193,7 @@ describe('the program against a daemon', () => {
     const sock = join(dir, 'found.sock');
     const cfg = join(dir, 'found.yaml');
     writeFileSync(cfg, CONFIG_YAML.replace('log:\n  level: info\n', `log:\n  level: info\ncontrol:\n  socket: ${sock}\n`));
-    d = await startDaemon({ configPath: cfg, logStream: new LineSink(), ports: { ike: 0, natT: 0 },
-      handleSignals: false, engineFactory: (t) => new FakeEngine(t), datapath: memoryDatapath() });
+    d = (await startFakeDaemon(cfg)).d;
     const line = 't1  down  - -> -  -  0 children\n';
     expect(await bg(['status', '--config', cfg])).toEqual({ code: 0, out: line, err: '' });
     expect(await bg(['status'], { BRANCHGATE_CONFIG: cfg })).toEqual({ code: 0, out: line, err: '' });
@@ -211,8 +210,7 @@ describe('the program against a daemon', () => {
     const sock = join(dir, 'big.sock');
     const cfg = join(dir, 'reload-big.yaml');
     writeFileSync(cfg, CONFIG_YAML);
-    d = await startDaemon({ configPath: cfg, socketPath: sock, logStream: new LineSink(), ports: { ike: 0, natT: 0 },
-      handleSignals: false, engineFactory: (t) => new FakeEngine(t), datapath: memoryDatapath() });
+    d = (await startFakeDaemon(cfg, sock)).d;
     writeFileSync(cfg, `${CONFIG_YAML}# ${'y'.repeat(2 * 1024 * 1024)}\n`);
     const r = await bg(['reload', '--socket', sock]);
     expect(r.code).toBe(2);

@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli.js';
 import { formatListSas, formatStatus } from '../../../src/cli/format.js';
-import { startDaemon, type Daemon } from '../../../src/daemon.js';
+import type { Daemon } from '../../../src/daemon.js';
 import type { ListSasDocument, StatusDocument } from '../../../src/control/status.js';
 import { ESP_DROP_REASONS, type EspDropCounts } from '../../../src/dataplane/drops.js';
-import { CONFIG_YAML, FakeEngine, LineSink, memoryDatapath } from '../control/fake-engine.js';
+import { CONFIG_YAML, startFakeDaemon } from '../control/fake-engine.js';
 
 /** The package's own version, as the daemon reports it. */
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -187,8 +187,7 @@ describe('branchgate CLI against a daemon with a fake engine', () => {
     const cfg = join(dir, 'bg.yaml');
     writeFileSync(cfg, CONFIG_YAML);
     const sock = join(dir, 'c.sock');
-    d = await startDaemon({ configPath: cfg, socketPath: sock, logStream: new LineSink(), ports: { ike: 0, natT: 0 },
-      handleSignals: false, engineFactory: (t) => new FakeEngine(t), datapath: memoryDatapath() });
+    d = (await startFakeDaemon(cfg, sock)).d;
     expect((await cli(['status', '--socket', sock])).out).toBe('t1  down  - -> -  -  0 children\n');
     expect(await cli(['up', 't1', '--socket', sock])).toMatchObject({ code: 0,
       out: 't1: up requested (now established; follow with `branchgate status`)\n' });
@@ -215,9 +214,9 @@ describe('branchgate CLI against a daemon with a fake engine', () => {
     const cfg = join(dir, 'bg.yaml');
     writeFileSync(cfg, CONFIG_YAML);
     const sock = join(dir, 'c.sock');
-    let e!: FakeEngine;
-    d = await startDaemon({ configPath: cfg, socketPath: sock, logStream: new LineSink(), ports: { ike: 0, natT: 0 },
-      handleSignals: false, engineFactory: (t) => (e = new FakeEngine(t)), datapath: memoryDatapath() });
+    const started = await startFakeDaemon(cfg, sock);
+    d = started.d;
+    const e = started.engine();
     expect(await cli(['reload', '--socket', sock])).toEqual({ code: 0, err: '', out: 't1: unchanged, SAs kept\n' });
     writeFileSync(cfg, CONFIG_YAML.replace('routes: [10.0.0.0/8]', 'routes: [10.0.0.0/8]\n  - name: t2\n    localAddress: 127.0.0.1\n    remoteAddress: 127.0.0.3\n    psk: "another horse"\n'));
     expect(await cli(['reload', '--socket', sock])).toEqual({ code: 0, err: '', out: 't1: unchanged, SAs kept\nt2: added, starting\n' });
@@ -233,9 +232,9 @@ describe('branchgate CLI against a daemon with a fake engine', () => {
     const cfg = join(dir, 'bg.yaml');
     writeFileSync(cfg, CONFIG_YAML);
     const sock = join(dir, 'c.sock');
-    let e!: FakeEngine;
-    d = await startDaemon({ configPath: cfg, socketPath: sock, logStream: new LineSink(), ports: { ike: 0, natT: 0 },
-      handleSignals: false, engineFactory: (t) => (e = new FakeEngine(t)), datapath: memoryDatapath() });
+    const started = await startFakeDaemon(cfg, sock);
+    d = started.d;
+    const e = started.engine();
     const down = await cli(['rekey', 't1', '--socket', sock]);
     expect(down.code).toBe(1);
     expect(down.err).toMatch(/^branchgate: tunnel 't1' is down, so there is no Child SA to rekey — bring it up with `branchgate up t1`/);

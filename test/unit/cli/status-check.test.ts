@@ -9,8 +9,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli.js';
 import { evaluateStatus } from '../../../src/cli/status-check.js';
 import type { StatusDocument, TunnelDoc } from '../../../src/control/status.js';
-import { startDaemon, type Daemon } from '../../../src/daemon.js';
-import { CONFIG_YAML, FakeEngine, LineSink, memoryDatapath } from '../control/fake-engine.js';
+import type { Daemon } from '../../../src/daemon.js';
+import { CONFIG_YAML, startFakeDaemon } from '../control/fake-engine.js';
 
 const tunnel = (name: string, state: TunnelDoc['state']): TunnelDoc =>
   ({ name, state, local: null, remote: null, natDetected: false, ike: null, children: [], routes: [] });
@@ -70,9 +70,9 @@ describe('status --check against a daemon', () => {
     const cfg = join(dir, 'bg.yaml');
     writeFileSync(cfg, CONFIG_YAML);
     const sock = join(dir, 'c.sock');
-    let e!: FakeEngine;
-    d = await startDaemon({ configPath: cfg, socketPath: sock, logStream: new LineSink(), ports: { ike: 0, natT: 0 },
-      handleSignals: false, engineFactory: (t) => (e = new FakeEngine(t)), datapath: memoryDatapath() });
+    const started = await startFakeDaemon(cfg, sock);
+    d = started.d;
+    const e = started.engine();
     expect(await cli(['status', '--check', '--socket', sock])).toEqual({ code: 2, err: '',
       out: 'BRANCHGATE CRITICAL - 0/1 tunnels established (t1 down) | tunnels_established=0;;;0;1\n' });
     expect((await cli(['up', 't1', '--socket', sock])).code).toBe(0);

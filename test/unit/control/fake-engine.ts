@@ -7,7 +7,7 @@ import { TsDataplane } from '../../../src/dataplane/ts-dataplane.js';
 import { MemoryTun } from '../../../src/dataplane/memory.js';
 import type { Action, Arrival, ChildSaInfo, TunnelState, TunnelStatus } from '../../../src/ike/actions.js';
 import type { TunnelConfig } from '../../../src/config/types.js';
-import type { EngineLike } from '../../../src/daemon.js';
+import { startDaemon, type Daemon, type EngineLike } from '../../../src/daemon.js';
 
 export class FakeEngine implements EngineLike {
   calls: string[] = [];
@@ -195,4 +195,15 @@ export class RecordingRoutes {
   installed(_name: string): string[] {
     return [];
   }
+}
+
+/**
+ * A daemon as the CLI tests need it: ephemeral UDP ports, no signal handlers, the in-memory
+ * datapath and a FakeEngine. `engine()` is the fake the daemon made (after start).
+ */
+export async function startFakeDaemon(configPath: string, socketPath?: string): Promise<{ d: Daemon; engine: () => FakeEngine }> {
+  let e: FakeEngine | undefined;
+  const d = await startDaemon({ configPath, ...(socketPath === undefined ? {} : { socketPath }), logStream: new LineSink(),
+    ports: { ike: 0, natT: 0 }, handleSignals: false, engineFactory: (t) => (e = new FakeEngine(t)), datapath: memoryDatapath() });
+  return { d, engine: () => e! };
 }
