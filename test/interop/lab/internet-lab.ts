@@ -17,20 +17,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { addAddress, exec, trackProcess, waitFor } from './netns.js';
 import { IF, type Topology } from './topology.js';
+import { INTERNET_LAB } from '../../../src/lab/internet.js';
 
-export const INET = {
-  directHost: '198.18.0.10',
-  bypassPrefix: '198.18.0.10/32',
-  hostnameAddr: '198.18.0.20',
-  hostname: 'direct.example.test',
-  dns: '198.18.0.53',
-  branch6: '2001:db8:10::2',
-  cpeLan6: '2001:db8:10::1',
-  lan6: '2001:db8:10::/64',
-  cpeWan6: '2001:db8:99::1',
-  isp6: '2001:db8:99::254',
-  host6: '2001:db8:ff::10',
-} as const;
+/** The internet lab's addresses: the lab's own table (src/lab/internet.ts), plus the bypass prefix. */
+export const INET = { ...INTERNET_LAB, bypassPrefix: `${INTERNET_LAB.directHost}/32` } as const;
 
 export interface InternetLab {
   isp: string;
